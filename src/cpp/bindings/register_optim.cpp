@@ -1,0 +1,96 @@
+// One kernel binding per rule: `name(params, grads, states, coeffs)` updates a list of
+// same-dtype arrays in one native call. The Python layer (pyfastopt.functional) computes the
+// per-step coefficients; here they are only converted to the rule's Coeffs<T>.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include <pyfastopt/rules/all.hpp>
+
+#include "../cpu/dispatch.hpp"
+#include "buffers.hpp"
+
+namespace pyfastopt::bindings {
+namespace {
+
+/// True for rules that also reduce sums (Rule::kReductions per tensor).
+template <class Rule, class = void>
+struct HasReductions : std::false_type {};
+template <class Rule>
+struct HasReductions<Rule, std::void_t<decltype(Rule::kReductions)>> : std::true_type {};
+
+/// Number of T fields in a rule's Coeffs (all fields are T by convention).
+template <class Rule>
+constexpr std::size_t kNumCoeffs = sizeof(CoeffsOf<Rule, double>) / sizeof(double);
+
+template <class Rule, class T, std::size_t... I>
+CoeffsOf<Rule, T> coeffs_from(const std::vector<double>& x, std::index_sequence<I...>) {
+    return CoeffsOf<Rule, T>{static_cast<T>(x[I])...};
+}
+
+template <class Rule, class T>
+CoeffsOf<Rule, T> coeffs_from(py::handle coeffs) {
+    static_assert(sizeof(CoeffsOf<Rule, float>) * 2 == sizeof(CoeffsOf<Rule, double>),
+                  "every Coeffs field must be of type T");
+    const auto x = py::cast<std::vector<double>>(coeffs);
+    if (x.size() != kNumCoeffs<Rule>)
+        throw py::value_error("coeffs: expected " + std::to_string(kNumCoeffs<Rule>) +
+                              " values, got " + std::to_string(x.size()));
+    return coeffs_from<Rule, T>(x, std::make_index_sequence<kNumCoeffs<Rule>>{});
+}
+
+/// Calls f.template operator()<T>() with T the dtype of the first parameter.
+template <class F>
+py::object with_dtype_of(py::handle params, F&& f) {
+    const auto first = items_of(params, "param");
+    if (!first.empty() && float_kind(first[0]) == 'd') return f(double{});
+    return f(float{});  // float32, or an error that CheckedBatch<float> reports by name
+}
+
+template <class Rule>
+void register_rule(py::module_& m, const char* name) {
+    m.def(
+        name,
+        [](py::handle params, py::handle grads, py::handle states, py::handle coeffs) {
+            return with_dtype_of(params, [&](auto zero) -> py::object {
+                using T = decltype(zero);
+                const CheckedBatch<T, Rule::kStates> checked(params, grads, states,
+                                                             Rule::kStateNames);
+                const auto c = coeffs_from<Rule, T>(coeffs);
+                const auto batch = checked.batch();
+                if constexpr (HasReductions<Rule>::value) {
+                    py::array_t<double> sums(
+                        {static_cast<py::ssize_t>(batch.count),
+                         static_cast<py::ssize_t>(Rule::kReductions)});
+                    double* out = sums.mutable_data();
+                    {
+                        const py::gil_scoped_release release;  // no Python object touched below
+                        dispatch::run_reduce<Rule, T>(c, batch, out);
+                    }
+                    return std::move(sums);
+                } else {
+                    const py::gil_scoped_release release;  // no Python object touched below
+                    dispatch::run<Rule, T>(c, batch);
+                    return py::none();
+                }
+            });
+        },
+        py::arg("params"), py::arg("grads"), py::arg("states"), py::arg("coeffs"),
+        "In-place step over lists of same-dtype C-contiguous arrays; coeffs are the rule's "
+        "per-step scalars in declaration order. Private: use pyfastopt.functional.");
+}
+
+}  // namespace
+
+void register_optim(py::module_& m) {
+#define PFO_REGISTER(Rule, name) register_rule<rules::Rule>(m, #name);
+    PFO_FOR_EACH_RULE(PFO_REGISTER)
+    PFO_FOR_EACH_REDUCING_RULE(PFO_REGISTER)
+#undef PFO_REGISTER
+}
+
+}  // namespace pyfastopt::bindings

@@ -1,0 +1,174 @@
+// CPU target selection and the per-call switch. The target is chosen once at import: the
+// best one both compiled and supported by this CPU, capped by PYFASTOPT_ISA if set.
+#include "dispatch.hpp"
+
+#include <atomic>
+#include <cstdlib>
+
+#include <pyfastopt/rules/all.hpp>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+// Declarations of the per-target instantiations in kernels_<isa>.cpp.
+#define PFO_DECLARE_TARGET(ns)                                                            \
+    namespace pyfastopt::ns {                                                             \
+    template <class Rule, class T>                                                        \
+    void run(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b, int threads);         \
+    template <class Rule, class T>                                                        \
+    void run_reduce(const CoeffsOf<Rule, T>& c,                                           \
+                    const BatchOf<Rule, T>& b,                                            \
+                    int threads,                                                          \
+                    double* sums);                                                        \
+    }
+PFO_DECLARE_TARGET(cpu_baseline)
+#if defined(PFO_HAVE_AVX2)
+PFO_DECLARE_TARGET(cpu_avx2)
+#endif
+#if defined(PFO_HAVE_AVX512)
+PFO_DECLARE_TARGET(cpu_avx512)
+#endif
+
+namespace pyfastopt::dispatch {
+namespace {
+
+enum class Target { kBaseline, kAvx2, kAvx512 };
+
+struct TargetInfo {
+    Target target;
+    const char* name;
+    bool (*supported)();
+};
+
+bool always() { return true; }
+#if defined(PFO_HAVE_AVX2)
+bool cpu_has_avx2() {
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("bmi2");
+}
+#endif
+#if defined(PFO_HAVE_AVX512)
+bool cpu_has_avx512() {
+    return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vl");
+}
+#endif
+
+const TargetInfo kTargets[] = {
+    {Target::kBaseline, "baseline", always},
+#if defined(PFO_HAVE_AVX2)
+    {Target::kAvx2, "avx2", cpu_has_avx2},
+#endif
+#if defined(PFO_HAVE_AVX512)
+    {Target::kAvx512, "avx512", cpu_has_avx512},
+#endif
+};
+
+/// Best supported target, capped by PYFASTOPT_ISA (an unknown name leaves the best).
+const TargetInfo* initial_target() {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_cpu_init();  // may run before libgcc's own constructor
+#endif
+    const char* cap = std::getenv("PYFASTOPT_ISA");
+    const TargetInfo* best = &kTargets[0];
+    for (const auto& t : kTargets) {
+        if (!t.supported()) break;
+        best = &t;
+        if (cap != nullptr && t.name == std::string(cap)) break;
+    }
+    return best;
+}
+
+int initial_threads() {
+#if defined(_OPENMP)
+    return omp_get_max_threads();  // honours OMP_NUM_THREADS
+#else
+    return 1;
+#endif
+}
+
+std::atomic<const TargetInfo*> g_target{initial_target()};
+std::atomic<int> g_threads{initial_threads()};
+
+}  // namespace
+
+template <class Rule, class T>
+void run(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b) {
+    const int threads = g_threads.load(std::memory_order_relaxed);
+    switch (g_target.load(std::memory_order_relaxed)->target) {
+#if defined(PFO_HAVE_AVX512)
+        case Target::kAvx512: return cpu_avx512::run<Rule, T>(c, b, threads);
+#endif
+#if defined(PFO_HAVE_AVX2)
+        case Target::kAvx2: return cpu_avx2::run<Rule, T>(c, b, threads);
+#endif
+        default: return cpu_baseline::run<Rule, T>(c, b, threads);
+    }
+}
+
+template <class Rule, class T>
+void run_reduce(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b, double* sums) {
+    const int threads = g_threads.load(std::memory_order_relaxed);
+    switch (g_target.load(std::memory_order_relaxed)->target) {
+#if defined(PFO_HAVE_AVX512)
+        case Target::kAvx512: return cpu_avx512::run_reduce<Rule, T>(c, b, threads, sums);
+#endif
+#if defined(PFO_HAVE_AVX2)
+        case Target::kAvx2: return cpu_avx2::run_reduce<Rule, T>(c, b, threads, sums);
+#endif
+        default: return cpu_baseline::run_reduce<Rule, T>(c, b, threads, sums);
+    }
+}
+
+#define PFO_INSTANTIATE_DISPATCH(Rule, name)                                               \
+    template void run<rules::Rule, float>(const CoeffsOf<rules::Rule, float>&,             \
+                                          const BatchOf<rules::Rule, float>&);             \
+    template void run<rules::Rule, double>(const CoeffsOf<rules::Rule, double>&,           \
+                                           const BatchOf<rules::Rule, double>&);
+#define PFO_INSTANTIATE_DISPATCH_REDUCE(Rule, name)                                        \
+    template void run_reduce<rules::Rule, float>(                                          \
+        const CoeffsOf<rules::Rule, float>&, const BatchOf<rules::Rule, float>&, double*); \
+    template void run_reduce<rules::Rule, double>(                                         \
+        const CoeffsOf<rules::Rule, double>&, const BatchOf<rules::Rule, double>&, double*);
+PFO_FOR_EACH_RULE(PFO_INSTANTIATE_DISPATCH)
+PFO_FOR_EACH_REDUCING_RULE(PFO_INSTANTIATE_DISPATCH_REDUCE)
+
+std::vector<std::string> compiled_targets() {
+    std::vector<std::string> names;
+    for (const auto& t : kTargets) names.emplace_back(t.name);
+    return names;
+}
+
+std::vector<std::string> supported_targets() {
+    std::vector<std::string> names;
+    for (const auto& t : kTargets)
+        if (t.supported()) names.emplace_back(t.name);
+    return names;
+}
+
+std::string selected_target() { return g_target.load()->name; }
+
+bool select_target(const std::string& name) {
+    for (const auto& t : kTargets) {
+        if (t.name == name && t.supported()) {
+            g_target.store(&t);
+            return true;
+        }
+    }
+    return false;
+}
+
+int num_threads() { return g_threads.load(); }
+void set_num_threads(int n) { g_threads.store(n < 1 ? 1 : n); }
+
+bool has_openmp() {
+#if defined(_OPENMP)
+    return true;
+#else
+    return false;
+#endif
+}
+
+}  // namespace pyfastopt::dispatch

@@ -1,0 +1,32 @@
+// Private: picks the CPU target once, at import, and forwards each call to it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <pyfastopt/batch.hpp>
+
+namespace pyfastopt::dispatch {
+
+/// Runs Rule over the batch with the selected target and thread count.
+template <class Rule, class T>
+void run(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b);
+
+/// As run(), writing Rule::kReductions sums per tensor to sums.
+template <class Rule, class T>
+void run_reduce(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b, double* sums);
+
+/// Targets compiled into this build, lowest first.
+std::vector<std::string> compiled_targets();
+/// Compiled targets this CPU can run, lowest first.
+std::vector<std::string> supported_targets();
+/// The target in use.
+std::string selected_target();
+/// Selects a supported target by name; returns false (and changes nothing) otherwise.
+bool select_target(const std::string& name);
+
+int num_threads();
+void set_num_threads(int n);
+bool has_openmp();
+
+}  // namespace pyfastopt::dispatch

@@ -1,0 +1,173 @@
+// pyfastopt/cpu/loop-inl.hpp: header-only CPU driver that runs a rule over a Batch.
+//
+// Include it from one TU to get pyfastopt::cpu::run<Rule>() built for that TU's flags.
+// The "-inl" suffix means "re-included per target": pyfastopt's extension compiles it once
+// per ISA with PFO_CPU_NAMESPACE set (cpu_baseline, cpu_avx2, ...), so the per-ISA copies
+// have different symbols and can never be merged by the linker.
+//
+// Work is split into fixed blocks of kBlock elements per tensor. Blocks are dealt to threads
+// by element offset (balanced however tensor sizes vary) inside one parallel region; block
+// boundaries, and so the reduction order, never depend on the thread count.
+#pragma once
+
+#ifndef PFO_CPU_NAMESPACE
+#define PFO_CPU_NAMESPACE cpu
+#endif
+
+#include <algorithm>
+#include <cstddef>
+#include <vector>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+#include "../batch.hpp"
+#include "../rules/all.hpp"
+
+namespace pyfastopt::PFO_CPU_NAMESPACE {
+
+/// Elements per work item; also the granularity of every reduction.
+inline constexpr std::size_t kBlock = std::size_t{1} << 13;
+/// Below this many elements in a call, one thread does everything (no fork/join cost).
+inline constexpr std::size_t kParallelGrain = std::size_t{1} << 16;
+
+/// Calls body(tensor, begin, end, block) for every block of every tensor, spread over
+/// up to `threads` OpenMP threads.
+template <class Body>
+void for_each_block(const std::size_t* sizes, std::size_t count, int threads, Body&& body) {
+    std::vector<std::size_t> offset(count + 1, 0);
+    for (std::size_t t = 0; t < count; ++t) offset[t + 1] = offset[t] + sizes[t];
+    const std::size_t total = offset[count];
+
+    // Runs the blocks whose first element (in the concatenation of all tensors) is in [lo, hi).
+    auto run_range = [&](std::size_t lo, std::size_t hi) {
+        std::size_t t =
+            static_cast<std::size_t>(std::upper_bound(offset.begin() + 1, offset.end(), lo) -
+                                     (offset.begin() + 1));
+        for (; t < count && offset[t] < hi; ++t) {
+            const std::size_t first =
+                lo > offset[t] ? (lo - offset[t] + kBlock - 1) / kBlock : 0;
+            for (std::size_t b = first; b * kBlock < sizes[t] && offset[t] + b * kBlock < hi;
+                 ++b) {
+                body(t, b * kBlock, std::min(sizes[t], (b + 1) * kBlock), b);
+            }
+        }
+    };
+
+#if defined(_OPENMP)
+    if (threads > 1 && total >= kParallelGrain) {
+#pragma omp parallel num_threads(threads)
+        {
+            const std::size_t id = static_cast<std::size_t>(omp_get_thread_num());
+            const std::size_t n = static_cast<std::size_t>(omp_get_num_threads());
+            run_range(total / n * id + total % n * id / n,
+                      total / n * (id + 1) + total % n * (id + 1) / n);
+        }
+        return;
+    }
+#endif
+    (void)threads;
+    run_range(0, total);
+}
+
+/// One element: load it and its states into registers, apply the rule, store back.
+template <class Rule, class T, class... Extra>
+PFO_INLINE void apply_at(const CoeffsOf<Rule, T>& c,
+                         T* p,
+                         const T* g,
+                         const std::array<T*, Rule::kStates>& state,
+                         std::size_t i,
+                         Extra... extra) {
+    constexpr int K = Rule::kStates;
+    T s[K > 0 ? K : 1];
+    for (int k = 0; k < K; ++k) s[k] = state[k][i];
+    T pi = p[i];
+    Rule::apply(c, pi, g[i], s, extra...);
+    p[i] = pi;
+    for (int k = 0; k < K; ++k) state[k][i] = s[k];
+}
+
+/// The elements [begin, end) of one tensor. `omp simd` asserts the iterations are
+/// independent (the buffers are checked not to overlap), so the compiler vectorises the
+/// loop for the TU's ISA.
+template <class Rule, class T>
+void run_block(const CoeffsOf<Rule, T>& c,
+               T* p,
+               const T* g,
+               const std::array<T*, Rule::kStates>& state,
+               std::size_t begin,
+               std::size_t end) {
+#pragma omp simd
+    for (std::size_t i = begin; i < end; ++i) apply_at<Rule, T>(c, p, g, state, i);
+}
+
+/// As run_block, for a rule that also reduces two sums, written to sums[0..2).
+template <class Rule, class T>
+void run_block_reduce(const CoeffsOf<Rule, T>& c,
+                      T* p,
+                      const T* g,
+                      const std::array<T*, Rule::kStates>& state,
+                      std::size_t begin,
+                      std::size_t end,
+                      double* sums) {
+    static_assert(Rule::kReductions == 2, "reducing loops carry two sums");
+    double a0 = 0, a1 = 0;
+#pragma omp simd reduction(+ : a0, a1)
+    for (std::size_t i = begin; i < end; ++i) {
+        double element[2] = {0, 0};
+        apply_at<Rule, T>(c, p, g, state, i, element);
+        a0 += element[0];
+        a1 += element[1];
+    }
+    sums[0] = a0;
+    sums[1] = a1;
+}
+
+template <class Rule, class T>
+std::array<T*, Rule::kStates> states_of(const BatchOf<Rule, T>& b, std::size_t t) {
+    std::array<T*, Rule::kStates> s{};
+    for (int k = 0; k < Rule::kStates; ++k) s[k] = b.states[k][t];
+    return s;
+}
+
+/// Applies Rule to every element of the batch, in place.
+template <class Rule, class T>
+void run(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b, int threads) {
+    for_each_block(b.sizes, b.count, threads,
+                   [&](std::size_t t, std::size_t begin, std::size_t end, std::size_t) {
+                       run_block<Rule, T>(c, b.params[t], b.grads[t], states_of<Rule, T>(b, t),
+                                          begin, end);
+                   });
+}
+
+/// Like run(), and writes Rule::kReductions sums per tensor to sums[t * kReductions + j].
+/// Each block is summed on its own, then blocks are added in order: the same bits for any
+/// thread count.
+template <class Rule, class T>
+void run_reduce(const CoeffsOf<Rule, T>& c,
+                const BatchOf<Rule, T>& b,
+                int threads,
+                double* sums) {
+    constexpr std::size_t R = Rule::kReductions;
+    std::vector<std::size_t> first_block(b.count + 1, 0);
+    for (std::size_t t = 0; t < b.count; ++t)
+        first_block[t + 1] = first_block[t] + (b.sizes[t] + kBlock - 1) / kBlock;
+    std::vector<double> partial(first_block[b.count] * R, 0.0);
+    for_each_block(b.sizes, b.count, threads,
+                   [&](std::size_t t, std::size_t begin, std::size_t end, std::size_t blk) {
+                       run_block_reduce<Rule, T>(c, b.params[t], b.grads[t],
+                                                 states_of<Rule, T>(b, t), begin, end,
+                                                 &partial[(first_block[t] + blk) * R]);
+                   });
+    for (std::size_t t = 0; t < b.count; ++t) {
+        for (std::size_t j = 0; j < R; ++j) {
+            double total = 0;
+            for (std::size_t blk = first_block[t]; blk < first_block[t + 1]; ++blk)
+                total += partial[blk * R + j];
+            sums[t * R + j] = total;
+        }
+    }
+}
+
+}  // namespace pyfastopt::PFO_CPU_NAMESPACE

@@ -1,0 +1,78 @@
+"""Hyperparameter checks shared by pyfastopt.functional and pyfastopt.optim.
+
+Each check returns the value as a Python float (or int) and raises a ValueError (bad value)
+or TypeError (not a number) that names the argument, before anything is written.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+
+def _real(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        msg = f"{name} must be a real number, got {type(value).__name__}"
+        raise TypeError(msg)
+    x = float(value)
+    if not math.isfinite(x):
+        msg = f"Invalid {name}: {value!r} (must be finite)"
+        raise ValueError(msg)
+    return x
+
+
+def nonneg(name: str, value: object) -> float:
+    """A finite value >= 0 (learning rates, eps, weight decay, ...)."""
+    x = _real(name, value)
+    if x < 0:
+        msg = f"Invalid {name}: {value!r} (must be >= 0)"
+        raise ValueError(msg)
+    return x
+
+
+def positive(name: str, value: object) -> float:
+    """A finite value > 0."""
+    x = _real(name, value)
+    if x <= 0:
+        msg = f"Invalid {name}: {value!r} (must be > 0)"
+        raise ValueError(msg)
+    return x
+
+
+def unit(name: str, value: object) -> float:
+    """A decay rate in [0, 1)."""
+    x = _real(name, value)
+    if not 0.0 <= x < 1.0:
+        msg = f"Invalid {name}: {value!r} (must be in [0, 1))"
+        raise ValueError(msg)
+    return x
+
+
+def closed_unit(name: str, value: object) -> float:
+    """A value in [0, 1]."""
+    x = _real(name, value)
+    if not 0.0 <= x <= 1.0:
+        msg = f"Invalid {name}: {value!r} (must be in [0, 1])"
+        raise ValueError(msg)
+    return x
+
+
+def step(value: object) -> int:
+    """The 1-based step count t of the update being made."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        msg = f"step must be an int, got {type(value).__name__}"
+        raise TypeError(msg)
+    if value < 1:
+        msg = f"Invalid step: {value!r} (must be >= 1; the first update is step 1)"
+        raise ValueError(msg)
+    return int(value)
+
+
+def pair(name: str, value: object) -> tuple[object, object]:
+    """A 2-tuple such as betas=(beta1, beta2)."""
+    try:
+        first, second = value  # type: ignore[misc]
+    except (TypeError, ValueError):
+        msg = f"{name} must be a pair of numbers, got {value!r}"
+        raise TypeError(msg) from None
+    return first, second

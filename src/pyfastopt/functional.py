@@ -1,0 +1,681 @@
+"""In-place optimizer steps on NumPy arrays: the functional layer of pyfastopt.
+
+Every function updates ``param`` and its state buffers in place, in one native call, and
+returns nothing (unless it has scalar state to hand back). Each buffer argument is either
+one ``numpy.ndarray`` or a list of them (one call then updates the whole list; the lists are
+aligned). All arrays of a call share one dtype (float32 or float64), are C-contiguous and
+distinct; parameters and states are writable. Nothing is ever converted: bad input raises
+``TypeError``/``ValueError`` naming the argument and leaves every array unchanged.
+
+``step`` is the 1-based count of the update being made (1 on the first call). The per-step
+scalars (bias corrections, schedules) are computed here in double precision; the element
+rules are the C++ headers in ``pyfastopt/include/pyfastopt/rules``.
+
+Notation in the docstrings: p parameter, g gradient, t step, and, before every rule,
+g <- -g if ``maximize``; g <- g + weight_decay * p (coupled weight decay).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Sequence, Union
+
+import numpy as np
+
+from . import _core
+from . import _validate as check
+
+Arrays = Union[np.ndarray, Sequence[np.ndarray]]
+
+__all__ = [
+    "SwatsState",
+    "adabound_",
+    "adadelta_",
+    "adagrad_",
+    "adam_",
+    "adamax_",
+    "adamw_",
+    "lion_",
+    "nadam_",
+    "radam_",
+    "rmsprop_",
+    "rprop_",
+    "sgd_",
+    "swats_",
+]
+
+
+def _run(kernel, param: Arrays, grad: Arrays, states: Sequence[Arrays], coeffs: tuple):
+    """One native call; single arrays become lists of one."""
+    if isinstance(param, np.ndarray):
+        return kernel([param], [grad], [[s] for s in states], coeffs)
+    return kernel(param, grad, list(states), coeffs)
+
+
+def _sign(maximize: bool) -> float:
+    return -1.0 if maximize else 1.0
+
+
+def sgd_(
+    param: Arrays,
+    grad: Arrays,
+    momentum_buffer: Arrays | None = None,
+    *,
+    step: int,
+    lr: float = 1e-3,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    weight_decay: float = 0.0,
+    nesterov: bool = False,
+    maximize: bool = False,
+) -> None:
+    r"""SGD, with classical or Nesterov momentum (torch.optim.SGD semantics).
+
+    .. math::
+        b_t = \mu b_{t-1} + (1 - \tau) g_t \quad (b_1 = g_1), \qquad
+        d_t = g_t + \mu b_t \text{ if nesterov else } b_t, \qquad
+        p_t = p_{t-1} - \eta d_t
+
+    With ``momentum=0`` this is vanilla SGD, :math:`p_t = p_{t-1} - \eta g_t`, and
+    ``momentum_buffer`` is not used. ``b`` is torch's form of Ruder's
+    :math:`v_t = \gamma v_{t-1} + \eta g_t` (equal for a constant learning rate), and the
+    Nesterov form is Sutskever et al.'s reformulation of the look-ahead gradient.
+    """
+    lr = check.nonneg("lr", lr)
+    momentum = check.nonneg("momentum", momentum)
+    dampening = check.closed_unit("dampening", dampening)
+    weight_decay = check.nonneg("weight_decay", weight_decay)
+    t = check.step(step)
+    if nesterov and (momentum <= 0 or dampening != 0):
+        msg = "nesterov: Nesterov momentum requires momentum > 0 and dampening = 0"
+        raise ValueError(msg)
+    if momentum == 0:
+        _run(_core.sgd, param, grad, (), (_sign(maximize), weight_decay, -lr))
+        return
+    first = t == 1
+    coeffs = (
+        _sign(maximize),
+        weight_decay,
+        0.0 if first else momentum,
+        1.0 if first else 1.0 - dampening,
+        1.0 if nesterov else 0.0,
+        momentum,
+        -lr,
+    )
+    _run(_core.sgd_momentum, param, grad, (momentum_buffer,), coeffs)
+
+
+def adagrad_(
+    param: Arrays,
+    grad: Arrays,
+    sum: Arrays,  # noqa: A002  (torch's state name)
+    *,
+    step: int,
+    lr: float = 1e-2,
+    lr_decay: float = 0.0,
+    weight_decay: float = 0.0,
+    eps: float = 1e-10,
+    maximize: bool = False,
+    eps_inside_sqrt: bool = False,
+) -> None:
+    r"""Adagrad (Duchi et al. 2011; torch.optim.Adagrad).
+
+    .. math::
+        \eta_t = \frac{\eta}{1 + (t - 1)\,\text{lr\_decay}}, \qquad
+        s_t = s_{t-1} + g_t^2, \qquad
+        p_t = p_{t-1} - \eta_t \frac{g_t}{\sqrt{s_t} + \epsilon}
+
+    ``eps_inside_sqrt=True`` gives the textbook form :math:`g_t / \sqrt{s_t + \epsilon}`
+    (Ruder's overview). ``sum`` starts at ``initial_accumulator_value`` (0 in torch).
+    """
+    lr = check.nonneg("lr", lr)
+    lr_decay = check.nonneg("lr_decay", lr_decay)
+    weight_decay = check.nonneg("weight_decay", weight_decay)
+    eps = check.nonneg("eps", eps)
+    t = check.step(step)
+    clr = lr / (1.0 + (t - 1) * lr_decay)
+    eps_in, eps_out = (eps, 0.0) if eps_inside_sqrt else (0.0, eps)
+    coeffs = (_sign(maximize), weight_decay, eps_in, eps_out, -clr)
+    _run(_core.adagrad, param, grad, (sum,), coeffs)
+
+
+def adadelta_(
+    param: Arrays,
+    grad: Arrays,
+    square_avg: Arrays,
+    acc_delta: Arrays,
+    *,
+    step: int,
+    lr: float = 1.0,
+    rho: float = 0.9,
+    eps: float = 1e-6,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> None:
+    r"""Adadelta (Zeiler 2012; torch.optim.Adadelta).
+
+    .. math::
+        E[g^2]_t = \rho E[g^2]_{t-1} + (1-\rho) g_t^2, \qquad
+        \Delta_t = \frac{\sqrt{E[\Delta^2]_{t-1} + \epsilon}}{\sqrt{E[g^2]_t + \epsilon}} g_t,
+
+        E[\Delta^2]_t = \rho E[\Delta^2]_{t-1} + (1-\rho) \Delta_t^2, \qquad
+        p_t = p_{t-1} - \eta \Delta_t
+
+    With ``lr=1`` this is Zeiler's rule, which needs no learning rate.
+    """
+    lr = check.nonneg("lr", lr)
+    rho = check.closed_unit("rho", rho)
+    eps = check.nonneg("eps", eps)
+    weight_decay = check.nonneg("weight_decay", weight_decay)
+    check.step(step)
+    coeffs = (_sign(maximize), weight_decay, rho, 1.0 - rho, eps, -lr)
+    _run(_core.adadelta, param, grad, (square_avg, acc_delta), coeffs)
+
+
+def rmsprop_(
+    param: Arrays,
+    grad: Arrays,
+    square_avg: Arrays,
+    momentum_buffer: Arrays | None = None,
+    grad_avg: Arrays | None = None,
+    *,
+    step: int,
+    lr: float = 1e-2,
+    alpha: float = 0.99,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    momentum: float = 0.0,
+    centered: bool = False,
+    maximize: bool = False,
+    eps_inside_sqrt: bool = False,
+) -> None:
+    r"""RMSprop (Hinton, lecture 6e; torch.optim.RMSprop).
+
+    .. math::
+        v_t = \alpha v_{t-1} + (1-\alpha) g_t^2, \qquad
+        \tilde v_t = v_t - \bar g_t^2 \text{ if centered } (\bar g_t = \alpha \bar g_{t-1}
+        + (1-\alpha) g_t) \text{ else } v_t, \qquad
+        a_t = \sqrt{\tilde v_t} + \epsilon
+
+        b_t = \mu b_{t-1} + g_t / a_t,\; p_t = p_{t-1} - \eta b_t \text{ if momentum > 0,
+        else } p_t = p_{t-1} - \eta g_t / a_t
+
+    ``eps_inside_sqrt=True`` gives the lecture's :math:`a_t = \sqrt{\tilde v_t + \epsilon}`.
+    ``momentum_buffer`` is needed when ``momentum > 0``, ``grad_avg`` when ``centered``.
+    """
+    lr = check.nonneg("lr", lr)
+    alpha = check.closed_unit("alpha", alpha)
+    eps = check.nonneg("eps", eps)
+    weight_decay = check.nonneg("weight_decay", weight_decay)
+    momentum = check.nonneg("momentum", momentum)
+    check.step(step)
+    eps_in, eps_out = (eps, 0.0) if eps_inside_sqrt else (0.0, eps)
+    coeffs = (_sign(maximize), weight_decay, alpha, 1.0 - alpha, eps_in, eps_out, momentum, -lr)
+    states = [square_avg]
+    if centered:
+        states.append(grad_avg)
+    if momentum > 0:
+        states.append(momentum_buffer)
+    kernel = {
+        (False, False): _core.rmsprop,
+        (True, False): _core.rmsprop_centered,
+        (False, True): _core.rmsprop_momentum,
+        (True, True): _core.rmsprop_centered_momentum,
+    }[bool(centered), momentum > 0]
+    _run(kernel, param, grad, states, coeffs)
+
+
+def _betas(beta1: float, beta2: float) -> tuple[float, float]:
+    return check.unit("beta1", beta1), check.unit("beta2", beta2)
+
+
+def adam_(
+    param: Arrays,
+    grad: Arrays,
+    exp_avg: Arrays,
+    exp_avg_sq: Arrays,
+    max_exp_avg_sq: Arrays | None = None,
+    *,
+    step: int,
+    lr: float = 1e-3,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    amsgrad: bool = False,
+    maximize: bool = False,
+    decoupled_weight_decay: bool = False,
+    bias_correction: bool = True,
+) -> None:
+    r"""Adam (Kingma & Ba 2015), AdamW (Loshchilov & Hutter 2019) and AMSGrad (Reddi et al.
+    2018), as torch.optim.Adam.
+
+    .. math::
+        p_{t-1} \leftarrow (1 - \eta\lambda) p_{t-1} \text{ if decoupled (no coupled decay)},
+
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \qquad
+        v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2, \qquad
+        \hat v_t = \max(\hat v_{t-1}, v_t) \text{ if amsgrad else } v_t,
+
+        p_t = p_{t-1} - \frac{\eta}{1-\beta_1^t}
+              \frac{m_t}{\sqrt{\hat v_t}/\sqrt{1-\beta_2^t} + \epsilon}
+
+    ``bias_correction=False`` drops both :math:`1-\beta^t` factors: with ``amsgrad=True`` this
+    is AMSGrad as Reddi et al. and Ruder's overview write it. ``max_exp_avg_sq`` is needed
+    when ``amsgrad``.
+    """
+    lr = check.nonneg("lr", lr)
+    beta1, beta2 = _betas(beta1, beta2)
+    eps = check.nonneg("eps", eps)
+    weight_decay = check.nonneg("weight_decay", weight_decay)
+    t = check.step(step)
+    bc1, bc2 = (1.0 - beta1**t, 1.0 - beta2**t) if bias_correction else (1.0, 1.0)
+    coeffs = (
+        _sign(maximize),
+        0.0 if decoupled_weight_decay else weight_decay,
+        1.0 - lr * weight_decay if decoupled_weight_decay else 1.0,
+        beta1,
+        1.0 - beta1,
+        beta2,
+        1.0 - beta2,
+        1.0 / math.sqrt(bc2),
+        eps,
+        -lr / bc1,
+    )
+    if amsgrad:
+        states = (exp_avg, exp_avg_sq, max_exp_avg_sq)
+        _run(_core.adam_amsgrad, param, grad, states, coeffs)
+    else:
+        _run(_core.adam, param, grad, (exp_avg, exp_avg_sq), coeffs)
+
+
+def adamw_(
+    param: Arrays,
+    grad: Arrays,
+    exp_avg: Arrays,
+    exp_avg_sq: Arrays,
+    max_exp_avg_sq: Arrays | None = None,
+    *,
+    step: int,
+    lr: float = 1e-3,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 1e-2,
+    amsgrad: bool = False,
+    maximize: bool = False,
+    bias_correction: bool = True,
+) -> None:
+    """AdamW: :func:`adam_` with ``decoupled_weight_decay=True`` (torch.optim.AdamW)."""
+    adam_(
+        param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step=step, lr=lr, beta1=beta1,
+        beta2=beta2, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
+        decoupled_weight_decay=True, bias_correction=bias_correction,
+    )  # fmt: skip
+
+
+def adamax_(
+    param: Arrays,
+    grad: Arrays,
+    exp_avg: Arrays,
+    exp_inf: Arrays,
+    *,
+    step: int,
+    lr: float = 2e-3,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> None:
+    r"""AdaMax, Adam with the infinity norm (Kingma & Ba 2015, sec. 7; torch.optim.Adamax).
+
+    .. math::
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \qquad
+        u_t = \max(\beta_2 u_{t-1}, |g_t| + \epsilon), \qquad
+        p_t = p_{t-1} - \frac{\eta}{1-\beta_1^t} \frac{m_t}{u_t}
+    """
+    lr = check.nonneg("lr", lr)
+    beta1, beta2 = _betas(beta1, beta2)
+    eps = check.nonneg("eps", eps)
+    weight_decay = check.nonneg("weight_decay", weight_decay)
+    t = check.step(step)
+    coeffs = (_sign(maximize), weight_decay, beta1, 1.0 - beta1, beta2, eps, -lr / (1.0 - beta1**t))
+    _run(_core.adamax, param, grad, (exp_avg, exp_inf), coeffs)
+
+
+def nadam_(
+    param: Arrays,
+    grad: Arrays,
+    exp_avg: Arrays,
+    exp_avg_sq: Arrays,
+    *,
+    step: int,
+    mu_product: float = 1.0,
+    lr: float = 2e-3,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    momentum_decay: float = 4e-3,
+    decoupled_weight_decay: bool = False,
+    maximize: bool = False,
+    simplified: bool = False,
+) -> float:
+    r"""NAdam, Nesterov-accelerated Adam (Dozat 2016; torch.optim.NAdam).
+
+    .. math::
+        \mu_t = \beta_1 (1 - \tfrac12 0.96^{t\psi}), \qquad
+        \Pi_t = \Pi_{t-1}\mu_t, \qquad
+        m_t, v_t \text{ as Adam}, \qquad d_t = \sqrt{v_t / (1-\beta_2^t)} + \epsilon,
+
+        p_t = p_{t-1} - \eta\frac{1-\mu_t}{1-\Pi_t}\frac{g_t}{d_t}
+                      - \eta\frac{\mu_{t+1}}{1-\Pi_t\mu_{t+1}}\frac{m_t}{d_t}
+
+    with :math:`\psi` = ``momentum_decay``. ``mu_product`` is :math:`\Pi_{t-1}` (1.0 before
+    the first step); the new :math:`\Pi_t` is returned. ``simplified=True`` is the form of
+    Ruder's overview: :math:`p_t = p_{t-1} - \frac{\eta}{d_t}\left(\beta_1 \hat m_t +
+    \frac{(1-\beta_1) g_t}{1-\beta_1^t}\right)`, :math:`\hat m_t = m_t/(1-\beta_1^t)`.
+    """
+    lr = check.nonneg("lr", lr)
+    beta1, beta2 = _betas(beta1, beta2)
+    eps = check.nonneg("eps", eps)
+    weight_decay = check.nonneg("weight_decay", weight_decay)
+    momentum_decay = check.nonneg("momentum_decay", momentum_decay)
+    mu_product = check.nonneg("mu_product", mu_product)
+    t = check.step(step)
+    mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
+    mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+    mu_product *= mu
+    if simplified:
+        bc1 = 1.0 - beta1**t
+        grad_coeff, avg_coeff = lr * (1.0 - beta1) / bc1, lr * beta1 / bc1
+    else:
+        grad_coeff = lr * (1.0 - mu) / (1.0 - mu_product)
+        avg_coeff = lr * mu_next / (1.0 - mu_product * mu_next)
+    coeffs = (
+        _sign(maximize),
+        0.0 if decoupled_weight_decay else weight_decay,
+        1.0 - lr * weight_decay if decoupled_weight_decay else 1.0,
+        beta1,
+        1.0 - beta1,
+        beta2,
+        1.0 - beta2,
+        1.0 - beta2**t,
+        eps,
+        -grad_coeff,
+        -avg_coeff,
+    )
+    _run(_core.nadam, param, grad, (exp_avg, exp_avg_sq), coeffs)
+    return mu_product
+
+
+def radam_(
+    param: Arrays,
+    grad: Arrays,
+    exp_avg: Arrays,
+    exp_avg_sq: Arrays,
+    *,
+    step: int,
+    lr: float = 1e-3,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    decoupled_weight_decay: bool = False,
+    maximize: bool = False,
+) -> None:
+    r"""RAdam, rectified Adam (Liu et al. 2020; torch.optim.RAdam).
+
+    .. math::
+        \rho_\infty = \frac{2}{1-\beta_2} - 1, \qquad
+        \rho_t = \rho_\infty - \frac{2 t \beta_2^t}{1-\beta_2^t}, \qquad
+        \hat m_t = \frac{m_t}{1-\beta_1^t},
+
+        p_t = p_{t-1} - \eta \hat m_t r_t \frac{\sqrt{1-\beta_2^t}}{\sqrt{v_t} + \epsilon}
+        \text{ if } \rho_t > 5 \text{ else } p_{t-1} - \eta \hat m_t,
+        \qquad r_t = \sqrt{\frac{(\rho_t-4)(\rho_t-2)\rho_\infty}
+                               {(\rho_\infty-4)(\rho_\infty-2)\rho_t}}
+    """
+    lr = check.nonneg("lr", lr)
+    beta1, beta2 = _betas(beta1, beta2)
+    eps = check.nonneg("eps", eps)
+    weight_decay = check.nonneg("weight_decay", weight_decay)
+    t = check.step(step)
+    bc1, bc2 = 1.0 - beta1**t, 1.0 - beta2**t
+    rho_inf = 2.0 / (1.0 - beta2) - 1.0
+    rho_t = rho_inf - 2.0 * t * beta2**t / bc2
+    rectified = rho_t > 5.0
+    rect = (
+        math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+        if rectified
+        else 1.0
+    )
+    coeffs = (
+        _sign(maximize),
+        0.0 if decoupled_weight_decay else weight_decay,
+        1.0 - lr * weight_decay if decoupled_weight_decay else 1.0,
+        beta1,
+        1.0 - beta1,
+        beta2,
+        1.0 - beta2,
+        1.0 if rectified else 0.0,
+        math.sqrt(bc2),
+        eps,
+        -lr * rect / bc1,
+    )
+    _run(_core.radam, param, grad, (exp_avg, exp_avg_sq), coeffs)
+
+
+def rprop_(
+    param: Arrays,
+    grad: Arrays,
+    prev: Arrays,
+    step_size: Arrays,
+    *,
+    step: int,
+    etas: tuple[float, float] = (0.5, 1.2),
+    step_sizes: tuple[float, float] = (1e-6, 50.0),
+    maximize: bool = False,
+) -> None:
+    r"""Rprop, resilient backpropagation (Riedmiller & Braun 1993; torch.optim.Rprop).
+
+    .. math::
+        s = \operatorname{sign}(g_t g_{t-1}), \qquad
+        \Delta_t = \operatorname{clip}(\Delta_{t-1} \cdot (\eta^+ \text{ if } s > 0,\;
+        \eta^- \text{ if } s < 0,\; 1 \text{ else}),\; \Delta_{\min}, \Delta_{\max}),
+
+        g_t \leftarrow 0 \text{ where } s < 0, \qquad
+        p_t = p_{t-1} - \operatorname{sign}(g_t) \Delta_t, \qquad g_{t-1} \leftarrow g_t
+
+    ``prev`` starts at 0 and ``step_size`` at the learning rate.
+    """
+    eta_minus, eta_plus = check.pair("etas", etas)
+    eta_minus = check.positive("etas[0]", eta_minus)
+    eta_plus = check.positive("etas[1]", eta_plus)
+    if not eta_minus < 1.0 < eta_plus:
+        msg = f"Invalid etas: {etas!r} (need 0 < etaminus < 1 < etaplus)"
+        raise ValueError(msg)
+    step_min, step_max = check.pair("step_sizes", step_sizes)
+    step_min = check.nonneg("step_sizes[0]", step_min)
+    step_max = check.nonneg("step_sizes[1]", step_max)
+    if step_min > step_max:
+        msg = f"Invalid step_sizes: {step_sizes!r} (need min <= max)"
+        raise ValueError(msg)
+    check.step(step)
+    coeffs = (_sign(maximize), eta_minus, eta_plus, step_min, step_max)
+    _run(_core.rprop, param, grad, (prev, step_size), coeffs)
+
+
+def adabound_(
+    param: Arrays,
+    grad: Arrays,
+    exp_avg: Arrays,
+    exp_avg_sq: Arrays,
+    max_exp_avg_sq: Arrays | None = None,
+    *,
+    step: int,
+    lr: float = 1e-3,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    final_lr: float = 0.1,
+    gamma: float = 1e-3,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    amsbound: bool = False,
+    maximize: bool = False,
+    initial_lr: float | None = None,
+) -> None:
+    r"""AdaBound and AMSBound (Luo et al. 2019, official implementation).
+
+    .. math::
+        m_t, v_t \text{ as Adam}, \quad \hat v_t = \max(\hat v_{t-1}, v_t) \text{ if amsbound
+        else } v_t, \quad \eta^* = \text{final\_lr} \cdot \eta / \eta_0,
+
+        \eta_l = \eta^*\left(1 - \frac{1}{\gamma t + 1}\right), \quad
+        \eta_u = \eta^*\left(1 + \frac{1}{\gamma t}\right), \quad
+        p_t = p_{t-1} - \operatorname{clip}\left(\frac{\eta\sqrt{1-\beta_2^t}}{(1-\beta_1^t)
+              (\sqrt{\hat v_t} + \epsilon)}, \eta_l, \eta_u\right) m_t
+
+    :math:`\eta_0` is ``initial_lr`` (default: ``lr``), so a learning-rate schedule also
+    scales the bounds, as in the authors' code.
+    """
+    lr = check.nonneg("lr", lr)
+    beta1, beta2 = _betas(beta1, beta2)
+    final_lr = check.nonneg("final_lr", final_lr)
+    gamma = check.positive("gamma", gamma)
+    eps = check.nonneg("eps", eps)
+    weight_decay = check.nonneg("weight_decay", weight_decay)
+    initial_lr = lr if initial_lr is None else check.positive("initial_lr", initial_lr)
+    t = check.step(step)
+    bound = final_lr * lr / initial_lr if initial_lr > 0 else 0.0
+    coeffs = (
+        _sign(maximize),
+        weight_decay,
+        beta1,
+        1.0 - beta1,
+        beta2,
+        1.0 - beta2,
+        eps,
+        lr * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t),
+        bound * (1.0 - 1.0 / (gamma * t + 1.0)),
+        bound * (1.0 + 1.0 / (gamma * t)),
+    )
+    if amsbound:
+        states = (exp_avg, exp_avg_sq, max_exp_avg_sq)
+        _run(_core.amsbound, param, grad, states, coeffs)
+    else:
+        _run(_core.adabound, param, grad, (exp_avg, exp_avg_sq), coeffs)
+
+
+def lion_(
+    param: Arrays,
+    grad: Arrays,
+    exp_avg: Arrays,
+    *,
+    step: int,
+    lr: float = 1e-4,
+    beta1: float = 0.9,
+    beta2: float = 0.99,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> None:
+    r"""Lion, evolved sign momentum (Chen et al. 2023), with decoupled weight decay.
+
+    .. math::
+        u_t = \operatorname{sign}(\beta_1 m_{t-1} + (1-\beta_1) g_t), \qquad
+        p_t = (1 - \eta\lambda) p_{t-1} - \eta u_t, \qquad
+        m_t = \beta_2 m_{t-1} + (1-\beta_2) g_t
+    """
+    lr = check.nonneg("lr", lr)
+    beta1, beta2 = _betas(beta1, beta2)
+    weight_decay = check.nonneg("weight_decay", weight_decay)
+    check.step(step)
+    coeffs = (_sign(maximize), 1.0 - lr * weight_decay, beta1, 1.0 - beta1, beta2, 1.0 - beta2, -lr)
+    _run(_core.lion, param, grad, (exp_avg,), coeffs)
+
+
+class SwatsState(NamedTuple):
+    """SWATS's scalar state for one parameter array."""
+
+    phase: str = "adam"  #: "adam", then "sgd" once switched
+    lambda_: float = 0.0  #: running average of the projected SGD rate
+    sgd_lr: float = 0.0  #: the SGD learning rate chosen at the switch
+
+
+def swats_(
+    param: Arrays,
+    grad: Arrays,
+    exp_avg: Arrays,
+    exp_avg_sq: Arrays,
+    momentum_buffer: Arrays,
+    *,
+    step: int,
+    state: SwatsState | Sequence[SwatsState] = SwatsState(),
+    lr: float = 1e-3,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-9,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> SwatsState | list[SwatsState]:
+    r"""SWATS, switching from Adam to SGD (Keskar & Socher 2017, Algorithm 1).
+
+    Adam phase (per parameter array):
+
+    .. math::
+        q_t = -\eta \frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t} \frac{m_t}{\sqrt{v_t} + \epsilon},
+        \quad p_t = p_{t-1} + q_t, \quad
+        \gamma_t = \frac{q_t^\top q_t}{-q_t^\top g_t}, \quad
+        \lambda_t = \beta_2 \lambda_{t-1} + (1-\beta_2)\gamma_t \;\; (q_t^\top g_t \ne 0)
+
+    switching to SGD with rate :math:`\Lambda = \lambda_t / (1-\beta_2^t)` once
+    :math:`t > 1` and :math:`|\Lambda - \gamma_t| < \epsilon`. SGD phase:
+    :math:`b_t = \beta_1 b_{t-1} + g_t`, :math:`p_t = p_{t-1} - (1-\beta_1)\Lambda b_t`.
+
+    ``state`` is each array's :class:`SwatsState` (a list for a list call, all in the same
+    phase); the new state is returned the same way.
+    """
+    lr = check.nonneg("lr", lr)
+    beta1, beta2 = _betas(beta1, beta2)
+    eps = check.nonneg("eps", eps)
+    weight_decay = check.nonneg("weight_decay", weight_decay)
+    t = check.step(step)
+    single = isinstance(state, SwatsState)
+    states = [state] if single else list(state)
+    phases = {s.phase for s in states}
+    if len(phases) > 1 or not phases <= {"adam", "sgd"}:
+        msg = f"state: every array of one call must be in the same phase, got {phases}"
+        raise ValueError(msg)
+    if phases == {"sgd"}:
+        rates = {s.sgd_lr for s in states}
+        if len(rates) > 1:
+            msg = "state: every array of one SGD-phase call must share sgd_lr"
+            raise ValueError(msg)
+        coeffs = (_sign(maximize), weight_decay, beta1, 1.0, 0.0, 0.0, -(1.0 - beta1) * rates.pop())
+        _run(_core.sgd_momentum, param, grad, (momentum_buffer,), coeffs)
+        return state if single else states
+    bc1, bc2 = 1.0 - beta1**t, 1.0 - beta2**t
+    coeffs = (
+        _sign(maximize),
+        weight_decay,
+        beta1,
+        1.0 - beta1,
+        beta2,
+        1.0 - beta2,
+        eps,
+        -lr * math.sqrt(bc2) / bc1,
+    )
+    sums = _run(_core.swats_adam, param, grad, (exp_avg, exp_avg_sq), coeffs)
+    new = []
+    for s, (qq, qg) in zip(states, sums.tolist()):
+        if qg == 0.0:
+            new.append(s)
+            continue
+        gamma = qq / -qg
+        lam = beta2 * s.lambda_ + (1.0 - beta2) * gamma
+        if t > 1 and abs(lam / bc2 - gamma) < eps:
+            new.append(SwatsState("sgd", lam, lam / bc2))
+        else:
+            new.append(SwatsState("adam", lam, s.sgd_lr))
+    return new[0] if single else new

@@ -1,0 +1,50 @@
+"""Adagrad."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import _validate as check
+from .. import functional as F
+from ._common import column
+from .optimizer import Optimizer
+
+
+class Adagrad(Optimizer):
+    """Adagrad, as torch.optim.Adagrad; the update is :func:`pyfastopt.functional.adagrad_`.
+
+    ``eps_inside_sqrt=True`` selects the textbook form g / sqrt(sum + eps).
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+        *,
+        maximize: bool = False,
+        eps_inside_sqrt: bool = False,
+    ) -> None:
+        check.nonneg("initial_accumulator_value", initial_accumulator_value)
+        defaults = dict(
+            lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize,
+            eps_inside_sqrt=eps_inside_sqrt,
+        )  # fmt: skip
+        super().__init__(params, defaults)
+
+    def _init_state(self, param, group):
+        total = np.full_like(param, group["initial_accumulator_value"], order="C")
+        return {"step": 0, "sum": total}
+
+    def _update(self, group, params, grads, states, step):
+        F.adagrad_(
+            params, grads, column(states, "sum"), step=step, lr=group["lr"],
+            lr_decay=group["lr_decay"], weight_decay=group["weight_decay"], eps=group["eps"],
+            maximize=group["maximize"], eps_inside_sqrt=group["eps_inside_sqrt"],
+        )  # fmt: skip

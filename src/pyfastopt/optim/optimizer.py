@@ -1,0 +1,215 @@
+"""The Optimizer base class: parameter groups, lazily created state, and state dicts with
+torch.optim's structure. Subclasses say how to create a parameter's state and how to update
+a list of parameters that share a step (one native call through pyfastopt.functional).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Hashable, Iterable, Sequence
+
+import numpy as np
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _check_param(p: object, where: str) -> np.ndarray:
+    if not isinstance(p, np.ndarray):
+        msg = f"{where} must be a numpy.ndarray, got {type(p).__name__}"
+        raise TypeError(msg)
+    if p.dtype not in _FLOAT_DTYPES:
+        msg = f"{where} has dtype {p.dtype}, expected float32 or float64"
+        raise TypeError(msg)
+    if not p.flags.c_contiguous:
+        msg = f"{where} must be C-contiguous (updates are made in place)"
+        raise ValueError(msg)
+    if not p.flags.writeable:
+        msg = f"{where} is read-only"
+        raise ValueError(msg)
+    return p
+
+
+class Optimizer:
+    """Base class of the optimizers in :mod:`pyfastopt.optim`.
+
+    Args:
+        params: a list of writable, C-contiguous float32/float64 arrays, or a list of
+            parameter-group dicts ``{"params": [...], "lr": ..., ...}`` whose missing
+            hyperparameters default to ``defaults``.
+        defaults: the hyperparameters of the optimizer.
+
+    The state of parameter ``i`` (counted across groups in order) is ``self.state[i]``, a
+    dict with torch's key names, created on its first update.
+    """
+
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+        self.defaults = dict(defaults)
+        self.param_groups: list[dict[str, Any]] = []
+        self.state: dict[int, dict[str, Any]] = {}
+        groups = list(params)
+        if not groups:
+            msg = "params: optimizer got an empty parameter list"
+            raise ValueError(msg)
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    # -- subclass interface -------------------------------------------------------------
+
+    def _init_state(self, param: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
+        """The state of a parameter before its first update (with "step": 0)."""
+        raise NotImplementedError
+
+    def _update(
+        self,
+        group: dict[str, Any],
+        params: list[np.ndarray],
+        grads: list[np.ndarray],
+        states: list[dict[str, Any]],
+        step: int,
+    ) -> None:
+        """Updates params (same dtype, same cohort) in one call. With empty lists it only
+        validates the group's hyperparameters, through the same functional code."""
+        raise NotImplementedError
+
+    def _cohort(self, state: dict[str, Any]) -> Hashable:
+        """Parameters whose states agree on this key share one native call."""
+        return state["step"]
+
+    # -- torch.optim API ----------------------------------------------------------------
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Adds a group; its hyperparameters default to the optimizer's."""
+        if not isinstance(param_group, dict):
+            msg = f"param_group must be a dict, got {type(param_group).__name__}"
+            raise TypeError(msg)
+        params = param_group["params"]
+        params = [params] if isinstance(params, np.ndarray) else list(params)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        for i, p in enumerate(params):
+            _check_param(p, f"params[{len(seen) + i}]")
+            if id(p) in seen:
+                msg = "params: some parameters appear more than once"
+                raise ValueError(msg)
+            seen.add(id(p))
+        group = {**self.defaults, **param_group, "params": params}
+        self._validate(group)
+        self.param_groups.append(group)
+
+    def _validate(self, group: dict[str, Any]) -> None:
+        self._update(group, [], [], [], 1)
+
+    def step(self, grads: Sequence[np.ndarray | None]) -> None:
+        """One update of every parameter, in place.
+
+        Args:
+            grads: one gradient per parameter, in parameter-group order; ``None`` skips a
+                parameter (its state is unchanged), as a missing ``.grad`` does in torch.
+
+        Everything is checked before anything is written: on error no array changes.
+        """
+        params = [p for group in self.param_groups for p in group["params"]]
+        if isinstance(grads, np.ndarray) or not isinstance(grads, (list, tuple)):
+            msg = "grads must be a list with one gradient (or None) per parameter"
+            raise TypeError(msg)
+        if len(grads) != len(params):
+            msg = f"grads: expected {len(params)} gradients (one per parameter), got {len(grads)}"
+            raise ValueError(msg)
+        for i, (p, g) in enumerate(zip(params, grads)):
+            if g is None:
+                continue
+            if not isinstance(g, np.ndarray):
+                msg = f"grads[{i}] must be a numpy.ndarray or None, got {type(g).__name__}"
+                raise TypeError(msg)
+            if g.dtype != p.dtype:
+                msg = f"grads[{i}] has dtype {g.dtype}, expected {p.dtype} (its parameter's)"
+                raise TypeError(msg)
+            if g.shape != p.shape:
+                msg = f"grads[{i}] has shape {g.shape}, expected {p.shape} (its parameter's)"
+                raise ValueError(msg)
+            if not g.flags.c_contiguous:
+                msg = f"grads[{i}] must be C-contiguous"
+                raise ValueError(msg)
+        for group in self.param_groups:
+            self._validate(group)
+
+        index = 0
+        for group in self.param_groups:
+            cohorts: dict[Hashable, tuple[list, list, list]] = {}
+            for p in group["params"]:
+                g = grads[index]
+                if g is not None:
+                    state = self.state.get(index)
+                    if state is None:
+                        state = self.state[index] = self._init_state(p, group)
+                    key = (p.dtype.char, self._cohort(state))
+                    members = cohorts.setdefault(key, ([], [], []))
+                    members[0].append(p)
+                    members[1].append(g)
+                    members[2].append(state)
+                index += 1
+            for ps, gs, states in cohorts.values():
+                step = states[0]["step"] + 1
+                self._update(group, ps, gs, states, step)
+                for state in states:
+                    state["step"] = step
+
+    def zero_grad(self) -> None:
+        """Nothing to do: gradients are passed to :meth:`step`, not stored (torch parity)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """A deep copy of the state, keyed by parameter index, and of the groups (whose
+        "params" hold indices), as torch.optim.Optimizer.state_dict()."""
+        groups, start = [], 0
+        for group in self.param_groups:
+            entry = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
+            entry["params"] = list(range(start, start + len(group["params"])))
+            start += len(group["params"])
+            groups.append(entry)
+        return {"state": copy.deepcopy(self.state), "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restores a :meth:`state_dict` (copied: later steps do not touch it)."""
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            msg = "state_dict: the number of parameter groups differs"
+            raise ValueError(msg)
+        for saved, group in zip(groups, self.param_groups):
+            if len(saved["params"]) != len(group["params"]):
+                msg = "state_dict: a parameter group has a different number of parameters"
+                raise ValueError(msg)
+        params = [p for group in self.param_groups for p in group["params"]]
+        offsets = np.cumsum([0] + [len(g["params"]) for g in self.param_groups])
+        index_of = {}
+        for offset, saved in zip(offsets, groups):
+            for j, old in enumerate(saved["params"]):
+                index_of[old] = int(offset) + j
+        state: dict[int, dict[str, Any]] = {}
+        for old, entry in state_dict["state"].items():
+            i = index_of[int(old)]
+            state[i] = {}
+            for key, value in entry.items():
+                if isinstance(value, np.ndarray):
+                    if value.shape != params[i].shape:
+                        msg = f"state_dict: state[{old}][{key!r}] has shape {value.shape}"
+                        raise ValueError(msg)
+                    state[i][key] = np.array(value, dtype=params[i].dtype, order="C")
+                else:
+                    state[i][key] = copy.deepcopy(value)
+        new_groups = []
+        for saved, group in zip(groups, self.param_groups):
+            new_group = {**copy.deepcopy({k: v for k, v in saved.items() if k != "params"})}
+            new_group["params"] = group["params"]
+            self._validate(new_group)
+            new_groups.append(new_group)
+        self.param_groups = new_groups
+        self.state = state
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines.extend(f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params")
+        lines.append(")")
+        return "\n".join(lines)

@@ -1,0 +1,42 @@
+"""Rprop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import _validate as check
+from .. import functional as F
+from ._common import column, zeros
+from .optimizer import Optimizer
+
+
+class Rprop(Optimizer):
+    """Rprop, as torch.optim.Rprop; the update is :func:`pyfastopt.functional.rprop_`.
+    Each element's step size starts at ``lr``."""
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-2,
+        etas: tuple[float, float] = (0.5, 1.2),
+        step_sizes: tuple[float, float] = (1e-6, 50.0),
+        *,
+        maximize: bool = False,
+    ) -> None:
+        defaults = dict(lr=lr, etas=tuple(etas), step_sizes=tuple(step_sizes), maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _init_state(self, param, group):
+        return {"step": 0, "prev": zeros(param), "step_size": np.full_like(param, group["lr"])}
+
+    def _validate(self, group):
+        check.nonneg("lr", group["lr"])
+        super()._validate(group)
+
+    def _update(self, group, params, grads, states, step):
+        F.rprop_(
+            params, grads, column(states, "prev"), column(states, "step_size"), step=step,
+            etas=group["etas"], step_sizes=group["step_sizes"], maximize=group["maximize"],
+        )  # fmt: skip

@@ -1,0 +1,1105 @@
+"""Reference optimizers: the executable specification of pyfastopt.
+
+Every optimizer that pyfastopt implements in C++ is written here once more in
+plain NumPy (float64), transcribed from the published algorithm and from the
+documented semantics of ``torch.optim`` (2.x, single-tensor code path).  The C++
+kernels are tested against these classes, so this module favours clarity over
+speed: one small class per optimizer, one line of code per line of math.
+
+Usage::
+
+    from pyfastopt import reference as ref
+
+    opt = ref.Adam([p1, p2], lr=1e-3, betas=(0.9, 0.999))
+    opt.step([g1, g2])        # p1, p2 are float64 arrays, updated IN PLACE
+    opt.state[0]["exp_avg"]   # per-parameter state, torch's key names
+
+Conventions shared by all classes
+---------------------------------
+* ``params`` is a list of float64 ``np.ndarray``; ``step(grads)`` updates them in
+  place.  ``grads`` is aligned with ``params``; a ``None`` grad skips that
+  parameter entirely (its state does not change, its step count does not move).
+* Each grad is copied to a fresh float64 array; the caller's grad is never
+  modified.
+* ``state[i]`` is an empty dict until parameter ``i`` receives its first grad.
+  It then holds ``"step"`` (a Python int, 1 during the first update) and the
+  optimizer's buffers under torch's names, as float64 arrays.
+* Hyperparameters live in ``defaults`` and are read at every step, so a learning
+  rate schedule is applied by assigning ``opt.defaults["lr"]``.
+* ``t`` below is ``state["step"]`` after incrementing (1, 2, 3, ...).
+* ``maximize=True`` negates the gradient first: ``g = -g`` (before weight decay).
+* Coupled weight decay (L2 penalty): ``g = g + weight_decay * p``.
+* Decoupled weight decay (AdamW style): ``p = p * (1 - lr * weight_decay)``
+  before the update.
+* All arithmetic is elementwise unless written as ``dot``.
+* No hyperparameter validation happens here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = [
+    "SGD",
+    "Adagrad",
+    "Adadelta",
+    "RMSprop",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "NAdam",
+    "RAdam",
+    "Rprop",
+    "AdaBound",
+    "AMSBound",
+    "Lion",
+    "SWATS",
+]
+
+
+class _Reference:
+    """Base class: holds params, defaults and state; loops over params.
+
+    Subclasses implement ``_init_state(p)`` (the buffers created on the first
+    step of a parameter) and ``_update(i, p, g, state)`` (one update of one
+    parameter, with ``state["step"]`` already incremented).
+    """
+
+    def __init__(self, params, **defaults):
+        self.params = list(params)
+        self.defaults = dict(defaults)
+        self.state = [{} for _ in self.params]
+
+    def step(self, grads) -> None:
+        grads = list(grads)
+        if len(grads) != len(self.params):
+            raise ValueError(
+                f"got {len(grads)} grads for {len(self.params)} params"
+            )
+        for i, (p, g) in enumerate(zip(self.params, grads)):
+            if g is None:
+                continue
+            g = np.array(g, dtype=np.float64, copy=True)
+            if g.shape != p.shape:
+                raise ValueError(
+                    f"grad {i} has shape {g.shape}, param has shape {p.shape}"
+                )
+            state = self.state[i]
+            if not state:
+                state["step"] = 0
+                state.update(self._init_state(p))
+            state["step"] += 1
+            self._update(i, p, g, state)
+            # NumPy turns the result of arithmetic on 0-d arrays into scalars;
+            # keep every buffer a float64 ndarray (Python floats stay floats).
+            for key, value in state.items():
+                if isinstance(value, np.generic):
+                    state[key] = np.asarray(value, dtype=np.float64)
+
+    def _init_state(self, p: np.ndarray) -> dict:
+        return {}
+
+    def _update(self, i: int, p: np.ndarray, g: np.ndarray, state: dict) -> None:
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------
+# SGD
+# ---------------------------------------------------------------------------
+
+
+class SGD(_Reference):
+    """Stochastic gradient descent with optional (Nesterov) momentum.
+
+    Source: torch.optim.SGD (Sutskever et al. 2013 formulation of momentum).
+
+        g = g + weight_decay * p
+        if momentum != 0:
+            buf = g                                        (first step, no dampening)
+            buf = momentum * buf + (1 - dampening) * g     (later steps)
+            d = g + momentum * buf    if nesterov
+            d = buf                   otherwise
+        else:
+            d = g
+        p = p - lr * d
+
+    State: "momentum_buffer" (only when momentum != 0).
+    """
+
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        momentum=0,
+        dampening=0,
+        weight_decay=0,
+        nesterov=False,
+        maximize=False,
+    ):
+        super().__init__(
+            params,
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
+        )
+
+    def _update(self, i, p, g, state):
+        lr = self.defaults["lr"]
+        momentum = self.defaults["momentum"]
+        dampening = self.defaults["dampening"]
+        weight_decay = self.defaults["weight_decay"]
+
+        if self.defaults["maximize"]:
+            g = -g
+        if weight_decay != 0:
+            g = g + weight_decay * p
+
+        if momentum != 0:
+            if "momentum_buffer" not in state:
+                buf = g.copy()
+            else:
+                buf = momentum * state["momentum_buffer"] + (1 - dampening) * g
+            state["momentum_buffer"] = buf
+            if self.defaults["nesterov"]:
+                d = g + momentum * buf
+            else:
+                d = buf
+        else:
+            d = g
+
+        p -= lr * d
+
+
+# ---------------------------------------------------------------------------
+# Adagrad
+# ---------------------------------------------------------------------------
+
+
+class Adagrad(_Reference):
+    """Adagrad (Duchi, Hazan & Singer 2011), torch.optim.Adagrad semantics.
+
+        g   = g + weight_decay * p
+        clr = lr / (1 + (t - 1) * lr_decay)
+        sum = sum + g^2                      (sum starts at initial_accumulator_value)
+        p   = p - clr * g / (sqrt(sum) + eps)          torch form (default)
+        p   = p - clr * g / sqrt(sum + eps)            eps_inside_sqrt=True
+
+    The eps_inside_sqrt form is the textbook one (Duchi et al.; Ruder 2016,
+    "An overview of gradient descent optimization algorithms").
+
+    State: "sum".
+    """
+
+    def __init__(
+        self,
+        params,
+        lr=1e-2,
+        lr_decay=0,
+        weight_decay=0,
+        initial_accumulator_value=0,
+        eps=1e-10,
+        maximize=False,
+        eps_inside_sqrt=False,
+    ):
+        super().__init__(
+            params,
+            lr=lr,
+            lr_decay=lr_decay,
+            weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value,
+            eps=eps,
+            maximize=maximize,
+            eps_inside_sqrt=eps_inside_sqrt,
+        )
+
+    def _init_state(self, p):
+        value = float(self.defaults["initial_accumulator_value"])
+        return {"sum": np.full(p.shape, value, dtype=np.float64)}
+
+    def _update(self, i, p, g, state):
+        lr = self.defaults["lr"]
+        eps = self.defaults["eps"]
+        weight_decay = self.defaults["weight_decay"]
+        t = state["step"]
+
+        if self.defaults["maximize"]:
+            g = -g
+        if weight_decay != 0:
+            g = g + weight_decay * p
+
+        clr = lr / (1 + (t - 1) * self.defaults["lr_decay"])
+        state["sum"] = state["sum"] + g * g
+
+        if self.defaults["eps_inside_sqrt"]:
+            std = np.sqrt(state["sum"] + eps)
+        else:
+            std = np.sqrt(state["sum"]) + eps
+        p -= clr * g / std
+
+
+# ---------------------------------------------------------------------------
+# Adadelta
+# ---------------------------------------------------------------------------
+
+
+class Adadelta(_Reference):
+    """Adadelta (Zeiler 2012), torch.optim.Adadelta semantics (with an lr factor).
+
+        g     = g + weight_decay * p
+        sq    = rho * sq + (1 - rho) * g^2
+        delta = sqrt(acc + eps) / sqrt(sq + eps) * g
+        acc   = rho * acc + (1 - rho) * delta^2
+        p     = p - lr * delta
+
+    State: "square_avg" (sq), "acc_delta" (acc).
+    """
+
+    def __init__(
+        self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, maximize=False
+    ):
+        super().__init__(
+            params,
+            lr=lr,
+            rho=rho,
+            eps=eps,
+            weight_decay=weight_decay,
+            maximize=maximize,
+        )
+
+    def _init_state(self, p):
+        return {
+            "square_avg": np.zeros(p.shape, dtype=np.float64),
+            "acc_delta": np.zeros(p.shape, dtype=np.float64),
+        }
+
+    def _update(self, i, p, g, state):
+        lr = self.defaults["lr"]
+        rho = self.defaults["rho"]
+        eps = self.defaults["eps"]
+        weight_decay = self.defaults["weight_decay"]
+
+        if self.defaults["maximize"]:
+            g = -g
+        if weight_decay != 0:
+            g = g + weight_decay * p
+
+        sq = rho * state["square_avg"] + (1 - rho) * g * g
+        delta = np.sqrt(state["acc_delta"] + eps) / np.sqrt(sq + eps) * g
+        acc = rho * state["acc_delta"] + (1 - rho) * delta * delta
+        state["square_avg"] = sq
+        state["acc_delta"] = acc
+
+        p -= lr * delta
+
+
+# ---------------------------------------------------------------------------
+# RMSprop
+# ---------------------------------------------------------------------------
+
+
+class RMSprop(_Reference):
+    """RMSprop (Hinton, Coursera lecture 6e; centered form: Graves 2013).
+
+    torch.optim.RMSprop semantics:
+
+        g   = g + weight_decay * p
+        sq  = alpha * sq + (1 - alpha) * g^2
+        if centered:
+            ga  = alpha * ga + (1 - alpha) * g
+            var = sq - ga^2
+        else:
+            var = sq
+        avg = sqrt(var) + eps               torch form (default)
+        avg = sqrt(var + eps)               eps_inside_sqrt=True (Hinton / Ruder form)
+        if momentum > 0:
+            buf = momentum * buf + g / avg
+            p   = p - lr * buf
+        else:
+            p   = p - lr * g / avg
+
+    State: "square_avg", "momentum_buffer" (if momentum > 0), "grad_avg" (if
+    centered); which buffers exist is decided on the parameter's first step.
+    """
+
+    def __init__(
+        self,
+        params,
+        lr=1e-2,
+        alpha=0.99,
+        eps=1e-8,
+        weight_decay=0,
+        momentum=0,
+        centered=False,
+        maximize=False,
+        eps_inside_sqrt=False,
+    ):
+        super().__init__(
+            params,
+            lr=lr,
+            alpha=alpha,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            centered=centered,
+            maximize=maximize,
+            eps_inside_sqrt=eps_inside_sqrt,
+        )
+
+    def _init_state(self, p):
+        state = {"square_avg": np.zeros(p.shape, dtype=np.float64)}
+        if self.defaults["momentum"] > 0:
+            state["momentum_buffer"] = np.zeros(p.shape, dtype=np.float64)
+        if self.defaults["centered"]:
+            state["grad_avg"] = np.zeros(p.shape, dtype=np.float64)
+        return state
+
+    def _update(self, i, p, g, state):
+        lr = self.defaults["lr"]
+        alpha = self.defaults["alpha"]
+        eps = self.defaults["eps"]
+        momentum = self.defaults["momentum"]
+        weight_decay = self.defaults["weight_decay"]
+
+        if self.defaults["maximize"]:
+            g = -g
+        if weight_decay != 0:
+            g = g + weight_decay * p
+
+        sq = alpha * state["square_avg"] + (1 - alpha) * g * g
+        state["square_avg"] = sq
+
+        if self.defaults["centered"]:
+            ga = alpha * state["grad_avg"] + (1 - alpha) * g
+            state["grad_avg"] = ga
+            var = sq - ga * ga
+        else:
+            var = sq
+
+        if self.defaults["eps_inside_sqrt"]:
+            avg = np.sqrt(var + eps)
+        else:
+            avg = np.sqrt(var) + eps
+
+        if momentum > 0:
+            buf = momentum * state["momentum_buffer"] + g / avg
+            state["momentum_buffer"] = buf
+            p -= lr * buf
+        else:
+            p -= lr * g / avg
+
+
+# ---------------------------------------------------------------------------
+# Adam family
+# ---------------------------------------------------------------------------
+
+
+class Adam(_Reference):
+    """Adam (Kingma & Ba 2015) and AMSGrad (Reddi, Kale & Kumar 2018).
+
+    torch.optim.Adam semantics:
+
+        g    = g + weight_decay * p            (coupled, default)
+        p    = p * (1 - lr * weight_decay)     (decoupled_weight_decay=True)
+        m    = b1 * m + (1 - b1) * g
+        v    = b2 * v + (1 - b2) * g^2
+        bc1  = 1 - b1^t,  bc2 = 1 - b2^t       (both 1 if bias_correction=False)
+        vmax = max(vmax, v);  vhat = vmax      (amsgrad)
+        vhat = v                               (otherwise)
+        p    = p - (lr / bc1) * m / (sqrt(vhat) / sqrt(bc2) + eps)
+
+    bias_correction=False with amsgrad=True is AMSGrad exactly as written in
+    Reddi et al. (and in Ruder's overview), which has no bias correction.
+
+    State: "exp_avg" (m), "exp_avg_sq" (v), "max_exp_avg_sq" (vmax, if amsgrad).
+    """
+
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0,
+        amsgrad=False,
+        maximize=False,
+        decoupled_weight_decay=False,
+        bias_correction=True,
+    ):
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+            decoupled_weight_decay=decoupled_weight_decay,
+            bias_correction=bias_correction,
+        )
+
+    def _init_state(self, p):
+        state = {
+            "exp_avg": np.zeros(p.shape, dtype=np.float64),
+            "exp_avg_sq": np.zeros(p.shape, dtype=np.float64),
+        }
+        if self.defaults["amsgrad"]:
+            state["max_exp_avg_sq"] = np.zeros(p.shape, dtype=np.float64)
+        return state
+
+    def _update(self, i, p, g, state):
+        lr = self.defaults["lr"]
+        b1, b2 = self.defaults["betas"]
+        eps = self.defaults["eps"]
+        weight_decay = self.defaults["weight_decay"]
+        t = state["step"]
+
+        if self.defaults["maximize"]:
+            g = -g
+        if weight_decay != 0:
+            if self.defaults["decoupled_weight_decay"]:
+                p *= 1 - lr * weight_decay
+            else:
+                g = g + weight_decay * p
+
+        m = b1 * state["exp_avg"] + (1 - b1) * g
+        v = b2 * state["exp_avg_sq"] + (1 - b2) * g * g
+        state["exp_avg"] = m
+        state["exp_avg_sq"] = v
+
+        if self.defaults["bias_correction"]:
+            bc1 = 1 - b1**t
+            bc2 = 1 - b2**t
+        else:
+            bc1 = 1.0
+            bc2 = 1.0
+
+        if self.defaults["amsgrad"]:
+            vhat = np.maximum(state["max_exp_avg_sq"], v)
+            state["max_exp_avg_sq"] = vhat
+        else:
+            vhat = v
+
+        denom = np.sqrt(vhat) / math.sqrt(bc2) + eps
+        p -= (lr / bc1) * m / denom
+
+
+class AdamW(Adam):
+    """AdamW (Loshchilov & Hutter 2019), torch.optim.AdamW semantics.
+
+    Exactly ``Adam(..., decoupled_weight_decay=True)``:
+
+        p = p * (1 - lr * weight_decay)
+        then the Adam update of the class above (gradient not decayed).
+    """
+
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=1e-2,
+        amsgrad=False,
+        maximize=False,
+        bias_correction=True,
+    ):
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+            decoupled_weight_decay=True,
+            bias_correction=bias_correction,
+        )
+
+
+class Adamax(_Reference):
+    """Adamax, the infinity-norm variant of Adam (Kingma & Ba 2015, sec. 7.1).
+
+    torch.optim.Adamax semantics (eps inside the max):
+
+        g = g + weight_decay * p
+        m = b1 * m + (1 - b1) * g
+        u = max(b2 * u, |g| + eps)
+        p = p - lr / (1 - b1^t) * m / u
+
+    State: "exp_avg" (m), "exp_inf" (u).
+    """
+
+    def __init__(
+        self,
+        params,
+        lr=2e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0,
+        maximize=False,
+    ):
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            maximize=maximize,
+        )
+
+    def _init_state(self, p):
+        return {
+            "exp_avg": np.zeros(p.shape, dtype=np.float64),
+            "exp_inf": np.zeros(p.shape, dtype=np.float64),
+        }
+
+    def _update(self, i, p, g, state):
+        lr = self.defaults["lr"]
+        b1, b2 = self.defaults["betas"]
+        eps = self.defaults["eps"]
+        weight_decay = self.defaults["weight_decay"]
+        t = state["step"]
+
+        if self.defaults["maximize"]:
+            g = -g
+        if weight_decay != 0:
+            g = g + weight_decay * p
+
+        m = b1 * state["exp_avg"] + (1 - b1) * g
+        u = np.maximum(b2 * state["exp_inf"], np.abs(g) + eps)
+        state["exp_avg"] = m
+        state["exp_inf"] = u
+
+        p -= lr / (1 - b1**t) * m / u
+
+
+class NAdam(_Reference):
+    """NAdam (Dozat 2016, "Incorporating Nesterov Momentum into Adam").
+
+    torch.optim.NAdam semantics, with the momentum schedule mu_t:
+
+        g          = g + weight_decay * p            (coupled, default)
+        p          = p * (1 - lr * weight_decay)     (decoupled_weight_decay=True)
+        mu_t       = b1 * (1 - 0.5 * 0.96^(t * momentum_decay))
+        mu_next    = b1 * (1 - 0.5 * 0.96^((t + 1) * momentum_decay))
+        mu_product = mu_product * mu_t               (mu_product starts at 1.0)
+        m          = b1 * m + (1 - b1) * g
+        v          = b2 * v + (1 - b2) * g^2
+        denom      = sqrt(v / (1 - b2^t)) + eps
+        p          = p - lr * (1 - mu_t) / (1 - mu_product) * g / denom
+        p          = p - lr * mu_next / (1 - mu_product * mu_next) * m / denom
+
+    simplified=True is the simplified Nadam of Ruder's overview (constant
+    b1, no momentum schedule):
+
+        p = p - lr / denom * (b1 * m / (1 - b1^t) + (1 - b1) * g / (1 - b1^t))
+
+    (mu_product is still tracked there, but unused.)
+
+    State: "exp_avg" (m), "exp_avg_sq" (v), "mu_product" (a Python float).
+    """
+
+    def __init__(
+        self,
+        params,
+        lr=2e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0,
+        momentum_decay=4e-3,
+        decoupled_weight_decay=False,
+        maximize=False,
+        simplified=False,
+    ):
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum_decay=momentum_decay,
+            decoupled_weight_decay=decoupled_weight_decay,
+            maximize=maximize,
+            simplified=simplified,
+        )
+
+    def _init_state(self, p):
+        return {
+            "exp_avg": np.zeros(p.shape, dtype=np.float64),
+            "exp_avg_sq": np.zeros(p.shape, dtype=np.float64),
+            "mu_product": 1.0,
+        }
+
+    def _update(self, i, p, g, state):
+        lr = self.defaults["lr"]
+        b1, b2 = self.defaults["betas"]
+        eps = self.defaults["eps"]
+        weight_decay = self.defaults["weight_decay"]
+        momentum_decay = self.defaults["momentum_decay"]
+        t = state["step"]
+
+        if self.defaults["maximize"]:
+            g = -g
+        if weight_decay != 0:
+            if self.defaults["decoupled_weight_decay"]:
+                p *= 1 - lr * weight_decay
+            else:
+                g = g + weight_decay * p
+
+        mu_t = b1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+        mu_next = b1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+        mu_product = float(state["mu_product"] * mu_t)
+        state["mu_product"] = mu_product
+
+        m = b1 * state["exp_avg"] + (1 - b1) * g
+        v = b2 * state["exp_avg_sq"] + (1 - b2) * g * g
+        state["exp_avg"] = m
+        state["exp_avg_sq"] = v
+
+        denom = np.sqrt(v / (1 - b2**t)) + eps
+
+        if self.defaults["simplified"]:
+            bc1 = 1 - b1**t
+            p -= lr / denom * (b1 * m / bc1 + (1 - b1) * g / bc1)
+        else:
+            p -= lr * (1 - mu_t) / (1 - mu_product) * g / denom
+            p -= lr * mu_next / (1 - mu_product * mu_next) * m / denom
+
+
+class RAdam(_Reference):
+    """RAdam, rectified Adam (Liu et al. 2020), torch.optim.RAdam semantics.
+
+        g       = g + weight_decay * p            (coupled, default)
+        p       = p * (1 - lr * weight_decay)     (decoupled_weight_decay=True)
+        m       = b1 * m + (1 - b1) * g
+        v       = b2 * v + (1 - b2) * g^2
+        mhat    = m / (1 - b1^t)
+        rho_inf = 2 / (1 - b2) - 1
+        rho_t   = rho_inf - 2 * t * b2^t / (1 - b2^t)
+        if rho_t > 5:
+            rect = sqrt((rho_t - 4) (rho_t - 2) rho_inf
+                        / ((rho_inf - 4) (rho_inf - 2) rho_t))
+            p = p - lr * mhat * rect * sqrt(1 - b2^t) / (sqrt(v) + eps)
+        else:
+            p = p - lr * mhat                      (un-adapted momentum step)
+
+    State: "exp_avg" (m), "exp_avg_sq" (v).
+    """
+
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0,
+        decoupled_weight_decay=False,
+        maximize=False,
+    ):
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            decoupled_weight_decay=decoupled_weight_decay,
+            maximize=maximize,
+        )
+
+    def _init_state(self, p):
+        return {
+            "exp_avg": np.zeros(p.shape, dtype=np.float64),
+            "exp_avg_sq": np.zeros(p.shape, dtype=np.float64),
+        }
+
+    def _update(self, i, p, g, state):
+        lr = self.defaults["lr"]
+        b1, b2 = self.defaults["betas"]
+        eps = self.defaults["eps"]
+        weight_decay = self.defaults["weight_decay"]
+        t = state["step"]
+
+        if self.defaults["maximize"]:
+            g = -g
+        if weight_decay != 0:
+            if self.defaults["decoupled_weight_decay"]:
+                p *= 1 - lr * weight_decay
+            else:
+                g = g + weight_decay * p
+
+        m = b1 * state["exp_avg"] + (1 - b1) * g
+        v = b2 * state["exp_avg_sq"] + (1 - b2) * g * g
+        state["exp_avg"] = m
+        state["exp_avg_sq"] = v
+
+        bc1 = 1 - b1**t
+        bc2 = 1 - b2**t
+        mhat = m / bc1
+
+        rho_inf = 2 / (1 - b2) - 1
+        rho_t = rho_inf - 2 * t * b2**t / bc2
+
+        if rho_t > 5:
+            rect = math.sqrt(
+                (rho_t - 4)
+                * (rho_t - 2)
+                * rho_inf
+                / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
+            )
+            p -= lr * mhat * rect * math.sqrt(bc2) / (np.sqrt(v) + eps)
+        else:
+            p -= lr * mhat
+
+
+# ---------------------------------------------------------------------------
+# Rprop
+# ---------------------------------------------------------------------------
+
+
+class Rprop(_Reference):
+    """Rprop, resilient backpropagation (Riedmiller & Braun 1993), torch semantics.
+
+    torch implements the iRprop- variant (Igel & Huesken 2000): no weight
+    backtracking; after a sign change the step size shrinks and the gradient
+    is zeroed, so that element does not move and is not penalised again.
+
+        s         = sign(g * prev)
+        step_size = step_size * etaplus    where s > 0
+        step_size = step_size * etaminus   where s < 0
+        step_size = clip(step_size, step_size_min, step_size_max)   (everywhere)
+        g         = 0                      where s < 0
+        p         = p - sign(g) * step_size
+        prev      = g
+
+    State: "prev" (starts at zeros), "step_size" (starts filled with lr, the lr
+    at the parameter's first step; later lr changes have no effect).
+
+    Note: torch 2.x finds the "s < 0" elements by testing factor == etaminus
+    after the factors are set, which also zeroes elements with s == 0 when
+    etaminus == 1, and elements with s > 0 when etaplus == etaminus.  This
+    class follows the algorithm (s < 0); for etaminus < 1 < etaplus the two
+    agree.
+    """
+
+    def __init__(
+        self,
+        params,
+        lr=1e-2,
+        etas=(0.5, 1.2),
+        step_sizes=(1e-6, 50),
+        maximize=False,
+    ):
+        super().__init__(
+            params, lr=lr, etas=etas, step_sizes=step_sizes, maximize=maximize
+        )
+
+    def _init_state(self, p):
+        return {
+            "prev": np.zeros(p.shape, dtype=np.float64),
+            "step_size": np.full(p.shape, float(self.defaults["lr"]), dtype=np.float64),
+        }
+
+    def _update(self, i, p, g, state):
+        etaminus, etaplus = self.defaults["etas"]
+        step_size_min, step_size_max = self.defaults["step_sizes"]
+
+        if self.defaults["maximize"]:
+            g = -g
+
+        s = np.sign(g * state["prev"])
+        factor = np.where(s > 0, etaplus, np.where(s < 0, etaminus, 1.0))
+        step_size = np.clip(state["step_size"] * factor, step_size_min, step_size_max)
+        state["step_size"] = step_size
+
+        g = np.where(s < 0, 0.0, g)
+
+        p -= np.sign(g) * step_size
+        state["prev"] = g
+
+
+# ---------------------------------------------------------------------------
+# AdaBound / AMSBound
+# ---------------------------------------------------------------------------
+
+
+class AdaBound(_Reference):
+    """AdaBound / AMSBound (Luo, Xiong, Liu & Sun, ICLR 2019).
+
+    Follows the official implementation (github.com/Luolc/AdaBound,
+    adabound/adabound.py, class AdaBound):
+
+        g          = g + weight_decay * p
+        m          = b1 * m + (1 - b1) * g
+        v          = b2 * v + (1 - b2) * g^2
+        vmax       = max(vmax, v); vhat = vmax          (amsbound)
+        vhat       = v                                  (otherwise)
+        denom      = sqrt(vhat) + eps
+        step_size  = lr * sqrt(1 - b2^t) / (1 - b1^t)
+        fl         = final_lr * lr / initial_lr
+        lower      = fl * (1 - 1 / (gamma * t + 1))
+        upper      = fl * (1 + 1 / (gamma * t))
+        p          = p - clip(step_size / denom, lower, upper) * m
+
+    ``initial_lr`` is the lr given at construction (stored in
+    ``defaults["initial_lr"]``), so changing ``defaults["lr"]`` (a schedule)
+    scales the bounds as well as the Adam step.
+
+    State: "exp_avg" (m), "exp_avg_sq" (v), "max_exp_avg_sq" (if amsbound).
+    """
+
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        final_lr=0.1,
+        gamma=1e-3,
+        eps=1e-8,
+        weight_decay=0,
+        amsbound=False,
+        maximize=False,
+    ):
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            final_lr=final_lr,
+            gamma=gamma,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsbound=amsbound,
+            maximize=maximize,
+            initial_lr=lr,
+        )
+
+    def _init_state(self, p):
+        state = {
+            "exp_avg": np.zeros(p.shape, dtype=np.float64),
+            "exp_avg_sq": np.zeros(p.shape, dtype=np.float64),
+        }
+        if self.defaults["amsbound"]:
+            state["max_exp_avg_sq"] = np.zeros(p.shape, dtype=np.float64)
+        return state
+
+    def _update(self, i, p, g, state):
+        lr = self.defaults["lr"]
+        b1, b2 = self.defaults["betas"]
+        eps = self.defaults["eps"]
+        gamma = self.defaults["gamma"]
+        weight_decay = self.defaults["weight_decay"]
+        t = state["step"]
+
+        if self.defaults["maximize"]:
+            g = -g
+        if weight_decay != 0:
+            g = g + weight_decay * p
+
+        m = b1 * state["exp_avg"] + (1 - b1) * g
+        v = b2 * state["exp_avg_sq"] + (1 - b2) * g * g
+        state["exp_avg"] = m
+        state["exp_avg_sq"] = v
+
+        if self.defaults["amsbound"]:
+            vhat = np.maximum(state["max_exp_avg_sq"], v)
+            state["max_exp_avg_sq"] = vhat
+        else:
+            vhat = v
+
+        denom = np.sqrt(vhat) + eps
+        step_size = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
+
+        final_lr = self.defaults["final_lr"] * lr / self.defaults["initial_lr"]
+        lower = final_lr * (1 - 1 / (gamma * t + 1))
+        upper = final_lr * (1 + 1 / (gamma * t))
+
+        p -= np.clip(step_size / denom, lower, upper) * m
+
+
+class AMSBound(AdaBound):
+    """AMSBound: ``AdaBound(..., amsbound=True)`` (Luo et al. 2019).
+
+    The second-moment estimate is the running maximum
+    vhat = max(vhat, v) (as in AMSGrad), otherwise identical to AdaBound.
+    """
+
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        final_lr=0.1,
+        gamma=1e-3,
+        eps=1e-8,
+        weight_decay=0,
+        maximize=False,
+    ):
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            final_lr=final_lr,
+            gamma=gamma,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsbound=True,
+            maximize=maximize,
+        )
+
+
+# ---------------------------------------------------------------------------
+# Lion
+# ---------------------------------------------------------------------------
+
+
+class Lion(_Reference):
+    """Lion, EvoLved Sign Momentum (Chen et al. 2023, "Symbolic Discovery of
+    Optimization Algorithms", Program 1 / Algorithm 2):
+
+        c = b1 * m + (1 - b1) * g
+        p = p * (1 - lr * weight_decay) - lr * sign(c)
+        m = b2 * m + (1 - b2) * g
+
+    Weight decay is decoupled (applied to p, not folded into g).
+
+    State: "exp_avg" (m).
+    """
+
+    def __init__(
+        self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0, maximize=False
+    ):
+        super().__init__(
+            params, lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize
+        )
+
+    def _init_state(self, p):
+        return {"exp_avg": np.zeros(p.shape, dtype=np.float64)}
+
+    def _update(self, i, p, g, state):
+        lr = self.defaults["lr"]
+        b1, b2 = self.defaults["betas"]
+        weight_decay = self.defaults["weight_decay"]
+
+        if self.defaults["maximize"]:
+            g = -g
+
+        m = state["exp_avg"]
+        c = b1 * m + (1 - b1) * g
+        p *= 1 - lr * weight_decay
+        p -= lr * np.sign(c)
+        state["exp_avg"] = b2 * m + (1 - b2) * g
+
+
+# ---------------------------------------------------------------------------
+# SWATS
+# ---------------------------------------------------------------------------
+
+
+class SWATS(_Reference):
+    """SWATS, switching from Adam to SGD (Keskar & Socher 2017, "Improving
+    Generalization Performance by Switching from Adam to SGD", Algorithm 1).
+
+    Applied to each parameter array independently (each array has its own
+    phase, lambda and SGD learning rate).  Phase "adam" first:
+
+        g      = g + weight_decay * p                        (both phases)
+        m      = b1 * m + (1 - b1) * g
+        v      = b2 * v + (1 - b2) * g^2
+        pk     = -lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)
+        p      = p + pk
+        if dot(pk, g) != 0:
+            gamma  = dot(pk, pk) / (-dot(pk, g))
+            lambda = b2 * lambda + (1 - b2) * gamma
+            if t > 1 and |lambda / (1 - b2^t) - gamma| < eps:
+                phase  = "sgd"
+                sgd_lr = lambda / (1 - b2^t)                 (Lambda in the paper)
+        (otherwise lambda is unchanged)
+
+    Phase "sgd" (momentum buffer starts at zero at the switch):
+
+        buf = b1 * buf + g
+        p   = p - (1 - b1) * sgd_lr * buf
+
+    Notes on the paper's Algorithm 1:
+    * The paper has no weight decay; here the L2 term is added to the gradient
+      in both phases, since it belongs to the objective, not to Adam.
+    * The paper uses the single eps (1e-9) both in Adam's denominator and as
+      the switching threshold; so does this class.
+    * Algorithm 1 is written for one parameter vector w.  Here each parameter
+      array is its own SWATS instance (its own criterion, phase and Lambda);
+      implementations that switch all arrays together when one of them
+      fires behave differently.
+
+    State: "exp_avg", "exp_avg_sq", "momentum_buffer" (zeros), "phase"
+    ("adam" or "sgd"), "lambda" (float, starts 0.0), "sgd_lr" (float, 0.0
+    until the switch).
+    """
+
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-9,
+        weight_decay=0,
+        maximize=False,
+    ):
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            maximize=maximize,
+        )
+
+    def _init_state(self, p):
+        return {
+            "exp_avg": np.zeros(p.shape, dtype=np.float64),
+            "exp_avg_sq": np.zeros(p.shape, dtype=np.float64),
+            "momentum_buffer": np.zeros(p.shape, dtype=np.float64),
+            "phase": "adam",
+            "lambda": 0.0,
+            "sgd_lr": 0.0,
+        }
+
+    def _update(self, i, p, g, state):
+        lr = self.defaults["lr"]
+        b1, b2 = self.defaults["betas"]
+        eps = self.defaults["eps"]
+        weight_decay = self.defaults["weight_decay"]
+        t = state["step"]
+
+        if self.defaults["maximize"]:
+            g = -g
+        if weight_decay != 0:
+            g = g + weight_decay * p
+
+        if state["phase"] == "sgd":
+            buf = b1 * state["momentum_buffer"] + g
+            state["momentum_buffer"] = buf
+            p -= (1 - b1) * state["sgd_lr"] * buf
+            return
+
+        m = b1 * state["exp_avg"] + (1 - b1) * g
+        v = b2 * state["exp_avg_sq"] + (1 - b2) * g * g
+        state["exp_avg"] = m
+        state["exp_avg_sq"] = v
+
+        bc1 = 1 - b1**t
+        bc2 = 1 - b2**t
+        pk = -lr * math.sqrt(bc2) / bc1 * m / (np.sqrt(v) + eps)
+        p += pk
+
+        pk_dot_g = float(np.dot(pk.ravel(), g.ravel()))
+        if pk_dot_g != 0:
+            gamma = float(np.dot(pk.ravel(), pk.ravel())) / (-pk_dot_g)
+            lam = float(b2 * state["lambda"] + (1 - b2) * gamma)
+            state["lambda"] = lam
+            if t > 1 and abs(lam / bc2 - gamma) < eps:
+                state["phase"] = "sgd"
+                state["sgd_lr"] = float(lam / bc2)

@@ -1,0 +1,58 @@
+"""The optimizer table every test iterates: (class name, constructor kwargs), covering each
+option that changes the math. Learning rates are raised where the default would move the
+parameters too little for a comparison to mean anything."""
+
+from __future__ import annotations
+
+CASES = [
+    ("SGD", {"lr": 0.01}),
+    ("SGD", {"lr": 0.01, "momentum": 0.9}),
+    ("SGD", {"lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
+    ("SGD", {"lr": 0.01, "momentum": 0.5, "dampening": 0.1, "maximize": True}),
+    ("Adagrad", {"lr": 0.1}),
+    ("Adagrad", {"lr": 0.1, "lr_decay": 0.01, "weight_decay": 0.1,
+                 "initial_accumulator_value": 0.1}),
+    ("Adagrad", {"lr": 0.1, "eps": 1e-3, "eps_inside_sqrt": True, "maximize": True}),
+    ("Adadelta", {}),
+    ("Adadelta", {"lr": 0.5, "rho": 0.95, "weight_decay": 0.1, "maximize": True}),
+    ("RMSprop", {}),
+    ("RMSprop", {"centered": True}),
+    ("RMSprop", {"momentum": 0.9, "weight_decay": 0.01}),
+    ("RMSprop", {"centered": True, "momentum": 0.5, "maximize": True}),
+    ("RMSprop", {"eps": 1e-4, "eps_inside_sqrt": True}),
+    ("Adam", {"lr": 0.01}),
+    ("Adam", {"lr": 0.01, "amsgrad": True}),
+    ("Adam", {"lr": 0.01, "weight_decay": 0.1, "maximize": True}),
+    ("Adam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ("Adam", {"lr": 0.01, "amsgrad": True, "bias_correction": False}),
+    ("AdamW", {"lr": 0.01}),
+    ("AdamW", {"lr": 0.01, "amsgrad": True, "weight_decay": 0.1}),
+    ("Adamax", {}),
+    ("Adamax", {"weight_decay": 0.1, "maximize": True}),
+    ("NAdam", {}),
+    ("NAdam", {"weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ("NAdam", {"weight_decay": 0.1, "momentum_decay": 0.01}),
+    ("NAdam", {"simplified": True}),
+    ("RAdam", {"lr": 0.01}),
+    ("RAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ("RAdam", {"lr": 0.01, "betas": (0.8, 0.9), "weight_decay": 0.1, "maximize": True}),
+    ("Rprop", {}),
+    ("Rprop", {"lr": 0.05, "etas": (0.3, 1.5), "step_sizes": (1e-3, 0.2), "maximize": True}),
+    ("AdaBound", {"lr": 0.01}),
+    ("AdaBound", {"lr": 0.01, "final_lr": 0.05, "gamma": 0.1, "weight_decay": 0.1}),
+    ("AMSBound", {"lr": 0.01, "maximize": True}),
+    ("Lion", {"lr": 1e-3}),
+    ("Lion", {"lr": 1e-3, "betas": (0.95, 0.98), "weight_decay": 0.5, "maximize": True}),
+    ("SWATS", {"lr": 0.01}),
+    ("SWATS", {"lr": 0.01, "weight_decay": 0.1, "maximize": True}),
+]  # fmt: skip
+
+NAMES = sorted({name for name, _ in CASES})
+
+
+def case_id(case):
+    name, kwargs = case
+    return name + "".join(f"-{k}={v}" for k, v in kwargs.items())
+
+
+IDS = [case_id(c) for c in CASES]

@@ -1,0 +1,47 @@
+"""Comparison helpers for the kernel tests."""
+
+from __future__ import annotations
+
+import numpy as np
+
+STEPS = 100
+SIZES = [0, 1, 7, 1000, 100_003, (1 << 16) + 5]  # the last is above the threading grain
+DTYPES = [np.float32, np.float64]
+# float64 kernels follow the float64 reference to rounding; float32 kernels carry float32
+# rounding through 100 steps. atol is rtol times the largest magnitude: elements that pass
+# near zero through cancellation have no meaningful relative error.
+RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
+
+
+def assert_close(actual, expected, *, sign_based=False, what="array"):
+    """actual (kernel dtype) against expected (float64 reference).
+
+    sign_based: Lion steps by sign(b1 m + (1-b1) g); where that mix is within float32
+    rounding of zero the two can take opposite signs. At most one element in 10^4 may
+    differ then (a flip moves an element by 2 lr; a systematic error moves them all).
+    """
+    actual = np.asarray(actual)
+    rtol = RTOL[actual.dtype]
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, what
+    if actual.size == 0:
+        return
+    atol = rtol * float(np.max(np.abs(expected)))
+    close = np.isclose(actual.astype(np.float64), expected, rtol=rtol, atol=atol)
+    if sign_based and actual.dtype == np.float32:
+        assert np.count_nonzero(~close) <= max(1, actual.size // 10_000), what
+        return
+    if not close.all():
+        i = int(np.argmin(close.ravel()))
+        raise AssertionError(
+            f"{what}: {np.count_nonzero(~close)} of {actual.size} elements differ; "
+            f"first at {i}: {actual.ravel()[i]!r} vs reference {expected.ravel()[i]!r} "
+            f"(rtol {rtol}, atol {atol:.3g})"
+        )
+
+
+def gradients(rng, shapes, dtype, steps=STEPS):
+    """Random gradients of varying scale, so the adaptive rules see a real spread."""
+    for t in range(steps):
+        scale = 1.0 + 0.5 * np.sin(t)
+        yield [(rng.standard_normal(s) * scale).astype(dtype) for s in shapes]
