@@ -546,7 +546,7 @@ def adabound_(
     gamma = check.positive("gamma", gamma)
     eps = check.nonneg("eps", eps)
     weight_decay = check.nonneg("weight_decay", weight_decay)
-    initial_lr = lr if initial_lr is None else check.positive("initial_lr", initial_lr)
+    initial_lr = lr if initial_lr is None else check.nonneg("initial_lr", initial_lr)
     t = check.step(step)
     bound = final_lr * lr / initial_lr if initial_lr > 0 else 0.0
     coeffs = (

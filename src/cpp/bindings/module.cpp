@@ -6,10 +6,12 @@ namespace py = pybind11;
 namespace pyfastopt::bindings {
 void register_optim(py::module_& m);
 void register_info(py::module_& m);
+void register_bench(py::module_& m);
 }  // namespace pyfastopt::bindings
 
 PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     m.doc() = "pyfastopt's compiled kernels (private; use pyfastopt.functional / .optim)";
     pyfastopt::bindings::register_optim(m);
     pyfastopt::bindings::register_info(m);
+    pyfastopt::bindings::register_bench(m);
 }

@@ -11,11 +11,13 @@
 #include "nadam.hpp"
 #include "radam.hpp"
 #include "rmsprop.hpp"
+#include "roofline.hpp"
 #include "rprop.hpp"
 #include "sgd.hpp"
 #include "swats.hpp"
 
-/// X(Rule, python_name) for every element-wise rule.
+/// X(Rule, python_name) for every element-wise rule (names starting with _ are benchmark
+/// patterns from roofline.hpp, not optimizers).
 #define PFO_FOR_EACH_RULE(X)                                   \
     X(Sgd, sgd)                                                \
     X(SgdMomentum, sgd_momentum)                               \
@@ -33,7 +35,8 @@
     X(Rprop, rprop)                                            \
     X(AdaBoundPlain, adabound)                                 \
     X(AmsBound, amsbound)                                      \
-    X(Lion, lion)
+    X(Lion, lion)                                              \
+    X(AdamPattern, _adam_pattern)
 
 /// X(Rule, python_name) for every rule that also reduces sums (Rule::kReductions of them).
 #define PFO_FOR_EACH_REDUCING_RULE(X) X(SwatsAdam, swats_adam)

@@ -1,0 +1,110 @@
+"""Parameter groups, mutable hyperparameters and state dicts behave as in torch.optim."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from cases import CASES, IDS
+
+from pyfastopt import optim, reference
+
+
+def grads_for(params, seed):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(p.shape) for p in params]
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_resuming_from_state_dict_continues_exactly(case):
+    name, kwargs = case
+    rng = np.random.default_rng(3)
+    params = [rng.standard_normal(50), rng.standard_normal((4, 4))]
+    opt = getattr(optim, name)(params, **kwargs)
+    for t in range(20):
+        opt.step(grads_for(params, t))
+    saved_params = [p.copy() for p in params]
+    saved = opt.state_dict()
+    frozen = copy.deepcopy(saved)
+    for t in range(20, 40):
+        opt.step(grads_for(params, t))
+    # the saved dict is a copy: later steps did not touch it
+    for i, entry in frozen["state"].items():
+        for key, value in entry.items():
+            np.testing.assert_array_equal(saved["state"][i][key], value)
+    resumed_params = [p.copy() for p in saved_params]
+    resumed = getattr(optim, name)(resumed_params, **kwargs)
+    resumed.load_state_dict(saved)
+    for t in range(20, 40):
+        resumed.step(grads_for(resumed_params, t))
+    for a, b in zip(params, resumed_params):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_state_dict_structure_follows_torch():
+    p1, p2, p3 = np.ones(3), np.ones(2), np.ones(4)
+    opt = optim.Adam([{"params": [p1, p2]}, {"params": [p3], "lr": 0.1}], amsgrad=True)
+    opt.step([np.ones(3), None, np.ones(4)])
+    sd = opt.state_dict()
+    assert [g["params"] for g in sd["param_groups"]] == [[0, 1], [2]]
+    assert sd["param_groups"][1]["lr"] == 0.1
+    assert sd["param_groups"][0]["lr"] == 1e-3
+    assert set(sd["state"]) == {0, 2}  # a None gradient creates no state
+    assert set(sd["state"][0]) == {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
+    assert sd["state"][0]["step"] == 1
+
+
+def test_changed_lr_takes_effect_at_the_next_step():
+    p = np.zeros(3)
+    ref_p = np.zeros(3)
+    opt = optim.SGD([p], lr=0.1, momentum=0.9)
+    ref = reference.SGD([ref_p], lr=0.1, momentum=0.9)
+    for t in range(10):
+        if t == 5:
+            opt.param_groups[0]["lr"] = 0.01
+            ref.defaults["lr"] = 0.01
+        g = np.full(3, 1.0 + t)
+        opt.step([g])
+        ref.step([g])
+    np.testing.assert_allclose(p, ref_p, rtol=1e-14)
+
+
+def test_param_groups_use_their_own_hyperparameters():
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal(10), rng.standard_normal(10)
+    a2, b2 = a.copy(), b.copy()
+    grouped = optim.Adam([{"params": [a]}, {"params": [b], "lr": 0.1, "betas": (0.5, 0.9)}])
+    solo_a = optim.Adam([a2])
+    solo_b = optim.Adam([b2], lr=0.1, betas=(0.5, 0.9))
+    for t in range(10):
+        ga, gb = grads_for([a, b], t)
+        grouped.step([ga, gb])
+        solo_a.step([ga])
+        solo_b.step([gb])
+    assert a.tobytes() == a2.tobytes()
+    assert b.tobytes() == b2.tobytes()
+
+
+def test_mixed_dtypes_in_one_group():
+    a, b = np.ones(5, np.float32), np.ones(5, np.float64)
+    opt = optim.SGD([a, b], lr=0.5)
+    opt.step([np.ones(5, np.float32), np.ones(5)])
+    np.testing.assert_array_equal(a, 0.5)
+    np.testing.assert_array_equal(b, 0.5)
+
+
+def test_none_gradient_skips_a_parameter():
+    a, b = np.ones(3), np.ones(3)
+    opt = optim.Adam([a, b], lr=0.1)
+    opt.step([None, np.ones(3)])
+    np.testing.assert_array_equal(a, 1.0)
+    assert 0 not in opt.state
+    assert opt.state[1]["step"] == 1
+
+
+def test_load_state_dict_checks_structure():
+    opt = optim.Adam([np.ones(3)])
+    other = optim.Adam([np.ones(3), np.ones(2)])
+    with pytest.raises(ValueError, match="different number of parameters"):
+        opt.load_state_dict(other.state_dict())
