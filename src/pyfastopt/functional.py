@@ -229,6 +229,11 @@ def _betas(beta1: float, beta2: float) -> tuple[float, float]:
     return check.unit("beta1", beta1), check.unit("beta2", beta2)
 
 
+def _moments(beta1: float, beta2: float) -> tuple[float, float, float, float]:
+    """The coefficients of rules::update_moments, in their Coeffs order."""
+    return beta1, 1.0 - beta1, beta2, 1.0 - beta2
+
+
 def adam_(
     param: Arrays,
     grad: Arrays,
@@ -274,10 +279,7 @@ def adam_(
         _sign(maximize),
         0.0 if decoupled_weight_decay else weight_decay,
         1.0 - lr * weight_decay if decoupled_weight_decay else 1.0,
-        beta1,
-        1.0 - beta1,
-        beta2,
-        1.0 - beta2,
+        *_moments(beta1, beta2),
         1.0 / math.sqrt(bc2),
         eps,
         -lr / bc1,
@@ -397,10 +399,7 @@ def nadam_(
         _sign(maximize),
         0.0 if decoupled_weight_decay else weight_decay,
         1.0 - lr * weight_decay if decoupled_weight_decay else 1.0,
-        beta1,
-        1.0 - beta1,
-        beta2,
-        1.0 - beta2,
+        *_moments(beta1, beta2),
         1.0 - beta2**t,
         eps,
         -grad_coeff,
@@ -455,10 +454,7 @@ def radam_(
         _sign(maximize),
         0.0 if decoupled_weight_decay else weight_decay,
         1.0 - lr * weight_decay if decoupled_weight_decay else 1.0,
-        beta1,
-        1.0 - beta1,
-        beta2,
-        1.0 - beta2,
+        *_moments(beta1, beta2),
         1.0 if rectified else 0.0,
         math.sqrt(bc2),
         eps,
@@ -552,10 +548,7 @@ def adabound_(
     coeffs = (
         _sign(maximize),
         weight_decay,
-        beta1,
-        1.0 - beta1,
-        beta2,
-        1.0 - beta2,
+        *_moments(beta1, beta2),
         eps,
         lr * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t),
         bound * (1.0 - 1.0 / (gamma * t + 1.0)),
@@ -591,7 +584,7 @@ def lion_(
     beta1, beta2 = _betas(beta1, beta2)
     weight_decay = check.nonneg("weight_decay", weight_decay)
     check.step(step)
-    coeffs = (_sign(maximize), 1.0 - lr * weight_decay, beta1, 1.0 - beta1, beta2, 1.0 - beta2, -lr)
+    coeffs = (_sign(maximize), 1.0 - lr * weight_decay, *_moments(beta1, beta2), -lr)
     _run(_core.lion, param, grad, (exp_avg,), coeffs)
 
 
@@ -659,10 +652,7 @@ def swats_(
     coeffs = (
         _sign(maximize),
         weight_decay,
-        beta1,
-        1.0 - beta1,
-        beta2,
-        1.0 - beta2,
+        *_moments(beta1, beta2),
         eps,
         -lr * math.sqrt(bc2) / bc1,
     )

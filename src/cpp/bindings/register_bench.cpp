@@ -69,7 +69,7 @@ py::array vector_arg(py::handle obj, const char* name, bool written) {
     if (float_kind(obj) != want)
         throw py::type_error(std::string(name) + " has dtype " + std::string(py::str(arr.dtype())) +
                              ", expected " + (want == 'f' ? "float32" : "float64") +
-                             " (the dtype of a)");
+                             (std::string(name) == "a" ? "" : " (the dtype of a)"));
     if (arr.ndim() != 1) throw py::value_error(std::string(name) + " must be 1-D");
     const int flags = arr.flags();
     if (!(flags & py::array::c_style) || !(flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_))

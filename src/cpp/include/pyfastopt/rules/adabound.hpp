@@ -23,8 +23,7 @@ struct AdaBound {
         T& m = s[0];
         T& v = s[1];
         g = effective_grad(g, p, c.grad_sign, c.weight_decay);
-        m = c.beta1 * m + c.one_minus_beta1 * g;
-        v = c.beta2 * v + c.one_minus_beta2 * (g * g);
+        update_moments(c, g, m, v);
         T v_hat = v;
         if constexpr (Amsbound) {
             s[2] = max(s[2], v);

@@ -37,6 +37,14 @@ PFO_HD PFO_INLINE T sign(T x) {
     return x > T(0) ? T(1) : (x < T(0) ? T(-1) : x);
 }
 
+/// Adam's moment estimates: m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2. C is any
+/// Coeffs with beta1, one_minus_beta1, beta2, one_minus_beta2.
+template <class C, class T>
+PFO_HD PFO_INLINE void update_moments(const C& c, T g, T& m, T& v) {
+    m = c.beta1 * m + c.one_minus_beta1 * g;
+    v = c.beta2 * v + c.one_minus_beta2 * (g * g);
+}
+
 /// max/min that return the second argument when the comparison fails, so NaN in b propagates.
 template <class T>
 PFO_HD PFO_INLINE T max(T a, T b) {

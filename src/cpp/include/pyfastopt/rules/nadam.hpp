@@ -26,8 +26,7 @@ struct Nadam {
         T& v = s[1];
         g = effective_grad(g, p, c.grad_sign, c.weight_decay);
         p = c.decay * p;
-        m = c.beta1 * m + c.one_minus_beta1 * g;
-        v = c.beta2 * v + c.one_minus_beta2 * (g * g);
+        update_moments(c, g, m, v);
         const T denom = sqrt(v / c.bc2) + c.eps;
         p = p + c.neg_grad_coeff * (g / denom);
         p = p + c.neg_avg_coeff * (m / denom);

@@ -25,8 +25,7 @@ struct Radam {
         T& v = s[1];
         g = effective_grad(g, p, c.grad_sign, c.weight_decay);
         p = c.decay * p;
-        m = c.beta1 * m + c.one_minus_beta1 * g;
-        v = c.beta2 * v + c.one_minus_beta2 * (g * g);
+        update_moments(c, g, m, v);
         const T update = c.rectified != T(0) ? m * (c.sqrt_bc2 / (sqrt(v) + c.eps)) : m;
         p = p + c.neg_step * update;
     }

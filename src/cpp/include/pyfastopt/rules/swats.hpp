@@ -25,8 +25,7 @@ struct SwatsAdam {
         T& m = s[0];
         T& v = s[1];
         g = effective_grad(g, p, c.grad_sign, c.weight_decay);
-        m = c.beta1 * m + c.one_minus_beta1 * g;
-        v = c.beta2 * v + c.one_minus_beta2 * (g * g);
+        update_moments(c, g, m, v);
         const T q = c.neg_step_size * (m / (sqrt(v) + c.eps));
         p = p + q;
         sums[0] += double(q) * double(q);
