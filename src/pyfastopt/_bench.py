@@ -192,6 +192,7 @@ def check_baselines(dtype, n: int = 4099, steps: int = 3) -> None:
     rng = np.random.default_rng(0)
     for opt in OPTIMIZERS:
         init = _random_arrays(2 + opt.num_states, n, dtype, rng)
+        init[1] *= rng.choice(np.array([-1, 1], dtype), n)  # gradients of both signs
         ours = [a.copy() for a in init]
         for step in range(1, steps + 1):
             opt.pyfastopt(ours[0], ours[1], ours[2:], step, **opt.hparams)
@@ -360,6 +361,12 @@ def rows(entries: Sequence[Entry], n: int) -> list[dict[str, Any]]:
     return out
 
 
+def _ms(seconds: float) -> str:
+    """Milliseconds with 4 significant digits: 23.64, 0.1203."""
+    ms = seconds * 1e3
+    return f"{ms:.2f}" if ms >= 10 else f"{ms:.4g}"
+
+
 def format_table(info: dict[str, Any], config: dict[str, Any], table: list[dict]) -> str:
     b = info["build"]
     lines = [
@@ -390,7 +397,7 @@ def format_table(info: dict[str, Any], config: dict[str, Any], table: list[dict]
         lines.append(
             fmt.format(
                 r["threads"], r["kernel"], r["impl"], r["bytes_per_element"],
-                f"{r['median_s'] * 1e3:.2f}", f"{r['gelem_per_s']:.3f}", f"{r['gb_per_s']:.1f}",
+                _ms(r['median_s']), f"{r['gelem_per_s']:.3f}", f"{r['gb_per_s']:.1f}",
                 pct(r.get("pct_triad")), pct(r.get("pct_adam_pattern")),
                 "-" if sp is None else f"{sp:.2f}", r["note"],
             ).rstrip()
