@@ -229,6 +229,16 @@ def _betas(beta1: float, beta2: float) -> tuple[float, float]:
     return check.unit("beta1", beta1), check.unit("beta2", beta2)
 
 
+def _gradient_terms(
+    maximize: bool, lr: float, weight_decay: float, decoupled: bool
+) -> tuple[float, float, float]:
+    """(grad_sign, weight_decay, decay): the L2 term goes into the gradient (coupled) or
+    scales the parameter by 1 - lr * weight_decay (decoupled, AdamW)."""
+    if decoupled:
+        return _sign(maximize), 0.0, 1.0 - lr * weight_decay
+    return _sign(maximize), weight_decay, 1.0
+
+
 def _moments(beta1: float, beta2: float) -> tuple[float, float, float, float]:
     """The coefficients of rules::update_moments, in their Coeffs order."""
     return beta1, 1.0 - beta1, beta2, 1.0 - beta2
@@ -276,9 +286,7 @@ def adam_(
     t = check.step(step)
     bc1, bc2 = (1.0 - beta1**t, 1.0 - beta2**t) if bias_correction else (1.0, 1.0)
     coeffs = (
-        _sign(maximize),
-        0.0 if decoupled_weight_decay else weight_decay,
-        1.0 - lr * weight_decay if decoupled_weight_decay else 1.0,
+        *_gradient_terms(maximize, lr, weight_decay, decoupled_weight_decay),
         *_moments(beta1, beta2),
         1.0 / math.sqrt(bc2),
         eps,
@@ -396,9 +404,7 @@ def nadam_(
         grad_coeff = lr * (1.0 - mu) / (1.0 - mu_product)
         avg_coeff = lr * mu_next / (1.0 - mu_product * mu_next)
     coeffs = (
-        _sign(maximize),
-        0.0 if decoupled_weight_decay else weight_decay,
-        1.0 - lr * weight_decay if decoupled_weight_decay else 1.0,
+        *_gradient_terms(maximize, lr, weight_decay, decoupled_weight_decay),
         *_moments(beta1, beta2),
         1.0 - beta2**t,
         eps,
@@ -451,9 +457,7 @@ def radam_(
         else 1.0
     )
     coeffs = (
-        _sign(maximize),
-        0.0 if decoupled_weight_decay else weight_decay,
-        1.0 - lr * weight_decay if decoupled_weight_decay else 1.0,
+        *_gradient_terms(maximize, lr, weight_decay, decoupled_weight_decay),
         *_moments(beta1, beta2),
         1.0 if rectified else 0.0,
         math.sqrt(bc2),
