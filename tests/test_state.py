@@ -108,3 +108,55 @@ def test_load_state_dict_checks_structure():
     other = optim.Adam([np.ones(3), np.ones(2)])
     with pytest.raises(ValueError, match="different number of parameters"):
         opt.load_state_dict(other.state_dict())
+
+
+def test_steady_state_path_equals_general_path():
+    """After the first step an optimizer with one group runs one native call on a plan
+    checked once; skipping a parameter (None) sends a step through the general path. Both
+    must give the trajectory of the reference."""
+    rng = np.random.default_rng(9)
+    params = [rng.standard_normal(40), rng.standard_normal((3, 4))]
+    ref_params = [p.copy() for p in params]
+    opt = optim.Adam(params, lr=0.01, amsgrad=True)
+    ref = reference.Adam(ref_params, lr=0.01, amsgrad=True)
+    for t in range(30):
+        grads = grads_for(params, t)
+        if t in (7, 8, 20):
+            grads[1] = None
+        if t == 15:
+            opt.param_groups[0]["lr"] = ref.defaults["lr"] = 0.002
+        opt.step(grads)
+        ref.step(grads)
+    for p, q in zip(params, ref_params):
+        np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-14)
+    assert [opt.state[i]["step"] for i in range(2)] == [30, 27]
+
+
+def test_steady_state_path_rejects_bad_input_and_changes_nothing():
+    rng = np.random.default_rng(10)
+    p = rng.standard_normal(16)
+    opt = optim.Adam([p])
+    opt.step([rng.standard_normal(16)])
+    opt.step([rng.standard_normal(16)])  # the plan now exists
+    before = [p.copy(), opt.state[0]["exp_avg"].copy(), opt.state[0]["exp_avg_sq"].copy()]
+    bad = [
+        ([rng.standard_normal(16).astype(np.float32)], TypeError, r"grads\[0\] has dtype"),
+        ([rng.standard_normal(15)], ValueError, r"grads\[0\] has shape"),
+        ([rng.standard_normal(32)[::2]], ValueError, r"grads\[0\] must be C-contiguous"),
+        ([p], ValueError, "shares memory"),
+        ([opt.state[0]["exp_avg"]], ValueError, "shares memory"),
+    ]
+    for grads, error, match in bad:
+        with pytest.raises(error, match=match):
+            opt.step(grads)
+    opt.param_groups[0]["betas"] = (0.9, 1.5)
+    with pytest.raises(ValueError, match=r"Invalid betas\[1\]"):
+        opt.step([rng.standard_normal(16)])
+    opt.param_groups[0]["betas"] = (0.9, 0.999)
+    p.flags.writeable = False
+    with pytest.raises(ValueError, match=r"params\[0\] is read-only"):
+        opt.step([rng.standard_normal(16)])
+    p.flags.writeable = True
+    for a, b in zip([p, opt.state[0]["exp_avg"], opt.state[0]["exp_avg_sq"]], before):
+        np.testing.assert_array_equal(a, b)
+    assert opt.state[0]["step"] == 2

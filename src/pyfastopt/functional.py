@@ -18,7 +18,7 @@ g <- -g if ``maximize``; g <- g + weight_decay * p (coupled weight decay).
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence, Union
+from typing import Any, Callable, NamedTuple, Sequence, Union
 
 import numpy as np
 
@@ -56,6 +56,45 @@ def _sign(maximize: bool) -> float:
     return -1.0 if maximize else 1.0
 
 
+def _betas(beta1: float, beta2: float) -> tuple[float, float]:
+    return check.unit("beta1", beta1), check.unit("beta2", beta2)
+
+
+def _gradient_terms(
+    maximize: bool, lr: float, weight_decay: float, decoupled: bool
+) -> tuple[float, float, float]:
+    """(grad_sign, weight_decay, decay): the L2 term goes into the gradient (coupled) or
+    scales the parameter by 1 - lr * weight_decay (decoupled, AdamW)."""
+    if decoupled:
+        return _sign(maximize), 0.0, 1.0 - lr * weight_decay
+    return _sign(maximize), weight_decay, 1.0
+
+
+def _moments(beta1: float, beta2: float) -> tuple[float, float, float, float]:
+    """The coefficients of rules::update_moments, in their Coeffs order."""
+    return beta1, 1.0 - beta1, beta2, 1.0 - beta2
+
+
+class Rule(NamedTuple):
+    """An optimizer's hyperparameters, checked once, as what one step runs.
+
+    ``coeffs(t)`` gives the per-step coefficients of the C++ rule (its ``Coeffs`` fields in
+    order); ``kernel`` and ``plan`` are the rule's native one-shot call and its plan (params
+    and states checked once, used by :mod:`pyfastopt.optim`); ``state_names`` are the state
+    buffers the rule updates, in its order.
+    """
+
+    kernel: Callable[..., Any]
+    plan: type
+    state_names: tuple[str, ...]
+    coeffs: Callable[[int], tuple[float, ...]]
+
+    def apply(self, param: Arrays, grad: Arrays, buffers: dict[str, Any], step: int) -> None:
+        """One step on arrays (or lists of arrays); buffers maps state names to them."""
+        states = [buffers[name] for name in self.state_names]
+        _run(self.kernel, param, grad, states, self.coeffs(check.step(step)))
+
+
 def sgd_(
     param: Arrays,
     grad: Arrays,
@@ -81,28 +120,34 @@ def sgd_(
     :math:`v_t = \gamma v_{t-1} + \eta g_t` (equal for a constant learning rate), and the
     Nesterov form is Sutskever et al.'s reformulation of the look-ahead gradient.
     """
+    rule = sgd_rule(
+        lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+        nesterov=nesterov, maximize=maximize,
+    )  # fmt: skip
+    rule.apply(param, grad, {"momentum_buffer": momentum_buffer}, step)
+
+
+def sgd_rule(*, lr, momentum, dampening, weight_decay, nesterov, maximize) -> Rule:
+    """Checks SGD's hyperparameters once; the rule of :func:`sgd_`."""
     lr = check.nonneg("lr", lr)
     momentum = check.nonneg("momentum", momentum)
     dampening = check.closed_unit("dampening", dampening)
     weight_decay = check.nonneg("weight_decay", weight_decay)
-    t = check.step(step)
     if nesterov and (momentum <= 0 or dampening != 0):
         msg = "nesterov: Nesterov momentum requires momentum > 0 and dampening = 0"
         raise ValueError(msg)
+    sign = _sign(maximize)
     if momentum == 0:
-        _run(_core.sgd, param, grad, (), (_sign(maximize), weight_decay, -lr))
-        return
-    first = t == 1
-    coeffs = (
-        _sign(maximize),
-        weight_decay,
-        0.0 if first else momentum,
-        1.0 if first else 1.0 - dampening,
-        1.0 if nesterov else 0.0,
-        momentum,
-        -lr,
-    )
-    _run(_core.sgd_momentum, param, grad, (momentum_buffer,), coeffs)
+        return Rule(_core.sgd, _core.sgd_plan, (), lambda t: (sign, weight_decay, -lr))
+
+    def coeffs(t):
+        first = t == 1  # torch starts the buffer at the first gradient
+        return (
+            sign, weight_decay, 0.0 if first else momentum, 1.0 if first else 1.0 - dampening,
+            1.0 if nesterov else 0.0, momentum, -lr,
+        )  # fmt: skip
+
+    return Rule(_core.sgd_momentum, _core.sgd_momentum_plan, ("momentum_buffer",), coeffs)
 
 
 def adagrad_(
@@ -128,15 +173,24 @@ def adagrad_(
     ``eps_inside_sqrt=True`` gives the textbook form :math:`g_t / \sqrt{s_t + \epsilon}`
     (Ruder's overview). ``sum`` starts at ``initial_accumulator_value`` (0 in torch).
     """
+    rule = adagrad_rule(
+        lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps, maximize=maximize,
+        eps_inside_sqrt=eps_inside_sqrt,
+    )  # fmt: skip
+    rule.apply(param, grad, {"sum": sum}, step)
+
+
+def adagrad_rule(*, lr, lr_decay, weight_decay, eps, maximize, eps_inside_sqrt) -> Rule:
+    """Checks Adagrad's hyperparameters once; the rule of :func:`adagrad_`."""
     lr = check.nonneg("lr", lr)
     lr_decay = check.nonneg("lr_decay", lr_decay)
     weight_decay = check.nonneg("weight_decay", weight_decay)
     eps = check.nonneg("eps", eps)
-    t = check.step(step)
-    clr = lr / (1.0 + (t - 1) * lr_decay)
-    eps_in, eps_out = (eps, 0.0) if eps_inside_sqrt else (0.0, eps)
-    coeffs = (_sign(maximize), weight_decay, eps_in, eps_out, -clr)
-    _run(_core.adagrad, param, grad, (sum,), coeffs)
+    head = (_sign(maximize), weight_decay, *((eps, 0.0) if eps_inside_sqrt else (0.0, eps)))
+    return Rule(
+        _core.adagrad, _core.adagrad_plan, ("sum",),
+        lambda t: (*head, -lr / (1.0 + (t - 1) * lr_decay)),
+    )  # fmt: skip
 
 
 def adadelta_(
@@ -163,13 +217,19 @@ def adadelta_(
 
     With ``lr=1`` this is Zeiler's rule, which needs no learning rate.
     """
+    rule = adadelta_rule(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+    rule.apply(param, grad, {"square_avg": square_avg, "acc_delta": acc_delta}, step)
+
+
+def adadelta_rule(*, lr, rho, eps, weight_decay, maximize) -> Rule:
+    """Checks Adadelta's hyperparameters once; the rule of :func:`adadelta_`."""
     lr = check.nonneg("lr", lr)
     rho = check.closed_unit("rho", rho)
     eps = check.nonneg("eps", eps)
     weight_decay = check.nonneg("weight_decay", weight_decay)
-    check.step(step)
     coeffs = (_sign(maximize), weight_decay, rho, 1.0 - rho, eps, -lr)
-    _run(_core.adadelta, param, grad, (square_avg, acc_delta), coeffs)
+    return Rule(_core.adadelta, _core.adadelta_plan, ("square_avg", "acc_delta"),
+                lambda t: coeffs)  # fmt: skip
 
 
 def rmsprop_(
@@ -203,45 +263,36 @@ def rmsprop_(
     ``eps_inside_sqrt=True`` gives the lecture's :math:`a_t = \sqrt{\tilde v_t + \epsilon}`.
     ``momentum_buffer`` is needed when ``momentum > 0``, ``grad_avg`` when ``centered``.
     """
+    rule = rmsprop_rule(
+        lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+        centered=centered, maximize=maximize, eps_inside_sqrt=eps_inside_sqrt,
+    )  # fmt: skip
+    buffers = {"square_avg": square_avg, "momentum_buffer": momentum_buffer, "grad_avg": grad_avg}
+    rule.apply(param, grad, buffers, step)
+
+
+def rmsprop_rule(
+    *, lr, alpha, eps, weight_decay, momentum, centered, maximize, eps_inside_sqrt
+) -> Rule:
+    """Checks RMSprop's hyperparameters once; the rule of :func:`rmsprop_`."""
     lr = check.nonneg("lr", lr)
     alpha = check.closed_unit("alpha", alpha)
     eps = check.nonneg("eps", eps)
     weight_decay = check.nonneg("weight_decay", weight_decay)
     momentum = check.nonneg("momentum", momentum)
-    check.step(step)
     eps_in, eps_out = (eps, 0.0) if eps_inside_sqrt else (0.0, eps)
     coeffs = (_sign(maximize), weight_decay, alpha, 1.0 - alpha, eps_in, eps_out, momentum, -lr)
-    states = [square_avg]
-    if centered:
-        states.append(grad_avg)
-    if momentum > 0:
-        states.append(momentum_buffer)
-    kernel = {
-        (False, False): _core.rmsprop,
-        (True, False): _core.rmsprop_centered,
-        (False, True): _core.rmsprop_momentum,
-        (True, True): _core.rmsprop_centered_momentum,
-    }[bool(centered), momentum > 0]
-    _run(kernel, param, grad, states, coeffs)
-
-
-def _betas(beta1: float, beta2: float) -> tuple[float, float]:
-    return check.unit("beta1", beta1), check.unit("beta2", beta2)
-
-
-def _gradient_terms(
-    maximize: bool, lr: float, weight_decay: float, decoupled: bool
-) -> tuple[float, float, float]:
-    """(grad_sign, weight_decay, decay): the L2 term goes into the gradient (coupled) or
-    scales the parameter by 1 - lr * weight_decay (decoupled, AdamW)."""
-    if decoupled:
-        return _sign(maximize), 0.0, 1.0 - lr * weight_decay
-    return _sign(maximize), weight_decay, 1.0
-
-
-def _moments(beta1: float, beta2: float) -> tuple[float, float, float, float]:
-    """The coefficients of rules::update_moments, in their Coeffs order."""
-    return beta1, 1.0 - beta1, beta2, 1.0 - beta2
+    # the kernel and its states, by (centered, momentum > 0); the rule header's state order
+    variants = {
+        (False, False): (_core.rmsprop, _core.rmsprop_plan, ("square_avg",)),
+        (True, False): (_core.rmsprop_centered, _core.rmsprop_centered_plan,
+                        ("square_avg", "grad_avg")),
+        (False, True): (_core.rmsprop_momentum, _core.rmsprop_momentum_plan,
+                        ("square_avg", "momentum_buffer")),
+        (True, True): (_core.rmsprop_centered_momentum, _core.rmsprop_centered_momentum_plan,
+                       ("square_avg", "grad_avg", "momentum_buffer")),
+    }  # fmt: skip
+    return Rule(*variants[bool(centered), momentum > 0], lambda t: coeffs)
 
 
 def adam_(
@@ -279,24 +330,36 @@ def adam_(
     is AMSGrad as Reddi et al. and Ruder's overview write it. ``max_exp_avg_sq`` is needed
     when ``amsgrad``.
     """
+    rule = adam_rule(
+        lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+        maximize=maximize, decoupled_weight_decay=decoupled_weight_decay,
+        bias_correction=bias_correction,
+    )  # fmt: skip
+    buffers = {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq, "max_exp_avg_sq": max_exp_avg_sq}
+    rule.apply(param, grad, buffers, step)
+
+
+def adam_rule(
+    *, lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay,
+    bias_correction,
+) -> Rule:  # fmt: skip
+    """Checks Adam's hyperparameters once; the rule of :func:`adam_`."""
     lr = check.nonneg("lr", lr)
     beta1, beta2 = _betas(beta1, beta2)
     eps = check.nonneg("eps", eps)
     weight_decay = check.nonneg("weight_decay", weight_decay)
-    t = check.step(step)
-    bc1, bc2 = (1.0 - beta1**t, 1.0 - beta2**t) if bias_correction else (1.0, 1.0)
-    coeffs = (
-        *_gradient_terms(maximize, lr, weight_decay, decoupled_weight_decay),
-        *_moments(beta1, beta2),
-        1.0 / math.sqrt(bc2),
-        eps,
-        -lr / bc1,
-    )
+    head = (*_gradient_terms(maximize, lr, weight_decay, decoupled_weight_decay),
+            *_moments(beta1, beta2))  # fmt: skip
+
+    def coeffs(t):
+        if not bias_correction:
+            return (*head, 1.0, eps, -lr)
+        return (*head, 1.0 / math.sqrt(1.0 - beta2**t), eps, -lr / (1.0 - beta1**t))
+
     if amsgrad:
-        states = (exp_avg, exp_avg_sq, max_exp_avg_sq)
-        _run(_core.adam_amsgrad, param, grad, states, coeffs)
-    else:
-        _run(_core.adam, param, grad, (exp_avg, exp_avg_sq), coeffs)
+        states = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+        return Rule(_core.adam_amsgrad, _core.adam_amsgrad_plan, states, coeffs)
+    return Rule(_core.adam, _core.adam_plan, ("exp_avg", "exp_avg_sq"), coeffs)
 
 
 def adamw_(
@@ -345,13 +408,23 @@ def adamax_(
         u_t = \max(\beta_2 u_{t-1}, |g_t| + \epsilon), \qquad
         p_t = p_{t-1} - \frac{\eta}{1-\beta_1^t} \frac{m_t}{u_t}
     """
+    rule = adamax_rule(
+        lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, maximize=maximize
+    )
+    rule.apply(param, grad, {"exp_avg": exp_avg, "exp_inf": exp_inf}, step)
+
+
+def adamax_rule(*, lr, beta1, beta2, eps, weight_decay, maximize) -> Rule:
+    """Checks AdaMax's hyperparameters once; the rule of :func:`adamax_`."""
     lr = check.nonneg("lr", lr)
     beta1, beta2 = _betas(beta1, beta2)
     eps = check.nonneg("eps", eps)
     weight_decay = check.nonneg("weight_decay", weight_decay)
-    t = check.step(step)
-    coeffs = (_sign(maximize), weight_decay, beta1, 1.0 - beta1, beta2, eps, -lr / (1.0 - beta1**t))
-    _run(_core.adamax, param, grad, (exp_avg, exp_inf), coeffs)
+    head = (_sign(maximize), weight_decay, beta1, 1.0 - beta1, beta2, eps)
+    return Rule(
+        _core.adamax, _core.adamax_plan, ("exp_avg", "exp_inf"),
+        lambda t: (*head, -lr / (1.0 - beta1**t)),
+    )  # fmt: skip
 
 
 def nadam_(
@@ -442,29 +515,34 @@ def radam_(
         \qquad r_t = \sqrt{\frac{(\rho_t-4)(\rho_t-2)\rho_\infty}
                                {(\rho_\infty-4)(\rho_\infty-2)\rho_t}}
     """
+    rule = radam_rule(
+        lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
+    )  # fmt: skip
+    rule.apply(param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}, step)
+
+
+def radam_rule(*, lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, maximize) -> Rule:
+    """Checks RAdam's hyperparameters once; the rule of :func:`radam_`."""
     lr = check.nonneg("lr", lr)
     beta1, beta2 = _betas(beta1, beta2)
     eps = check.nonneg("eps", eps)
     weight_decay = check.nonneg("weight_decay", weight_decay)
-    t = check.step(step)
-    bc1, bc2 = 1.0 - beta1**t, 1.0 - beta2**t
+    head = (*_gradient_terms(maximize, lr, weight_decay, decoupled_weight_decay),
+            *_moments(beta1, beta2))  # fmt: skip
     rho_inf = 2.0 / (1.0 - beta2) - 1.0
-    rho_t = rho_inf - 2.0 * t * beta2**t / bc2
-    rectified = rho_t > 5.0
-    rect = (
-        math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
-        if rectified
-        else 1.0
-    )
-    coeffs = (
-        *_gradient_terms(maximize, lr, weight_decay, decoupled_weight_decay),
-        *_moments(beta1, beta2),
-        1.0 if rectified else 0.0,
-        math.sqrt(bc2),
-        eps,
-        -lr * rect / bc1,
-    )
-    _run(_core.radam, param, grad, (exp_avg, exp_avg_sq), coeffs)
+
+    def coeffs(t):
+        bc1, bc2 = 1.0 - beta1**t, 1.0 - beta2**t
+        rho_t = rho_inf - 2.0 * t * beta2**t / bc2
+        if rho_t <= 5.0:  # variance not yet tractable: SGD with momentum
+            return (*head, 0.0, math.sqrt(bc2), eps, -lr / bc1)
+        rect = math.sqrt(
+            (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
+        )
+        return (*head, 1.0, math.sqrt(bc2), eps, -lr * rect / bc1)
+
+    return Rule(_core.radam, _core.radam_plan, ("exp_avg", "exp_avg_sq"), coeffs)
 
 
 def rprop_(
@@ -490,6 +568,12 @@ def rprop_(
 
     ``prev`` starts at 0 and ``step_size`` at the learning rate.
     """
+    rule = rprop_rule(etas=etas, step_sizes=step_sizes, maximize=maximize)
+    rule.apply(param, grad, {"prev": prev, "step_size": step_size}, step)
+
+
+def rprop_rule(*, etas, step_sizes, maximize) -> Rule:
+    """Checks Rprop's hyperparameters once; the rule of :func:`rprop_`."""
     eta_minus, eta_plus = check.pair("etas", etas)
     eta_minus = check.positive("etas[0]", eta_minus)
     eta_plus = check.positive("etas[1]", eta_plus)
@@ -502,9 +586,8 @@ def rprop_(
     if step_min > step_max:
         msg = f"Invalid step_sizes: {step_sizes!r} (need min <= max)"
         raise ValueError(msg)
-    check.step(step)
     coeffs = (_sign(maximize), eta_minus, eta_plus, step_min, step_max)
-    _run(_core.rprop, param, grad, (prev, step_size), coeffs)
+    return Rule(_core.rprop, _core.rprop_plan, ("prev", "step_size"), lambda t: coeffs)
 
 
 def adabound_(
@@ -540,6 +623,18 @@ def adabound_(
     :math:`\eta_0` is ``initial_lr`` (default: ``lr``), so a learning-rate schedule also
     scales the bounds, as in the authors' code.
     """
+    rule = adabound_rule(
+        lr=lr, beta1=beta1, beta2=beta2, final_lr=final_lr, gamma=gamma, eps=eps,
+        weight_decay=weight_decay, amsbound=amsbound, maximize=maximize, initial_lr=initial_lr,
+    )  # fmt: skip
+    buffers = {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq, "max_exp_avg_sq": max_exp_avg_sq}
+    rule.apply(param, grad, buffers, step)
+
+
+def adabound_rule(
+    *, lr, beta1, beta2, final_lr, gamma, eps, weight_decay, amsbound, maximize, initial_lr
+) -> Rule:
+    """Checks AdaBound's hyperparameters once; the rule of :func:`adabound_`."""
     lr = check.nonneg("lr", lr)
     beta1, beta2 = _betas(beta1, beta2)
     final_lr = check.nonneg("final_lr", final_lr)
@@ -547,22 +642,19 @@ def adabound_(
     eps = check.nonneg("eps", eps)
     weight_decay = check.nonneg("weight_decay", weight_decay)
     initial_lr = lr if initial_lr is None else check.nonneg("initial_lr", initial_lr)
-    t = check.step(step)
     bound = final_lr * lr / initial_lr if initial_lr > 0 else 0.0
-    coeffs = (
-        _sign(maximize),
-        weight_decay,
-        *_moments(beta1, beta2),
-        eps,
-        lr * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t),
-        bound * (1.0 - 1.0 / (gamma * t + 1.0)),
-        bound * (1.0 + 1.0 / (gamma * t)),
-    )
+    head = (_sign(maximize), weight_decay, *_moments(beta1, beta2), eps)
+
+    def coeffs(t):
+        return (
+            *head, lr * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t),
+            bound * (1.0 - 1.0 / (gamma * t + 1.0)), bound * (1.0 + 1.0 / (gamma * t)),
+        )  # fmt: skip
+
     if amsbound:
-        states = (exp_avg, exp_avg_sq, max_exp_avg_sq)
-        _run(_core.amsbound, param, grad, states, coeffs)
-    else:
-        _run(_core.adabound, param, grad, (exp_avg, exp_avg_sq), coeffs)
+        states = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+        return Rule(_core.amsbound, _core.amsbound_plan, states, coeffs)
+    return Rule(_core.adabound, _core.adabound_plan, ("exp_avg", "exp_avg_sq"), coeffs)
 
 
 def lion_(
@@ -584,12 +676,19 @@ def lion_(
         p_t = (1 - \eta\lambda) p_{t-1} - \eta u_t, \qquad
         m_t = \beta_2 m_{t-1} + (1-\beta_2) g_t
     """
+    rule = lion_rule(
+        lr=lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay, maximize=maximize
+    )
+    rule.apply(param, grad, {"exp_avg": exp_avg}, step)
+
+
+def lion_rule(*, lr, beta1, beta2, weight_decay, maximize) -> Rule:
+    """Checks Lion's hyperparameters once; the rule of :func:`lion_`."""
     lr = check.nonneg("lr", lr)
     beta1, beta2 = _betas(beta1, beta2)
     weight_decay = check.nonneg("weight_decay", weight_decay)
-    check.step(step)
     coeffs = (_sign(maximize), 1.0 - lr * weight_decay, *_moments(beta1, beta2), -lr)
-    _run(_core.lion, param, grad, (exp_avg,), coeffs)
+    return Rule(_core.lion, _core.lion_plan, ("exp_avg",), lambda t: coeffs)
 
 
 class SwatsState(NamedTuple):

@@ -1,6 +1,10 @@
 // Private: turns the Python arguments of a kernel call into a checked Batch. Every check
 // runs before any element is written; a failure raises TypeError/ValueError naming the
 // argument. Arrays are never converted: converting would update a copy and lose the step.
+//
+// Checking happens in two phases so that an optimizer can pay for the first once:
+// CheckedBatch(params, states) checks the buffers that are written, then with_grads(grads)
+// checks the gradients of one call against them.
 #pragma once
 
 #include <pybind11/numpy.h>
@@ -23,6 +27,7 @@ inline std::vector<py::handle> items_of(py::handle obj, const char* name) {
     if (!PyList_Check(obj.ptr()) && !PyTuple_Check(obj.ptr()))
         throw py::type_error(std::string(name) + " must be a list of numpy arrays");
     std::vector<py::handle> items;
+    items.reserve(static_cast<std::size_t>(py::len(obj)));
     for (py::handle item : obj) items.push_back(item);
     return items;
 }
@@ -31,10 +36,19 @@ inline std::vector<py::handle> items_of(py::handle obj, const char* name) {
 struct ArgName {
     const char* role;
     std::size_t index, count;
+    bool indexed = false;  ///< name the index even for a list of one
     std::string str() const {
-        return count == 1 ? std::string(role)
-                          : std::string(role) + "[" + std::to_string(index) + "]";
+        return count == 1 && !indexed ? std::string(role)
+                                      : std::string(role) + "[" + std::to_string(index) + "]";
     }
+};
+
+/// Names of a call's parameter and gradient arguments: ("param", "grad") for the kernels,
+/// ("params", "grads", indexed) for an optimizer's plan.
+struct Roles {
+    const char* param = "param";
+    const char* grad = "grad";
+    bool indexed = false;
 };
 
 /// dtype tag of a float array: 'f' (float32), 'd' (float64), or 0 for anything else.
@@ -44,36 +58,32 @@ inline char float_kind(py::handle obj) {
     return 0;
 }
 
-/// Owns the pointer arrays a Batch<T, K> points into.
+/// Params and states checked once; gradients checked per call by with_grads().
 template <class T, int K>
 class CheckedBatch {
 public:
-    /// Validates params, grads and states (K lists) against each other.
+    using value_type = T;
+
+    /// Validates params and states (K lists of arrays, aligned with params).
     CheckedBatch(py::handle params,
-                 py::handle grads,
                  py::handle states,
-                 const char* const* state_names) {
-        const auto p = items_of(params, "param");
-        const auto g = items_of(grads, "grad");
+                 const char* const* state_names,
+                 Roles roles = {})
+        : roles_(roles) {
+        const auto p = items_of(params, roles_.param);
         const auto s = items_of(states, "states");
         const std::size_t n = p.size();
-        if (g.size() != n)
-            throw py::value_error("grad: expected " + std::to_string(n) + " arrays (one per param), got " +
-                                  std::to_string(g.size()));
         if (s.size() != static_cast<std::size_t>(K))
             throw py::value_error("states: expected " + std::to_string(K) + " lists, got " +
                                   std::to_string(s.size()));
+        arrays_.reserve(n * (K + 1));  // never reallocates: like_param points into it
         sizes_.resize(n);
         params_.resize(n);
         grads_.resize(n);
-        for (int k = 0; k < K; ++k) states_[k].resize(n);
-
         for (std::size_t i = 0; i < n; ++i) {
-            py::array param = checked(p[i], {"param", i, n}, nullptr, true);
-            params_[i] = static_cast<T*>(param.mutable_data());
+            const py::array& param = checked(p[i], {roles_.param, i, n, roles_.indexed}, nullptr, true);
+            params_[i] = static_cast<T*>(const_cast<void*>(param.data()));
             sizes_[i] = static_cast<std::size_t>(param.size());
-            grads_[i] = static_cast<const T*>(
-                checked(g[i], {"grad", i, n}, &param, false).data());
         }
         for (int k = 0; k < K; ++k) {
             const auto list = items_of(s[k], state_names[k]);
@@ -81,19 +91,36 @@ public:
                 throw py::value_error(std::string(state_names[k]) + ": expected " +
                                       std::to_string(n) + " arrays, got " +
                                       std::to_string(list.size()));
+            states_[k].resize(n);
             for (std::size_t i = 0; i < n; ++i) {
-                py::array param = py::reinterpret_borrow<py::array>(p[i]);
-                states_[k][i] = static_cast<T*>(
-                    checked(list[i], {state_names[k], i, n}, &param, true)
-                        .mutable_data());
+                states_[k][i] = static_cast<T*>(const_cast<void*>(
+                    checked(list[i], {state_names[k], i, n, roles_.indexed}, &arrays_[i], true).data()));
             }
         }
-        check_no_overlap();
+        sort_and_check_written();
     }
 
-    Batch<T, K> batch() const {
+    /// The batch with these gradients, after checking them (and that every parameter is
+    /// still writable: a flag the user may have cleared since construction).
+    Batch<T, K> with_grads(py::handle grads) {
+        const auto g = items_of(grads, roles_.grad);
+        const std::size_t n = sizes_.size();
+        if (g.size() != n)
+            throw py::value_error(std::string(roles_.grad) + ": expected " + std::to_string(n) +
+                                  " arrays (one per param), got " + std::to_string(g.size()));
+        for (std::size_t i = 0; i < n; ++i) {
+            const auto* param = py::detail::array_proxy(arrays_[i].ptr());
+            if (!(param->flags & py::detail::npy_api::NPY_ARRAY_WRITEABLE_))
+                throw py::value_error(ArgName{roles_.param, i, n, roles_.indexed}.str() +
+                                      " is read-only");
+            const ArgName name{roles_.grad, i, n, roles_.indexed};
+            const py::array grad = like_param(g[i], i) ? py::reinterpret_borrow<py::array>(g[i])
+                                                       : check_array(g[i], name, &arrays_[i], false);
+            grads_[i] = static_cast<const T*>(grad.data());
+            check_not_written(span_of(grad, name));
+        }
         Batch<T, K> b;
-        b.count = sizes_.size();
+        b.count = n;
         b.sizes = sizes_.data();
         b.params = params_.data();
         b.grads = grads_.data();
@@ -104,21 +131,27 @@ public:
 private:
     struct Span {
         std::uintptr_t begin, end;
-        bool written;
         ArgName name;
     };
 
+    /// A written buffer: checked, kept alive in arrays_, its memory recorded in written_.
+    const py::array& checked(py::handle obj, const ArgName& arg, const py::array* like_param,
+                             bool written) {
+        arrays_.push_back(check_array(obj, arg, like_param, written));
+        written_.push_back(span_of(arrays_.back(), arg));
+        return arrays_.back();
+    }
+
     /// The array behind `obj`, checked; like_param compares the shape with a parameter.
-    py::array checked(py::handle obj, const ArgName& arg, const py::array* like_param,
-                      bool written) {
+    static py::array check_array(py::handle obj, const ArgName& arg, const py::array* like_param,
+                                 bool written) {
         auto name = [&] { return arg.str(); };
         if (!py::isinstance<py::array>(obj))
             throw py::type_error(name() + " must be a numpy.ndarray, got " +
                                  std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
-        const char kind = float_kind(obj);
         constexpr char want = sizeof(T) == 4 ? 'f' : 'd';
         auto arr = py::reinterpret_borrow<py::array>(obj);
-        if (kind != want)
+        if (float_kind(obj) != want)
             throw py::type_error(name() + " has dtype " + std::string(py::str(arr.dtype())) +
                                  ", expected " + (want == 'f' ? "float32" : "float64") +
                                  (like_param ? " (the dtype of param)" : ""));
@@ -134,13 +167,30 @@ private:
         const int flags = arr.flags();
         if (!(flags & py::array::c_style))
             throw py::value_error(name() + " must be C-contiguous (use np.ascontiguousarray and "
-                                         "keep the result)");
+                                           "keep the result)");
         if (!(flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
             throw py::value_error(name() + " must be aligned");
         if (written && !arr.writeable()) throw py::value_error(name() + " is read-only");
-        const auto begin = reinterpret_cast<std::uintptr_t>(arr.data());
-        spans_.push_back({begin, begin + static_cast<std::uintptr_t>(arr.nbytes()), written, arg});
         return arr;
+    }
+
+    /// The common case in a few field reads: an array with the dtype and shape of param i,
+    /// C-contiguous and aligned. Anything else goes through check_array for its message.
+    bool like_param(py::handle obj, std::size_t i) const {
+        const auto& api = py::detail::npy_api::get();
+        if (!api.PyArray_Check_(obj.ptr())) return false;
+        const auto* a = py::detail::array_proxy(obj.ptr());
+        const auto* p = py::detail::array_proxy(arrays_[i].ptr());
+        constexpr int kLayout = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ |
+                                py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+        return (a->flags & kLayout) == kLayout && a->nd == p->nd &&
+               std::equal(a->dimensions, a->dimensions + a->nd, p->dimensions) &&
+               (a->descr == p->descr || api.PyArray_EquivTypes_(a->descr, p->descr));
+    }
+
+    static Span span_of(const py::array& a, const ArgName& name) {
+        const auto begin = reinterpret_cast<std::uintptr_t>(a.data());
+        return {begin, begin + static_cast<std::uintptr_t>(a.nbytes()), name};
     }
 
     static std::string shape_str(const py::array& a) {
@@ -148,30 +198,41 @@ private:
             a.shape(), a.shape() + a.ndim())))));
     }
 
-    /// No written buffer may share memory with any other buffer of the call (grads may
-    /// share memory with each other). One sweep over the spans sorted by start address.
-    void check_no_overlap() {
-        std::sort(spans_.begin(), spans_.end(),
-                  [](const Span& a, const Span& b) { return a.begin < b.begin; });
-        const Span* furthest_any = nullptr;
-        const Span* furthest_written = nullptr;
-        for (const Span& s : spans_) {
-            if (s.begin == s.end) continue;
-            const Span* clash = s.written ? furthest_any : furthest_written;
-            if (clash != nullptr && clash->end > s.begin)
-                throw py::value_error(s.name.str() + " shares memory with " + clash->name.str() +
-                                      " (each buffer must be distinct)");
-            if (furthest_any == nullptr || s.end > furthest_any->end) furthest_any = &s;
-            if (s.written && (furthest_written == nullptr || s.end > furthest_written->end))
-                furthest_written = &s;
-        }
+    [[noreturn]] static void overlap_error(const Span& a, const Span& b) {
+        throw py::value_error(a.name.str() + " shares memory with " + b.name.str() +
+                              " (each buffer must be distinct)");
     }
 
+    /// Written buffers may not share memory with each other: sorted by address, each must
+    /// end before the next begins. Empty buffers own no memory and are dropped.
+    void sort_and_check_written() {
+        written_.erase(std::remove_if(written_.begin(), written_.end(),
+                                      [](const Span& s) { return s.begin == s.end; }),
+                       written_.end());
+        std::sort(written_.begin(), written_.end(),
+                  [](const Span& a, const Span& b) { return a.begin < b.begin; });
+        for (std::size_t i = 1; i < written_.size(); ++i)
+            if (written_[i - 1].end > written_[i].begin) overlap_error(written_[i], written_[i - 1]);
+    }
+
+    /// A gradient may share memory with other gradients (they are only read), never with a
+    /// written buffer: the one starting last before the gradient ends is the only candidate.
+    void check_not_written(const Span& grad) const {
+        if (grad.begin == grad.end) return;
+        auto after = std::lower_bound(
+            written_.begin(), written_.end(), grad.end,
+            [](const Span& s, std::uintptr_t end) { return s.begin < end; });
+        if (after != written_.begin() && std::prev(after)->end > grad.begin)
+            overlap_error(grad, *std::prev(after));
+    }
+
+    Roles roles_;
+    std::vector<py::array> arrays_;  ///< params, then states: kept alive, shapes compared
+    std::vector<Span> written_;      ///< sorted, disjoint
     std::vector<std::size_t> sizes_;
     std::vector<T*> params_;
     std::vector<const T*> grads_;
     std::array<std::vector<T*>, K> states_;
-    std::vector<Span> spans_;
 };
 
 }  // namespace pyfastopt::bindings

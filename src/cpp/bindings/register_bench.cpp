@@ -34,9 +34,8 @@ void triad_range(T* __restrict a,
 template <class T>
 void triad_checked(py::handle a, py::handle b, py::handle c, double scalar) {
     static const char* const kNames[] = {"c"};
-    const CheckedBatch<T, 1> checked(py::make_tuple(a), py::make_tuple(b),
-                                     py::make_tuple(py::make_tuple(c)), kNames);
-    const auto batch = checked.batch();
+    CheckedBatch<T, 1> checked(py::make_tuple(a), py::make_tuple(py::make_tuple(c)), kNames);
+    const auto batch = checked.with_grads(py::make_tuple(b));
     const int threads = dispatch::num_threads();
     const py::gil_scoped_release release;  // no Python object touched below
     cpu::for_each_block(batch.sizes, batch.count, threads,

@@ -7,6 +7,7 @@
 
 #include <string>
 #include <type_traits>
+#include <variant>
 #include <utility>
 
 #include <pyfastopt/rules/all.hpp>
@@ -58,10 +59,9 @@ void register_rule(py::module_& m, const char* name) {
         [](py::handle params, py::handle grads, py::handle states, py::handle coeffs) {
             return with_dtype_of(params, [&](auto zero) -> py::object {
                 using T = decltype(zero);
-                const CheckedBatch<T, Rule::kStates> checked(params, grads, states,
-                                                             Rule::kStateNames);
+                CheckedBatch<T, Rule::kStates> checked(params, states, Rule::kStateNames);
+                const auto batch = checked.with_grads(grads);
                 const auto c = coeffs_from<Rule, T>(coeffs);
-                const auto batch = checked.batch();
                 if constexpr (HasReductions<Rule>::value) {
                     py::array_t<double> sums(
                         {static_cast<py::ssize_t>(batch.count),
@@ -84,13 +84,64 @@ void register_rule(py::module_& m, const char* name) {
         "per-step scalars in declaration order. Private: use pyfastopt.functional.");
 }
 
+/// A rule bound to parameters and states checked once: an optimizer builds one per
+/// (group, dtype) and then pays only for checking the gradients at each step.
+template <class Rule>
+class Plan {
+public:
+    Plan(py::handle params, py::handle states) {
+        with_dtype_of(params, [&](auto zero) {
+            using T = decltype(zero);
+            batch_.template emplace<Checked<T>>(params, states, Rule::kStateNames,
+                                                Roles{"params", "grads", true});
+            return py::none();
+        });
+    }
+
+    /// One step; returns False, doing nothing, if a gradient is None (the caller then takes
+    /// its general path).
+    bool step(py::handle grads, py::handle coeffs) {
+        if (PyList_Check(grads.ptr()))
+            for (py::handle g : grads)
+                if (g.is_none()) return false;
+        std::visit(
+            [&](auto& checked) {
+                using C = std::decay_t<decltype(checked)>;
+                if constexpr (!std::is_same_v<C, std::monostate>) {
+                    using T = typename C::value_type;
+                    const auto batch = checked.with_grads(grads);
+                    const auto c = coeffs_from<Rule, T>(coeffs);
+                    const py::gil_scoped_release release;  // no Python object touched below
+                    dispatch::run<Rule, T>(c, batch);
+                }
+            },
+            batch_);
+        return true;
+    }
+
+private:
+    template <class T>
+    using Checked = CheckedBatch<T, Rule::kStates>;
+    std::variant<std::monostate, Checked<float>, Checked<double>> batch_;
+};
+
+template <class Rule>
+void register_plan(py::module_& m, const char* name) {
+    py::class_<Plan<Rule>>(m, name, "Params and states checked once (private).")
+        .def(py::init<py::handle, py::handle>(), py::arg("params"), py::arg("states"))
+        .def("step", &Plan<Rule>::step, py::arg("grads"), py::arg("coeffs"));
+}
+
 }  // namespace
 
 void register_optim(py::module_& m) {
 #define PFO_REGISTER(Rule, name) register_rule<rules::Rule>(m, #name);
+#define PFO_REGISTER_PLAN(Rule, name) register_plan<rules::Rule>(m, #name "_plan");
     PFO_FOR_EACH_RULE(PFO_REGISTER)
     PFO_FOR_EACH_REDUCING_RULE(PFO_REGISTER)
+    PFO_FOR_EACH_RULE(PFO_REGISTER_PLAN)
 #undef PFO_REGISTER
+#undef PFO_REGISTER_PLAN
 }
 
 }  // namespace pyfastopt::bindings

@@ -6,7 +6,6 @@ from typing import Any
 
 from .. import functional as F
 from ._common import betas as check_betas
-from ._common import column, zeros
 from .optimizer import Optimizer
 
 
@@ -44,18 +43,10 @@ class AdaBound(Optimizer):
         param_group.setdefault("initial_lr", param_group.get("lr", self.defaults["lr"]))
         super().add_param_group(param_group)
 
-    def _init_state(self, param, group):
-        state = {"step": 0, "exp_avg": zeros(param), "exp_avg_sq": zeros(param)}
-        if group["amsbound"]:
-            state["max_exp_avg_sq"] = zeros(param)
-        return state
-
-    def _update(self, group, params, grads, states, step):
+    def _rule(self, group):
         beta1, beta2 = check_betas(group["betas"])
-        F.adabound_(
-            params, grads, column(states, "exp_avg"), column(states, "exp_avg_sq"),
-            column(states, "max_exp_avg_sq") if group["amsbound"] else None,
-            step=step, lr=group["lr"], beta1=beta1, beta2=beta2, final_lr=group["final_lr"],
+        return F.adabound_rule(
+            lr=group["lr"], beta1=beta1, beta2=beta2, final_lr=group["final_lr"],
             gamma=group["gamma"], eps=group["eps"], weight_decay=group["weight_decay"],
             amsbound=group["amsbound"], maximize=group["maximize"],
             initial_lr=group["initial_lr"],

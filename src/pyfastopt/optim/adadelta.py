@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from .. import functional as F
-from ._common import column, zeros
 from .optimizer import Optimizer
 
 
@@ -26,12 +25,8 @@ class Adadelta(Optimizer):
         defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults)
 
-    def _init_state(self, param, group):
-        return {"step": 0, "square_avg": zeros(param), "acc_delta": zeros(param)}
-
-    def _update(self, group, params, grads, states, step):
-        F.adadelta_(
-            params, grads, column(states, "square_avg"), column(states, "acc_delta"),
-            step=step, lr=group["lr"], rho=group["rho"], eps=group["eps"],
+    def _rule(self, group):
+        return F.adadelta_rule(
+            lr=group["lr"], rho=group["rho"], eps=group["eps"],
             weight_decay=group["weight_decay"], maximize=group["maximize"],
         )  # fmt: skip

@@ -8,7 +8,6 @@ import numpy as np
 
 from .. import _validate as check
 from .. import functional as F
-from ._common import column
 from .optimizer import Optimizer
 
 
@@ -42,9 +41,9 @@ class Adagrad(Optimizer):
         total = np.full_like(param, group["initial_accumulator_value"], order="C")
         return {"step": 0, "sum": total}
 
-    def _update(self, group, params, grads, states, step):
-        F.adagrad_(
-            params, grads, column(states, "sum"), step=step, lr=group["lr"],
-            lr_decay=group["lr_decay"], weight_decay=group["weight_decay"], eps=group["eps"],
-            maximize=group["maximize"], eps_inside_sqrt=group["eps_inside_sqrt"],
+    def _rule(self, group):
+        return F.adagrad_rule(
+            lr=group["lr"], lr_decay=group["lr_decay"], weight_decay=group["weight_decay"],
+            eps=group["eps"], maximize=group["maximize"],
+            eps_inside_sqrt=group["eps_inside_sqrt"],
         )  # fmt: skip

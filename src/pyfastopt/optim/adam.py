@@ -6,7 +6,6 @@ from typing import Any
 
 from .. import functional as F
 from ._common import betas as check_betas
-from ._common import column, zeros
 from .optimizer import Optimizer
 
 
@@ -38,18 +37,10 @@ class Adam(Optimizer):
         )  # fmt: skip
         super().__init__(params, defaults)
 
-    def _init_state(self, param, group):
-        return {"step": 0, "exp_avg": zeros(param), "exp_avg_sq": zeros(param)}
-
-    def _update(self, group, params, grads, states, step):
-        if group["amsgrad"]:
-            for s, p in zip(states, params):
-                s.setdefault("max_exp_avg_sq", zeros(p))
+    def _rule(self, group):
         beta1, beta2 = check_betas(group["betas"])
-        F.adam_(
-            params, grads, column(states, "exp_avg"), column(states, "exp_avg_sq"),
-            column(states, "max_exp_avg_sq") if group["amsgrad"] else None,
-            step=step, lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+        return F.adam_rule(
+            lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
             weight_decay=group["weight_decay"], amsgrad=group["amsgrad"],
             maximize=group["maximize"], decoupled_weight_decay=group["decoupled_weight_decay"],
             bias_correction=group["bias_correction"],

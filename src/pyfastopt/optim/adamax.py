@@ -6,7 +6,6 @@ from typing import Any
 
 from .. import functional as F
 from ._common import betas as check_betas
-from ._common import column, zeros
 from .optimizer import Optimizer
 
 
@@ -28,13 +27,9 @@ class Adamax(Optimizer):
                         maximize=maximize)  # fmt: skip
         super().__init__(params, defaults)
 
-    def _init_state(self, param, group):
-        return {"step": 0, "exp_avg": zeros(param), "exp_inf": zeros(param)}
-
-    def _update(self, group, params, grads, states, step):
+    def _rule(self, group):
         beta1, beta2 = check_betas(group["betas"])
-        F.adamax_(
-            params, grads, column(states, "exp_avg"), column(states, "exp_inf"), step=step,
+        return F.adamax_rule(
             lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
             weight_decay=group["weight_decay"], maximize=group["maximize"],
         )  # fmt: skip

@@ -6,7 +6,6 @@ from typing import Any
 
 from .. import functional as F
 from ._common import betas as check_betas
-from ._common import column, zeros
 from .optimizer import Optimizer
 
 
@@ -27,12 +26,9 @@ class Lion(Optimizer):
         defaults = dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults)
 
-    def _init_state(self, param, group):
-        return {"step": 0, "exp_avg": zeros(param)}
-
-    def _update(self, group, params, grads, states, step):
+    def _rule(self, group):
         beta1, beta2 = check_betas(group["betas"])
-        F.lion_(
-            params, grads, column(states, "exp_avg"), step=step, lr=group["lr"], beta1=beta1,
-            beta2=beta2, weight_decay=group["weight_decay"], maximize=group["maximize"],
+        return F.lion_rule(
+            lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
+            maximize=group["maximize"],
         )  # fmt: skip

@@ -6,9 +6,24 @@ a list of parameters that share a step (one native call through pyfastopt.functi
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any, Hashable, Iterable, Sequence
 
 import numpy as np
+
+from .. import functional as F
+
+@dataclass
+class _Plan:
+    """The native plan of a one-group optimizer: valid while the group's rule and params
+    are the ones it was built for. Replace state buffers only through load_state_dict."""
+
+    rule: F.Rule
+    params: tuple[np.ndarray, ...]
+    states: list[dict[str, Any]]
+    step: int
+    native: Any
+
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -46,6 +61,8 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[int, dict[str, Any]] = {}
+        self._rules: dict[int, tuple[dict[str, Any], tuple[Any, ...], F.Rule | None]] = {}
+        self._plan: _Plan | None = None
         groups = list(params)
         if not groups:
             msg = "params: optimizer got an empty parameter list"
@@ -57,9 +74,15 @@ class Optimizer:
 
     # -- subclass interface -------------------------------------------------------------
 
+    def _rule(self, group: dict[str, Any]) -> F.Rule | None:
+        """The group's hyperparameters as a checked :class:`pyfastopt.functional.Rule`.
+        Optimizers with scalar state (NAdam, SWATS) return None and override _update."""
+        return None
+
     def _init_state(self, param: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
-        """The state of a parameter before its first update (with "step": 0)."""
-        raise NotImplementedError
+        """The state of a parameter before its first update. Buffers the rule names and
+        this omits are created as zeros on first use (as torch creates them)."""
+        return {"step": 0}
 
     def _update(
         self,
@@ -69,13 +92,66 @@ class Optimizer:
         states: list[dict[str, Any]],
         step: int,
     ) -> None:
-        """Updates params (same dtype, same cohort) in one call. With empty lists it only
-        validates the group's hyperparameters, through the same functional code."""
-        raise NotImplementedError
+        """Updates params (same dtype, same cohort) in one native call."""
+        rule = self._checked_rule(group)
+        for state, p in zip(states, params):
+            for name in rule.state_names:
+                if name not in state:
+                    state[name] = np.zeros_like(p, order="C")
+        buffers = {name: [s[name] for s in states] for name in rule.state_names}
+        rule.apply(params, grads, buffers, step)
 
     def _cohort(self, state: dict[str, Any]) -> Hashable:
         """Parameters whose states agree on this key share one native call."""
         return state["step"]
+
+    # -- checked hyperparameters and the native plan -----------------------------------
+
+    def _checked_rule(self, group: dict[str, Any]) -> F.Rule:
+        """The group's rule, rebuilt (and so re-checked) only when a value has changed."""
+        snapshot = tuple(v for k, v in group.items() if k != "params")
+        cached = self._rules.get(id(group))
+        if cached is None or cached[0] is not group or cached[1] != snapshot:
+            cached = (group, snapshot, self._rule(group))
+            self._rules[id(group)] = cached
+        return cached[2]
+
+    def _validate(self, group: dict[str, Any]) -> None:
+        if self._checked_rule(group) is None:
+            self._update(group, [], [], [], 1)  # a dry run checks the hyperparameters
+
+    def _fast_step(self, grads: Sequence[np.ndarray | None]) -> bool:
+        """One group, one dtype, every parameter at the same step: one native call whose
+        params and states were checked when the plan was built. False if not applicable
+        (the general path then runs); nothing is written before every check passed."""
+        group = self.param_groups[0]
+        rule = self._checked_rule(group)
+        if rule is None:
+            return False
+        params = group["params"]
+        plan = self._plan
+        if plan is None or plan.rule is not rule or plan.params != tuple(params):
+            plan = self._plan = self._build_plan(rule, params)
+            if plan is None:
+                return False
+        step = plan.step + 1
+        if not plan.native.step(grads, rule.coeffs(step)):
+            return False  # a None gradient
+        plan.step = step
+        for state in plan.states:
+            state["step"] = step
+        return True
+
+    def _build_plan(self, rule: F.Rule, params: list[np.ndarray]) -> _Plan | None:
+        states = [self.state.get(i) for i in range(len(params))]
+        if not params or any(s is None or any(n not in s for n in rule.state_names)
+                             for s in states):  # fmt: skip
+            return None  # the first step creates the state through the general path
+        if len({s["step"] for s in states}) != 1 or len({p.dtype for p in params}) != 1:
+            return None
+        buffers = [[s[name] for s in states] for name in rule.state_names]
+        native = rule.plan(params, buffers)
+        return _Plan(rule, tuple(params), states, states[0]["step"], native)
 
     # -- torch.optim API ----------------------------------------------------------------
 
@@ -109,10 +185,14 @@ class Optimizer:
 
         Everything is checked before anything is written: on error no array changes.
         """
-        params = [p for group in self.param_groups for p in group["params"]]
         if isinstance(grads, np.ndarray) or not isinstance(grads, (list, tuple)):
             msg = "grads must be a list with one gradient (or None) per parameter"
             raise TypeError(msg)
+        if len(self.param_groups) == 1 and len(grads) == len(self.param_groups[0]["params"]):
+            if self._fast_step(grads):
+                return
+        self._plan = None  # the general path moves steps on: the plan is rebuilt next time
+        params = [p for group in self.param_groups for p in group["params"]]
         if len(grads) != len(params):
             msg = f"grads: expected {len(params)} gradients (one per parameter), got {len(grads)}"
             raise ValueError(msg)
@@ -205,6 +285,7 @@ class Optimizer:
             new_groups.append(new_group)
         self.param_groups = new_groups
         self.state = state
+        self._plan = None
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]

@@ -6,7 +6,6 @@ from typing import Any
 
 from .. import functional as F
 from ._common import betas as check_betas
-from ._common import column, zeros
 from .optimizer import Optimizer
 
 
@@ -31,13 +30,9 @@ class RAdam(Optimizer):
         )  # fmt: skip
         super().__init__(params, defaults)
 
-    def _init_state(self, param, group):
-        return {"step": 0, "exp_avg": zeros(param), "exp_avg_sq": zeros(param)}
-
-    def _update(self, group, params, grads, states, step):
+    def _rule(self, group):
         beta1, beta2 = check_betas(group["betas"])
-        F.radam_(
-            params, grads, column(states, "exp_avg"), column(states, "exp_avg_sq"), step=step,
+        return F.radam_rule(
             lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
             weight_decay=group["weight_decay"],
             decoupled_weight_decay=group["decoupled_weight_decay"], maximize=group["maximize"],

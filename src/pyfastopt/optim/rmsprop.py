@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from .. import functional as F
-from ._common import column, zeros
 from .optimizer import Optimizer
 
 
@@ -34,20 +33,9 @@ class RMSprop(Optimizer):
         )  # fmt: skip
         super().__init__(params, defaults)
 
-    def _init_state(self, param, group):
-        return {"step": 0, "square_avg": zeros(param)}
-
-    def _update(self, group, params, grads, states, step):
-        for s, p in zip(states, params):  # created on first use, as torch does
-            if group["momentum"] > 0:
-                s.setdefault("momentum_buffer", zeros(p))
-            if group["centered"]:
-                s.setdefault("grad_avg", zeros(p))
-        F.rmsprop_(
-            params, grads, column(states, "square_avg"),
-            column(states, "momentum_buffer") if group["momentum"] > 0 else None,
-            column(states, "grad_avg") if group["centered"] else None,
-            step=step, lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
+    def _rule(self, group):
+        return F.rmsprop_rule(
+            lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
             weight_decay=group["weight_decay"], momentum=group["momentum"],
             centered=group["centered"], maximize=group["maximize"],
             eps_inside_sqrt=group["eps_inside_sqrt"],

@@ -8,7 +8,6 @@ import numpy as np
 
 from .. import _validate as check
 from .. import functional as F
-from ._common import column, zeros
 from .optimizer import Optimizer
 
 
@@ -29,14 +28,10 @@ class Rprop(Optimizer):
         super().__init__(params, defaults)
 
     def _init_state(self, param, group):
-        return {"step": 0, "prev": zeros(param), "step_size": np.full_like(param, group["lr"])}
+        return {"step": 0, "step_size": np.full_like(param, group["lr"], order="C")}
 
-    def _validate(self, group):
-        check.nonneg("lr", group["lr"])
-        super()._validate(group)
-
-    def _update(self, group, params, grads, states, step):
-        F.rprop_(
-            params, grads, column(states, "prev"), column(states, "step_size"), step=step,
-            etas=group["etas"], step_sizes=group["step_sizes"], maximize=group["maximize"],
-        )  # fmt: skip
+    def _rule(self, group):
+        check.nonneg("lr", group["lr"])  # only the initial step size
+        return F.rprop_rule(
+            etas=group["etas"], step_sizes=group["step_sizes"], maximize=group["maximize"]
+        )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from .. import functional as F
-from ._common import column, zeros
 from .optimizer import Optimizer
 
 
@@ -38,20 +37,9 @@ class SGD(Optimizer):
         )  # fmt: skip
         super().__init__(params, defaults)
 
-    def _init_state(self, param, group):
-        state = {"step": 0}
-        if group["momentum"] != 0:
-            state["momentum_buffer"] = zeros(param)
-        return state
-
-    def _update(self, group, params, grads, states, step):
-        buffers = None
-        if group["momentum"] != 0:
-            for s, p in zip(states, params):
-                s.setdefault("momentum_buffer", zeros(p))
-            buffers = column(states, "momentum_buffer")
-        F.sgd_(
-            params, grads, buffers, step=step, lr=group["lr"], momentum=group["momentum"],
-            dampening=group["dampening"], weight_decay=group["weight_decay"],
-            nesterov=group["nesterov"], maximize=group["maximize"],
+    def _rule(self, group):
+        return F.sgd_rule(
+            lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
+            weight_decay=group["weight_decay"], nesterov=group["nesterov"],
+            maximize=group["maximize"],
         )  # fmt: skip

@@ -1,0 +1,132 @@
+"""What ``pyfastopt bench`` times: the optimizers, their hyperparameters and memory traffic.
+
+One :class:`Spec` per optimizer names the same step four ways: the :mod:`pyfastopt.optim`
+class (what users call; its keyword arguments are torch.optim's, so the same dict builds the
+``torch.optim`` peer), the :mod:`pyfastopt.functional` call, the NumPy formulation of
+:mod:`.baselines`, and the ``torch.optim`` class with the execution modes torch has on CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .. import functional as F
+
+#: Arrays each step streams through memory, per element: (arrays read, arrays written).
+#: Every step reads p, g and each state buffer and writes p and each state buffer, once each
+#: (counted as STREAM counts: no write-allocate read). GB/s and % of the roofline use this.
+TRAFFIC: dict[str, tuple[int, int]] = {
+    "triad": (2, 1),  # a = b + s c
+    "adam-pattern": (4, 3),  # the roofline kernel: Adam's pattern, trivial arithmetic
+    "sgd": (3, 2),  # p, g, momentum_buffer
+    "nesterov": (3, 2),  # p, g, momentum_buffer
+    "adagrad": (3, 2),  # p, g, sum
+    "adadelta": (4, 3),  # p, g, square_avg, acc_delta
+    "rmsprop": (3, 2),  # p, g, square_avg
+    "adam": (4, 3),  # p, g, exp_avg, exp_avg_sq
+    "adamw": (4, 3),  # p, g, exp_avg, exp_avg_sq
+    "adamax": (4, 3),  # p, g, exp_avg, exp_inf
+    "nadam": (4, 3),  # p, g, exp_avg, exp_avg_sq
+    "radam": (4, 3),  # p, g, exp_avg, exp_avg_sq
+    "rprop": (4, 3),  # p, g, prev, step_size
+    "adabound": (4, 3),  # p, g, exp_avg, exp_avg_sq
+    "lion": (3, 2),  # p, g, exp_avg
+}
+
+
+def bytes_per_element(kernel: str, itemsize: int) -> int:
+    """Bytes one step moves per element (reads + writes, from :data:`TRAFFIC`)."""
+    reads, writes = TRAFFIC[kernel]
+    return (reads + writes) * itemsize
+
+
+#: torch.optim classes with a fused CPU kernel (torch 2.x: ``fused=True`` accepted on CPU).
+TORCH_FUSED = frozenset({"SGD", "Adagrad", "Adam", "AdamW"})
+
+#: The step number of every timed functional/NumPy call (RAdam is rectified from t = 6):
+#: the per-step scalars stay the same across calls. The class counts its own steps.
+TIMED_STEP = 10
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One optimizer under test."""
+
+    name: str  #: command-line name
+    cls: str  #: class in pyfastopt.optim
+    kwargs: dict[str, Any]  #: the class's (and torch.optim's) keyword arguments
+    states: tuple[str, ...]  #: state buffers, torch's names, in functional order
+    functional: Callable[..., Any]  #: (params, grads, states, step) -> one functional call
+    torch: str | None = None  #: torch.optim class, None if torch has none
+
+    @property
+    def torch_modes(self) -> tuple[str, ...]:
+        """torch.optim execution modes on CPU: for-loop, foreach, and fused where it exists."""
+        if self.torch is None:
+            return ()
+        return ("forloop", "foreach", "fused") if self.torch in TORCH_FUSED else ("forloop", "foreach")
+
+    def bytes_per_element(self, itemsize: int) -> int:
+        return bytes_per_element(self.name, itemsize)
+
+
+def _betas(kw: dict[str, Any]) -> dict[str, float]:
+    b1, b2 = kw.get("betas", (0.9, 0.999))
+    return {"beta1": b1, "beta2": b2}
+
+
+def _sgd(kw):
+    return lambda p, g, s, t: F.sgd_(p, g, *s, step=t, **kw)
+
+
+def _adam_like(fn, kw):
+    hp = {k: v for k, v in kw.items() if k != "betas"} | _betas(kw)
+    return lambda p, g, s, t: fn(p, g, *s, step=t, **hp)
+
+
+SGD_KW = {"lr": 1e-3, "momentum": 0.9}
+NESTEROV_KW = {"lr": 1e-3, "momentum": 0.9, "nesterov": True}
+ADAGRAD_KW = {"lr": 1e-2}
+ADADELTA_KW = {"lr": 1.0, "rho": 0.9, "eps": 1e-6}
+RMSPROP_KW = {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8}
+ADAM_KW = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8}
+ADAMW_KW = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-2}
+ADAMAX_KW = {"lr": 2e-3, "betas": (0.9, 0.999), "eps": 1e-8}
+NADAM_KW = {"lr": 2e-3, "betas": (0.9, 0.999), "eps": 1e-8, "momentum_decay": 4e-3}
+RADAM_KW = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8}
+RPROP_KW = {"lr": 1e-2, "etas": (0.5, 1.2), "step_sizes": (1e-6, 50.0)}
+ADABOUND_KW = {"lr": 1e-3, "betas": (0.9, 0.999), "final_lr": 0.1, "gamma": 1e-3, "eps": 1e-8}
+LION_KW = {"lr": 1e-4, "betas": (0.9, 0.99)}
+
+_RPROP_HP = {"etas": RPROP_KW["etas"], "step_sizes": RPROP_KW["step_sizes"]}
+
+
+OPTIMIZERS: tuple[Spec, ...] = (
+    Spec("sgd", "SGD", SGD_KW, ("momentum_buffer",), _sgd(SGD_KW), "SGD"),
+    Spec("nesterov", "SGD", NESTEROV_KW, ("momentum_buffer",), _sgd(NESTEROV_KW), "SGD"),
+    Spec("adagrad", "Adagrad", ADAGRAD_KW, ("sum",),
+         lambda p, g, s, t: F.adagrad_(p, g, *s, step=t, **ADAGRAD_KW), "Adagrad"),
+    Spec("adadelta", "Adadelta", ADADELTA_KW, ("square_avg", "acc_delta"),
+         lambda p, g, s, t: F.adadelta_(p, g, *s, step=t, **ADADELTA_KW), "Adadelta"),
+    Spec("rmsprop", "RMSprop", RMSPROP_KW, ("square_avg",),
+         lambda p, g, s, t: F.rmsprop_(p, g, *s, step=t, **RMSPROP_KW), "RMSprop"),
+    Spec("adam", "Adam", ADAM_KW, ("exp_avg", "exp_avg_sq"), _adam_like(F.adam_, ADAM_KW),
+         "Adam"),
+    Spec("adamw", "AdamW", ADAMW_KW, ("exp_avg", "exp_avg_sq"), _adam_like(F.adamw_, ADAMW_KW),
+         "AdamW"),
+    Spec("adamax", "Adamax", ADAMAX_KW, ("exp_avg", "exp_inf"),
+         _adam_like(F.adamax_, ADAMAX_KW), "Adamax"),
+    # mu_product: any value in (0, 1) costs the same (the class tracks the real one)
+    Spec("nadam", "NAdam", NADAM_KW, ("exp_avg", "exp_avg_sq"),
+         _adam_like(F.nadam_, {**NADAM_KW, "mu_product": 0.5}), "NAdam"),
+    Spec("radam", "RAdam", RADAM_KW, ("exp_avg", "exp_avg_sq"), _adam_like(F.radam_, RADAM_KW),
+         "RAdam"),
+    Spec("rprop", "Rprop", RPROP_KW, ("prev", "step_size"),
+         lambda p, g, s, t: F.rprop_(p, g, *s, step=t, **_RPROP_HP), "Rprop"),
+    Spec("adabound", "AdaBound", ADABOUND_KW, ("exp_avg", "exp_avg_sq"),
+         _adam_like(F.adabound_, ADABOUND_KW)),
+    Spec("lion", "Lion", LION_KW, ("exp_avg",), _adam_like(F.lion_, LION_KW)),
+)  # fmt: skip
+
+BY_NAME: dict[str, Spec] = {s.name: s for s in OPTIMIZERS}
