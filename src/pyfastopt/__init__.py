@@ -1,22 +1,40 @@
 """pyfastopt: in-place gradient-descent optimizer kernels for NumPy.
 
 Layers: :mod:`pyfastopt.functional` (in-place steps on arrays), :mod:`pyfastopt.optim`
-(torch-style optimizer classes), :mod:`pyfastopt.reference` (plain NumPy specification).
+(torch-style optimizer classes), :mod:`pyfastopt.reference` (plain NumPy specification);
+around them :mod:`pyfastopt.transforms` (clipping, gradient noise, weight averaging).
 """
 
 from __future__ import annotations
 
-from . import functional, optim, reference
+from . import functional, optim, reference, transforms
 from ._config import build_info, get_num_threads, set_num_threads
+from .transforms import (
+    EMA,
+    GradientNoise,
+    add_gradient_noise_,
+    clip_grad_norm_,
+    clip_grad_value_,
+    ema_,
+    global_norm,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "EMA",
+    "GradientNoise",
     "__version__",
+    "add_gradient_noise_",
+    "clip_grad_norm_",
+    "clip_grad_value_",
+    "ema_",
+    "global_norm",
     "build_info",
     "functional",
     "get_num_threads",
     "optim",
     "reference",
     "set_num_threads",
+    "transforms",
 ]

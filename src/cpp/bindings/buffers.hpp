@@ -100,6 +100,12 @@ public:
         sort_and_check_written();
     }
 
+    /// The batch of a rule that reads no gradient: the written arrays stand in for them.
+    Batch<T, K> without_grads() {
+        std::copy(params_.begin(), params_.end(), grads_.begin());
+        return batch();
+    }
+
     /// The batch with these gradients, after checking them (and that every parameter is
     /// still writable: a flag the user may have cleared since construction).
     Batch<T, K> with_grads(py::handle grads) {
@@ -119,8 +125,13 @@ public:
             grads_[i] = static_cast<const T*>(grad.data());
             check_not_written(span_of(grad, name));
         }
+        return batch();
+    }
+
+private:
+    Batch<T, K> batch() const {
         Batch<T, K> b;
-        b.count = n;
+        b.count = sizes_.size();
         b.sizes = sizes_.data();
         b.params = params_.data();
         b.grads = grads_.data();
@@ -128,7 +139,6 @@ public:
         return b;
     }
 
-private:
     struct Span {
         std::uintptr_t begin, end;
         ArgName name;

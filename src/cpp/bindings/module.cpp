@@ -7,6 +7,7 @@ namespace pyfastopt::bindings {
 void register_optim(py::module_& m);
 void register_info(py::module_& m);
 void register_bench(py::module_& m);
+void register_noise(py::module_& m);
 }  // namespace pyfastopt::bindings
 
 PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
@@ -14,4 +15,5 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     pyfastopt::bindings::register_optim(m);
     pyfastopt::bindings::register_info(m);
     pyfastopt::bindings::register_bench(m);
+    pyfastopt::bindings::register_noise(m);
 }

@@ -52,36 +52,56 @@ py::object with_dtype_of(py::handle params, F&& f) {
     return f(float{});  // float32, or an error that CheckedBatch<float> reports by name
 }
 
+/// True for rules that read no gradient (transforms of one array, rules/transforms.hpp).
+template <class Rule, class = void>
+struct ReadsGrad : std::true_type {};
+template <class Rule>
+struct ReadsGrad<Rule, std::void_t<decltype(Rule::kReadsGrad)>>
+    : std::bool_constant<Rule::kReadsGrad> {};
+
+/// Checks, runs and returns None, or the (count, kReductions) sums of a reducing rule.
+template <class Rule>
+py::object call_rule(py::handle params, py::handle grads, py::handle states, py::handle coeffs) {
+    return with_dtype_of(params, [&](auto zero) -> py::object {
+        using T = decltype(zero);
+        CheckedBatch<T, Rule::kStates> checked(params, states, Rule::kStateNames);
+        const auto batch = ReadsGrad<Rule>::value ? checked.with_grads(grads)
+                                                  : checked.without_grads();
+        const auto c = coeffs_from<Rule, T>(coeffs);
+        if constexpr (HasReductions<Rule>::value) {
+            py::array_t<double> sums({static_cast<py::ssize_t>(batch.count),
+                                      static_cast<py::ssize_t>(Rule::kReductions)});
+            double* out = sums.mutable_data();
+            {
+                const py::gil_scoped_release release;  // no Python object touched below
+                dispatch::run_reduce<Rule, T>(c, batch, out);
+            }
+            return std::move(sums);
+        } else {
+            const py::gil_scoped_release release;  // no Python object touched below
+            dispatch::run<Rule, T>(c, batch);
+            return py::none();
+        }
+    });
+}
+
+constexpr const char* kKernelDoc =
+    "In-place step over lists of same-dtype C-contiguous arrays; coeffs are the rule's "
+    "per-step scalars in declaration order. Private: use pyfastopt.functional.";
+
 template <class Rule>
 void register_rule(py::module_& m, const char* name) {
-    m.def(
-        name,
-        [](py::handle params, py::handle grads, py::handle states, py::handle coeffs) {
-            return with_dtype_of(params, [&](auto zero) -> py::object {
-                using T = decltype(zero);
-                CheckedBatch<T, Rule::kStates> checked(params, states, Rule::kStateNames);
-                const auto batch = checked.with_grads(grads);
-                const auto c = coeffs_from<Rule, T>(coeffs);
-                if constexpr (HasReductions<Rule>::value) {
-                    py::array_t<double> sums(
-                        {static_cast<py::ssize_t>(batch.count),
-                         static_cast<py::ssize_t>(Rule::kReductions)});
-                    double* out = sums.mutable_data();
-                    {
-                        const py::gil_scoped_release release;  // no Python object touched below
-                        dispatch::run_reduce<Rule, T>(c, batch, out);
-                    }
-                    return std::move(sums);
-                } else {
-                    const py::gil_scoped_release release;  // no Python object touched below
-                    dispatch::run<Rule, T>(c, batch);
-                    return py::none();
-                }
-            });
-        },
-        py::arg("params"), py::arg("grads"), py::arg("states"), py::arg("coeffs"),
-        "In-place step over lists of same-dtype C-contiguous arrays; coeffs are the rule's "
-        "per-step scalars in declaration order. Private: use pyfastopt.functional.");
+    if constexpr (ReadsGrad<Rule>::value) {
+        m.def(name, &call_rule<Rule>, py::arg("params"), py::arg("grads"), py::arg("states"),
+              py::arg("coeffs"), kKernelDoc);
+    } else {
+        m.def(
+            name,
+            [](py::handle arrays, py::handle coeffs) {
+                return call_rule<Rule>(arrays, py::none(), py::list(), coeffs);
+            },
+            py::arg("arrays"), py::arg("coeffs"), kKernelDoc);
+    }
 }
 
 /// A rule bound to parameters and states checked once: an optimizer builds one per
@@ -136,7 +156,8 @@ void register_plan(py::module_& m, const char* name) {
 
 void register_optim(py::module_& m) {
 #define PFO_REGISTER(Rule, name) register_rule<rules::Rule>(m, #name);
-#define PFO_REGISTER_PLAN(Rule, name) register_plan<rules::Rule>(m, #name "_plan");
+#define PFO_REGISTER_PLAN(Rule, name) \
+    if constexpr (ReadsGrad<rules::Rule>::value) register_plan<rules::Rule>(m, #name "_plan");
     PFO_FOR_EACH_RULE(PFO_REGISTER)
     PFO_FOR_EACH_REDUCING_RULE(PFO_REGISTER)
     PFO_FOR_EACH_RULE(PFO_REGISTER_PLAN)

@@ -12,6 +12,7 @@ from typing import Any, Hashable, Iterable, Sequence
 import numpy as np
 
 from .. import functional as F
+from ..transforms import GradientNoise
 
 @dataclass
 class _Plan:
@@ -63,6 +64,9 @@ class Optimizer:
         self.state: dict[int, dict[str, Any]] = {}
         self._rules: dict[int, tuple[dict[str, Any], dict[str, Any], F.Rule | None]] = {}
         self._plan: _Plan | None = None
+        self._step_count = 0  # step() calls that updated, for the gradient-noise schedule
+        #: Optional :class:`pyfastopt.GradientNoise` added to each step's gradients.
+        self.gradient_noise: GradientNoise | None = None
         groups = list(params)
         if not groups:
             msg = "params: optimizer got an empty parameter list"
@@ -188,29 +192,16 @@ class Optimizer:
         if isinstance(grads, np.ndarray) or not isinstance(grads, (list, tuple)):
             msg = "grads must be a list with one gradient (or None) per parameter"
             raise TypeError(msg)
+        if self.gradient_noise is not None:
+            self._check_grads(grads)
+            grads = [None if g is None else g.copy() for g in grads]
+            self.gradient_noise.add_([g for g in grads if g is not None], self._step_count + 1)
         if len(self.param_groups) == 1 and len(grads) == len(self.param_groups[0]["params"]):
             if self._fast_step(grads):
+                self._step_count += 1
                 return
         self._plan = None  # the general path moves steps on: the plan is rebuilt next time
-        params = [p for group in self.param_groups for p in group["params"]]
-        if len(grads) != len(params):
-            msg = f"grads: expected {len(params)} gradients (one per parameter), got {len(grads)}"
-            raise ValueError(msg)
-        for i, (p, g) in enumerate(zip(params, grads)):
-            if g is None:
-                continue
-            if not isinstance(g, np.ndarray):
-                msg = f"grads[{i}] must be a numpy.ndarray or None, got {type(g).__name__}"
-                raise TypeError(msg)
-            if g.dtype != p.dtype:
-                msg = f"grads[{i}] has dtype {g.dtype}, expected {p.dtype} (its parameter's)"
-                raise TypeError(msg)
-            if g.shape != p.shape:
-                msg = f"grads[{i}] has shape {g.shape}, expected {p.shape} (its parameter's)"
-                raise ValueError(msg)
-            if not g.flags.c_contiguous:
-                msg = f"grads[{i}] must be C-contiguous"
-                raise ValueError(msg)
+        self._check_grads(grads)
         for group in self.param_groups:
             self._validate(group)
 
@@ -234,6 +225,29 @@ class Optimizer:
                 self._update(group, ps, gs, states, step)
                 for state in states:
                     state["step"] = step
+        self._step_count += 1
+
+    def _check_grads(self, grads: Sequence[np.ndarray | None]) -> None:
+        """The gradients' count, types, dtypes, shapes and layout, before anything runs."""
+        params = [p for group in self.param_groups for p in group["params"]]
+        if len(grads) != len(params):
+            msg = f"grads: expected {len(params)} gradients (one per parameter), got {len(grads)}"
+            raise ValueError(msg)
+        for i, (p, g) in enumerate(zip(params, grads)):
+            if g is None:
+                continue
+            if not isinstance(g, np.ndarray):
+                msg = f"grads[{i}] must be a numpy.ndarray or None, got {type(g).__name__}"
+                raise TypeError(msg)
+            if g.dtype != p.dtype:
+                msg = f"grads[{i}] has dtype {g.dtype}, expected {p.dtype} (its parameter's)"
+                raise TypeError(msg)
+            if g.shape != p.shape:
+                msg = f"grads[{i}] has shape {g.shape}, expected {p.shape} (its parameter's)"
+                raise ValueError(msg)
+            if not g.flags.c_contiguous:
+                msg = f"grads[{i}] must be C-contiguous"
+                raise ValueError(msg)
 
     def zero_grad(self) -> None:
         """Nothing to do: gradients are passed to :meth:`step`, not stored (torch parity)."""

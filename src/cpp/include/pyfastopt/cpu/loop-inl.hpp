@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 #include <vector>
 
 #if defined(_OPENMP)
@@ -71,19 +72,35 @@ void for_each_block(const std::size_t* sizes, std::size_t count, int threads, Bo
     run_range(0, total);
 }
 
+/// Where an element is: rules with kIndexed (random streams) receive it.
+struct ElementIndex {
+    std::size_t tensor, index;
+};
+
+template <class Rule, class = void>
+struct IsIndexed : std::false_type {};
+template <class Rule>
+struct IsIndexed<Rule, std::void_t<decltype(Rule::kIndexed)>> : std::true_type {};
+
 /// One element: load it and its states into registers, apply the rule, store back.
 template <class Rule, class T, class... Extra>
 PFO_INLINE void apply_at(const CoeffsOf<Rule, T>& c,
                          T* p,
                          const T* g,
                          const std::array<T*, Rule::kStates>& state,
+                         std::size_t tensor,
                          std::size_t i,
                          Extra... extra) {
     constexpr int K = Rule::kStates;
     T s[K > 0 ? K : 1];
     for (int k = 0; k < K; ++k) s[k] = state[k][i];
     T pi = p[i];
-    Rule::apply(c, pi, g[i], s, extra...);
+    if constexpr (IsIndexed<Rule>::value) {
+        Rule::apply(c, pi, g[i], s, ElementIndex{tensor, i});
+    } else {
+        (void)tensor;
+        Rule::apply(c, pi, g[i], s, extra...);
+    }
     p[i] = pi;
     for (int k = 0; k < K; ++k) state[k][i] = s[k];
 }
@@ -97,13 +114,14 @@ void run_block(const CoeffsOf<Rule, T> c,
                T* p,
                const T* g,
                const std::array<T*, Rule::kStates>& state,
+               std::size_t tensor,
                std::size_t begin,
                std::size_t end) {
 #pragma omp simd
-    for (std::size_t i = begin; i < end; ++i) apply_at<Rule, T>(c, p, g, state, i);
+    for (std::size_t i = begin; i < end; ++i) apply_at<Rule, T>(c, p, g, state, tensor, i);
 }
 
-/// As run_block, for a rule that also reduces two sums, written to sums[0..2).
+/// As run_block, for a rule that also reduces one or two sums, written to sums[0..R).
 template <class Rule, class T>
 void run_block_reduce(const CoeffsOf<Rule, T> c,
                       T* p,
@@ -112,17 +130,17 @@ void run_block_reduce(const CoeffsOf<Rule, T> c,
                       std::size_t begin,
                       std::size_t end,
                       double* sums) {
-    static_assert(Rule::kReductions == 2, "reducing loops carry two sums");
+    static_assert(Rule::kReductions == 1 || Rule::kReductions == 2, "one or two sums");
     double a0 = 0, a1 = 0;
 #pragma omp simd reduction(+ : a0, a1)
     for (std::size_t i = begin; i < end; ++i) {
         double element[2] = {0, 0};
-        apply_at<Rule, T>(c, p, g, state, i, element);
+        apply_at<Rule, T>(c, p, g, state, 0, i, element);
         a0 += element[0];
         a1 += element[1];
     }
     sums[0] = a0;
-    sums[1] = a1;
+    if constexpr (Rule::kReductions == 2) sums[1] = a1;
 }
 
 template <class Rule, class T>
@@ -138,7 +156,7 @@ void run(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b, int threads) {
     for_each_block(b.sizes, b.count, threads,
                    [&](std::size_t t, std::size_t begin, std::size_t end, std::size_t) {
                        run_block<Rule, T>(c, b.params[t], b.grads[t], states_of<Rule, T>(b, t),
-                                          begin, end);
+                                          t, begin, end);
                    });
 }
 

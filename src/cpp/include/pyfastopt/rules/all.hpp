@@ -15,6 +15,7 @@
 #include "rprop.hpp"
 #include "sgd.hpp"
 #include "swats.hpp"
+#include "transforms.hpp"
 
 /// X(Rule, python_name) for every element-wise rule (names starting with _ are benchmark
 /// patterns from roofline.hpp, not optimizers).
@@ -36,7 +37,9 @@
     X(AdaBoundPlain, adabound)                                 \
     X(AmsBound, amsbound)                                      \
     X(Lion, lion)                                              \
+    X(ScaleClamp, scale_clamp)                                 \
+    X(Ema, ema)                                                \
     X(AdamPattern, _adam_pattern)
 
 /// X(Rule, python_name) for every rule that also reduces sums (Rule::kReductions of them).
-#define PFO_FOR_EACH_REDUCING_RULE(X) X(SwatsAdam, swats_adam)
+#define PFO_FOR_EACH_REDUCING_RULE(X) X(SwatsAdam, swats_adam) X(SumSquares, sum_squares)

@@ -56,9 +56,10 @@ PFO_HD PFO_INLINE T min(T a, T b) {
     return a < b ? a : b;
 }
 
+/// x limited to [lo, hi]; NaN stays NaN (as torch.clamp).
 template <class T>
 PFO_HD PFO_INLINE T clamp(T x, T lo, T hi) {
-    return min(max(x, lo), hi);
+    return x < lo ? lo : (x > hi ? hi : x);
 }
 
 }  // namespace pyfastopt::rules
