@@ -7,7 +7,7 @@ around them :mod:`pyfastopt.transforms` (clipping, gradient noise, weight averag
 
 from __future__ import annotations
 
-from . import functional, optim, reference, transforms
+from . import functional, optim, reference, training, transforms
 from ._config import build_info, get_num_threads, set_num_threads
 from .transforms import (
     EMA,
@@ -36,5 +36,6 @@ __all__ = [
     "optim",
     "reference",
     "set_num_threads",
+    "training",
     "transforms",
 ]

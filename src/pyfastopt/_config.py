@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
 import os
 import warnings
 from typing import Any
 
 from . import _core
+from . import _validate as check
 
 
 def build_info() -> dict[str, Any]:
@@ -27,13 +27,7 @@ def get_num_threads() -> int:
 
 def set_num_threads(n: int) -> None:
     """Sets the threads one kernel call may use. Results do not depend on it."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        msg = f"n must be an int, got {type(n).__name__}"
-        raise TypeError(msg)
-    if n < 1:
-        msg = f"Invalid n: {n} (must be >= 1)"
-        raise ValueError(msg)
-    _core.set_num_threads(int(n))
+    _core.set_num_threads(check.integer("n", n, 1))
 
 
 _requested = os.environ.get("PYFASTOPT_ISA")

@@ -57,15 +57,20 @@ def closed_unit(name: str, value: object) -> float:
     return x
 
 
-def step(value: object) -> int:
-    """The 1-based step count t of the update being made."""
+def integer(name: str, value: object, minimum: int) -> int:
+    """An int (not a bool) >= minimum."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        msg = f"step must be an int, got {type(value).__name__}"
+        msg = f"{name} must be an int, got {type(value).__name__}"
         raise TypeError(msg)
-    if value < 1:
-        msg = f"Invalid step: {value!r} (must be >= 1; the first update is step 1)"
+    if value < minimum:
+        msg = f"Invalid {name}: {value!r} (must be >= {minimum})"
         raise ValueError(msg)
     return int(value)
+
+
+def step(value: object) -> int:
+    """The 1-based step count t of the update being made."""
+    return integer("step", value, 1)
 
 
 def pair(name: str, value: object) -> tuple[object, object]:

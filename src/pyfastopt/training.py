@@ -5,7 +5,6 @@ stopping."""
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -34,17 +33,8 @@ def minibatches(
     then go from easiest to hardest (stable order, no shuffling), as in curriculum learning
     (Bengio et al. 2009). ``drop_last`` drops a final short batch.
     """
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
-        msg = f"n must be a non-negative int, got {n!r}"
-        raise ValueError(msg)
-    if batch_size is None:
-        batch_size = max(int(n), 1)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
-        msg = f"batch_size must be an int or None, got {batch_size!r}"
-        raise TypeError(msg)
-    if batch_size < 1:
-        msg = f"Invalid batch_size: {batch_size} (must be >= 1)"
-        raise ValueError(msg)
+    n = check.integer("n", n, 0)
+    batch_size = max(n, 1) if batch_size is None else check.integer("batch_size", batch_size, 1)
     if curriculum is not None:
         key = np.asarray(curriculum, dtype=np.float64)
         if key.shape != (n,):
@@ -81,16 +71,10 @@ class EarlyStopping:
         mode: str = "min",
         restore_best: bool = True,
     ) -> None:
-        if isinstance(patience, bool) or not isinstance(patience, numbers.Integral):
-            msg = f"patience must be an int, got {patience!r}"
-            raise TypeError(msg)
-        if patience < 0:
-            msg = f"Invalid patience: {patience} (must be >= 0)"
-            raise ValueError(msg)
         if mode not in ("min", "max"):
             msg = f"Invalid mode: {mode!r} (must be 'min' or 'max')"
             raise ValueError(msg)
-        self.patience = int(patience)
+        self.patience = check.integer("patience", patience, 0)
         self.min_delta = check.nonneg("min_delta", min_delta)
         self.mode = mode
         self.restore_best = restore_best
