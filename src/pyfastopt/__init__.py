@@ -7,7 +7,7 @@ around them :mod:`pyfastopt.transforms` (clipping, gradient noise, weight averag
 
 from __future__ import annotations
 
-from . import functional, optim, reference, training, transforms
+from . import functional, optim, reference, schedules, training, transforms
 from ._config import build_info, get_num_threads, set_num_threads
 from .transforms import (
     EMA,
@@ -35,6 +35,7 @@ __all__ = [
     "get_num_threads",
     "optim",
     "reference",
+    "schedules",
     "set_num_threads",
     "training",
     "transforms",
