@@ -1,9 +1,13 @@
-"""One optimizer step at the embedded size (2^24 float32): pyfastopt vs NumPy.
+"""One optimizer step, for every optimizer, size class and thread count: pyfastopt (the
+optim class and the functional call), NumPy and torch.optim (for-loop, foreach, fused; when
+torch is importable) in the same pytest-benchmark group.
 
-The NumPy formulations come from pyfastopt._bench (shared with ``pyfastopt bench``), where
-they are checked bit for bit against pyfastopt. Each benchmark starts from fresh state
-(zero moments, step 1, 2, ...) with a constant gradient and asserts afterwards that every
-parameter moved as the closed form of that many steps says.
+The implementations come from ``pyfastopt._bench`` (shared with ``pyfastopt bench``, which
+checks each against pyfastopt before timing). Groups are named
+``<optimizer>-<size>-t<threads>-float32``, sizes 4k, 64k, 1M, 16M (2^12 ... 2^24 elements) and
+2000x512 (a model of 2000 arrays); 16M and 2000x512 run for Adam and SGD only, to keep the
+suite short. Each benchmark starts from a fresh workload and asserts
+afterwards that every parameter stayed finite and moved against its (constant) gradient.
 """
 
 from __future__ import annotations
@@ -11,66 +15,65 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyfastopt import _bench
+import pyfastopt
+from pyfastopt._bench import NUMPY_BLOCK, OPTIMIZERS, Workload, parse_size
 
-N = _bench.DEFAULT_SIZE
+try:
+    import torch
+except ImportError:  # the torch peers are skipped
+    torch = None
+
 DTYPE = np.dtype(np.float32)
-IMPLS = ("pyfastopt", *_bench.NUMPY_VARIANTS)
-OPT = {opt.name: opt for opt in _bench.OPTIMIZERS}
-SAMPLE = slice(None, None, 4097)  # the property is checked on ~4k elements
+#: 2^12, 2^16, 2^20, 2^24 elements (k, M: binary, as parse_size reads them; no "^" in test
+#: ids, so that -k can select them), and the model of 2000 arrays of 512
+SIZES = ("4k", "64k", "1M", "16M", "2000x512")
+HEAVY = {"16M": ("adam", "sgd"), "2000x512": ("adam", "sgd")}  # size -> optimizers it runs for
+THREADS = (1, 2)
 
 
-def _stepper(opt: _bench.Optimizer, impl: str, p, g, states):
-    """A zero-argument step function that counts its calls (step = 1, 2, ...)."""
-    scratch = np.full(N, 0, DTYPE)  # touched now: no page faults inside the first round
-    block = _bench.NUMPY_VARIANTS.get(impl)
-    calls = [0]
-
-    def step():
-        calls[0] += 1
-        if impl == "pyfastopt":
-            opt.pyfastopt(p, g, states, calls[0], **opt.hparams)
-        else:
-            opt.numpy(p, g, states, calls[0], scratch, block, **opt.hparams)
-
-    return step, calls
+def _impls(spec, size) -> list[str]:
+    impls = ["pyfastopt", "functional", "numpy"]
+    if parse_size(size).numel > NUMPY_BLOCK:
+        impls.append("numpy-blocked")
+    if torch is not None:
+        impls += [f"torch-{mode}" for mode in spec.torch_modes]
+    return impls
 
 
-def _fresh(num_states: int):
-    rng = np.random.default_rng(0)
-    p = rng.standard_normal(N, dtype=np.float32)
-    g = rng.standard_normal(N, dtype=np.float32)
-    return p, g, [np.full(N, 0, DTYPE) for _ in range(num_states)]  # touched, unlike zeros
+def _cases():
+    for spec in OPTIMIZERS:
+        for size in SIZES:
+            if size in HEAVY and spec.name not in HEAVY[size]:
+                continue
+            for threads in THREADS:
+                group = f"{spec.name}-{size}-t{threads}-{DTYPE}"
+                for impl in _impls(spec, size):
+                    yield pytest.param(spec, size, threads, impl, id=f"{group}-{impl}",
+                                       marks=pytest.mark.benchmark(group=group))  # fmt: skip
 
 
-@pytest.mark.benchmark(group=f"adam-2^{N.bit_length() - 1}-{DTYPE}")
-@pytest.mark.parametrize("impl", IMPLS)
-def test_adam(benchmark, impl):
-    opt = OPT["adam"]
-    p, g, states = _fresh(opt.num_states)
-    p0 = p[SAMPLE].copy()
-    step, calls = _stepper(opt, impl, p, g, states)
-    benchmark(step)
-    # Constant g from zero moments: the bias-corrected m/sqrt(v) is g/|g| (up to eps), so
-    # every step moves p by lr against the sign of g.
-    k, lr, gs = calls[0], opt.hparams["lr"], g[SAMPLE]
-    mask = np.abs(gs) > 1e-3
-    assert k > 0 and np.isfinite(p[SAMPLE]).all()
-    np.testing.assert_allclose((p0 - p[SAMPLE])[mask], k * lr * np.sign(gs[mask]), rtol=1e-3)
+@pytest.fixture
+def threads(request):
+    """Sets pyfastopt's and torch's thread counts for one benchmark (NumPy runs on one)."""
+    n = request.node.callspec.params["threads"]
+    before = pyfastopt.get_num_threads(), torch.get_num_threads() if torch else None
+    pyfastopt.set_num_threads(n)
+    if torch is not None:
+        torch.set_num_threads(n)
+    yield n
+    pyfastopt.set_num_threads(before[0])
+    if torch is not None:
+        torch.set_num_threads(before[1])
 
 
-@pytest.mark.benchmark(group=f"sgd-momentum-2^{N.bit_length() - 1}-{DTYPE}")
-@pytest.mark.parametrize("impl", IMPLS)
-def test_sgd_momentum(benchmark, impl):
-    opt = OPT["sgd-momentum"]
-    p, g, states = _fresh(opt.num_states)
-    p0 = p[SAMPLE].copy()
-    step, calls = _stepper(opt, impl, p, g, states)
-    benchmark(step)
-    # Constant g: b_j = g (1 - mu^j) / (1 - mu), and p moves by lr * sum_j b_j.
-    k, lr, mu = calls[0], opt.hparams["lr"], opt.hparams["momentum"]
-    total = sum((1 - mu**j) / (1 - mu) for j in range(1, k + 1))
-    gs = g[SAMPLE].astype(np.float64)
-    mask = np.abs(gs) > 0.1
-    assert k > 0 and np.isfinite(p[SAMPLE]).all()
-    np.testing.assert_allclose((p0 - p[SAMPLE])[mask], lr * total * gs[mask], rtol=1e-2)
+@pytest.mark.parametrize(("spec", "size", "threads", "impl"), list(_cases()), indirect=["threads"])
+def test_step(benchmark, spec, size, threads, impl):
+    w = Workload(spec, parse_size(size), DTYPE, torch=torch)
+    call = w.calls[impl]
+    call()  # warm-up: torch creates its state, NumPy touches its scratch
+    p0 = [p.copy() for p in w.params]
+    benchmark.extra_info.update(impl=impl, threads=threads, elements=w.size.total,
+                                bytes_per_element=spec.bytes_per_element(DTYPE.itemsize),
+                                note=w.notes.get(impl, ""))  # fmt: skip
+    benchmark(call)
+    assert w.moved_against_gradient(p0), f"{impl}: a parameter is non-finite or moved with g"

@@ -1,6 +1,7 @@
 """pytest-benchmark setup for bench/: collects bench_*.py and prints the machine in the header.
 
-Run from the repository root: ``pytest bench/ --benchmark-only`` (see bench/README.md).
+Run from the repository root: ``python -m pytest bench/ --benchmark-only`` (see
+bench/README.md).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 import pyfastopt
-from pyfastopt import _bench
+from pyfastopt._bench.report import machine_info
 
 
 def pytest_collect_file(file_path, parent):
@@ -19,14 +20,18 @@ def pytest_collect_file(file_path, parent):
 
 
 def pytest_report_header(config):
-    info = _bench.machine_info()
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    info = machine_info(torch)
     b = info["build"]
-    n = _bench.DEFAULT_SIZE
+    c = info["caches"]
     return [
         f"machine: {info['cpu']}, {info['usable_cpus']}/{info['logical_cpus']} logical CPUs, "
+        f"L1d {c['L1'] >> 10} KiB, L2 {c['L2'] >> 10} KiB, L3 {c['L3'] >> 20} MiB; "
         f"load {info['load_avg_1min']}; {info['system']}",
-        f"pyfastopt {info['pyfastopt']}: isa {b['isa']}, openmp {b['openmp']}, "
-        f"threads {pyfastopt.get_num_threads()} (OMP_NUM_THREADS to change); "
-        f"numpy {info['numpy']} (1 thread)",
-        f"size: 2^{n.bit_length() - 1} = {n:,} elements per array",
+        f"pyfastopt {info['pyfastopt']}: isa {b['isa']}, openmp {b['openmp']}, default threads "
+        f"{pyfastopt.get_num_threads()} (each benchmark sets its own); numpy {info['numpy']} "
+        f"(1 thread); torch {info['torch'] or 'not installed: torch peers skipped'}",
     ]

@@ -1,32 +1,44 @@
 """The ``pyfastopt`` command (also ``python -m pyfastopt``).
 
 Subcommands:
-  bench   time optimizer steps against the memory-bandwidth roofline and NumPy
+  bench   time optimizer steps against the memory-bandwidth roofline, NumPy and torch.optim
+  demo    train a NumPy MLP on scikit-learn's digits with every optimizer
+  plot    draw the survey's trajectory pictures
+
+The command line needs the ``bench`` extra (click, rich): ``pip install "pyfastopt[bench]"``.
 """
 
 from __future__ import annotations
 
-import argparse
+import sys
 from typing import Sequence
 
-from . import _bench
+#: Printed when the command line's dependencies are missing.
+MISSING_EXTRA = (
+    "pyfastopt: the command line (pyfastopt bench) needs click and rich, which the package "
+    "does not install by itself ({missing} is missing). Install them with:\n"
+    '    pip install "pyfastopt[bench]"'
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pyfastopt", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    bench = commands.add_parser(
-        "bench",
-        help="time optimizer steps against the bandwidth roofline and NumPy",
-        description="Times the STREAM triad, the Adam memory pattern, and Adam and SGD "
-        "momentum steps (pyfastopt and NumPy), interleaved, and prints one table of medians.",
-    )
-    _bench.add_arguments(bench)
-    args = parser.parse_args(argv)
-    if args.command == "bench":
-        return _bench.run(args)
-    parser.error(f"unknown command {args.command!r}")  # unreachable: argparse checks
-    return 2
+    """Runs the command line; returns the exit status."""
+    try:
+        from ._bench.cli import cli
+        from ._commands import demo, plot
+    except ImportError as exc:
+        if exc.name not in ("click", "rich") and not str(exc.name).startswith(("click.", "rich.")):
+            raise
+        print(MISSING_EXTRA.format(missing=exc.name.split(".")[0]), file=sys.stderr)
+        return 1
+    cli.add_command(demo)
+    cli.add_command(plot)
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="pyfastopt")
+    except SystemExit as exit_:
+        code = exit_.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from .. import functional as F
 TRAFFIC: dict[str, tuple[int, int]] = {
     "triad": (2, 1),  # a = b + s c
     "adam-pattern": (4, 3),  # the roofline kernel: Adam's pattern, trivial arithmetic
+    "adam-pattern-aliased": (4, 3),  # the same, arrays at one page offset (NumPy's default)
     "sgd": (3, 2),  # p, g, momentum_buffer
     "nesterov": (3, 2),  # p, g, momentum_buffer
     "adagrad": (3, 2),  # p, g, sum
@@ -57,7 +58,7 @@ class Spec:
     cls: str  #: class in pyfastopt.optim
     kwargs: dict[str, Any]  #: the class's (and torch.optim's) keyword arguments
     states: tuple[str, ...]  #: state buffers, torch's names, in functional order
-    functional: Callable[..., Any]  #: (params, grads, states, step) -> one functional call
+    functional: Callable[..., Any]  #: (params, grads, states, step, memo): one functional call
     torch: str | None = None  #: torch.optim class, None if torch has none
 
     @property
@@ -76,13 +77,24 @@ def _betas(kw: dict[str, Any]) -> dict[str, float]:
     return {"beta1": b1, "beta2": b2}
 
 
-def _sgd(kw):
-    return lambda p, g, s, t: F.sgd_(p, g, *s, step=t, **kw)
+def _call(fn: Callable[..., Any], kw: dict[str, Any]) -> Callable[..., None]:
+    """functional(p, g, states, step, memo) for a function of pyfastopt.functional taking
+    the class's keyword arguments (``betas`` spelled as beta1, beta2)."""
+    hp = {k: v for k, v in kw.items() if k != "betas"}
+    if "betas" in kw:
+        hp.update(_betas(kw))
+    return lambda p, g, s, t, memo: fn(p, g, *s, step=t, **hp)
 
 
-def _adam_like(fn, kw):
+def _nadam(kw: dict[str, Any]) -> Callable[..., None]:
+    """NAdam also carries the running momentum product from call to call (in memo)."""
     hp = {k: v for k, v in kw.items() if k != "betas"} | _betas(kw)
-    return lambda p, g, s, t: fn(p, g, *s, step=t, **hp)
+
+    def call(p, g, s, t, memo):
+        memo["mu_product"] = F.nadam_(p, g, *s, step=t, mu_product=memo.get("mu_product", 1.0),
+                                      **hp)  # fmt: skip
+
+    return call
 
 
 SGD_KW = {"lr": 1e-3, "momentum": 0.9}
@@ -99,34 +111,28 @@ RPROP_KW = {"lr": 1e-2, "etas": (0.5, 1.2), "step_sizes": (1e-6, 50.0)}
 ADABOUND_KW = {"lr": 1e-3, "betas": (0.9, 0.999), "final_lr": 0.1, "gamma": 1e-3, "eps": 1e-8}
 LION_KW = {"lr": 1e-4, "betas": (0.9, 0.99)}
 
-_RPROP_HP = {"etas": RPROP_KW["etas"], "step_sizes": RPROP_KW["step_sizes"]}
-
-
 OPTIMIZERS: tuple[Spec, ...] = (
-    Spec("sgd", "SGD", SGD_KW, ("momentum_buffer",), _sgd(SGD_KW), "SGD"),
-    Spec("nesterov", "SGD", NESTEROV_KW, ("momentum_buffer",), _sgd(NESTEROV_KW), "SGD"),
-    Spec("adagrad", "Adagrad", ADAGRAD_KW, ("sum",),
-         lambda p, g, s, t: F.adagrad_(p, g, *s, step=t, **ADAGRAD_KW), "Adagrad"),
+    Spec("sgd", "SGD", SGD_KW, ("momentum_buffer",), _call(F.sgd_, SGD_KW), "SGD"),
+    Spec("nesterov", "SGD", NESTEROV_KW, ("momentum_buffer",), _call(F.sgd_, NESTEROV_KW),
+         "SGD"),
+    Spec("adagrad", "Adagrad", ADAGRAD_KW, ("sum",), _call(F.adagrad_, ADAGRAD_KW), "Adagrad"),
     Spec("adadelta", "Adadelta", ADADELTA_KW, ("square_avg", "acc_delta"),
-         lambda p, g, s, t: F.adadelta_(p, g, *s, step=t, **ADADELTA_KW), "Adadelta"),
-    Spec("rmsprop", "RMSprop", RMSPROP_KW, ("square_avg",),
-         lambda p, g, s, t: F.rmsprop_(p, g, *s, step=t, **RMSPROP_KW), "RMSprop"),
-    Spec("adam", "Adam", ADAM_KW, ("exp_avg", "exp_avg_sq"), _adam_like(F.adam_, ADAM_KW),
-         "Adam"),
-    Spec("adamw", "AdamW", ADAMW_KW, ("exp_avg", "exp_avg_sq"), _adam_like(F.adamw_, ADAMW_KW),
+         _call(F.adadelta_, ADADELTA_KW), "Adadelta"),
+    Spec("rmsprop", "RMSprop", RMSPROP_KW, ("square_avg",), _call(F.rmsprop_, RMSPROP_KW),
+         "RMSprop"),
+    Spec("adam", "Adam", ADAM_KW, ("exp_avg", "exp_avg_sq"), _call(F.adam_, ADAM_KW), "Adam"),
+    Spec("adamw", "AdamW", ADAMW_KW, ("exp_avg", "exp_avg_sq"), _call(F.adamw_, ADAMW_KW),
          "AdamW"),
-    Spec("adamax", "Adamax", ADAMAX_KW, ("exp_avg", "exp_inf"),
-         _adam_like(F.adamax_, ADAMAX_KW), "Adamax"),
-    # mu_product: any value in (0, 1) costs the same (the class tracks the real one)
-    Spec("nadam", "NAdam", NADAM_KW, ("exp_avg", "exp_avg_sq"),
-         _adam_like(F.nadam_, {**NADAM_KW, "mu_product": 0.5}), "NAdam"),
-    Spec("radam", "RAdam", RADAM_KW, ("exp_avg", "exp_avg_sq"), _adam_like(F.radam_, RADAM_KW),
+    Spec("adamax", "Adamax", ADAMAX_KW, ("exp_avg", "exp_inf"), _call(F.adamax_, ADAMAX_KW),
+         "Adamax"),
+    Spec("nadam", "NAdam", NADAM_KW, ("exp_avg", "exp_avg_sq"), _nadam(NADAM_KW), "NAdam"),
+    Spec("radam", "RAdam", RADAM_KW, ("exp_avg", "exp_avg_sq"), _call(F.radam_, RADAM_KW),
          "RAdam"),
     Spec("rprop", "Rprop", RPROP_KW, ("prev", "step_size"),
-         lambda p, g, s, t: F.rprop_(p, g, *s, step=t, **_RPROP_HP), "Rprop"),
+         _call(F.rprop_, {k: v for k, v in RPROP_KW.items() if k != "lr"}), "Rprop"),
     Spec("adabound", "AdaBound", ADABOUND_KW, ("exp_avg", "exp_avg_sq"),
-         _adam_like(F.adabound_, ADABOUND_KW)),
-    Spec("lion", "Lion", LION_KW, ("exp_avg",), _adam_like(F.lion_, LION_KW)),
+         _call(F.adabound_, ADABOUND_KW)),
+    Spec("lion", "Lion", LION_KW, ("exp_avg",), _call(F.lion_, LION_KW)),
 )  # fmt: skip
 
 BY_NAME: dict[str, Spec] = {s.name: s for s in OPTIMIZERS}

@@ -1,0 +1,153 @@
+"""The ``pyfastopt`` command line (click), with a rich progress bar and tables.
+
+Needs the ``bench`` extra (click, rich); :mod:`pyfastopt.__main__` says so when they are
+missing. ``--plot`` needs matplotlib (the ``plot`` extra), torch peers need torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import sys
+
+import click
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from .. import __version__
+from . import report
+from .optimizers import BY_NAME, OPTIMIZERS
+from .run import DEFAULT_SIZES, DEFAULT_TIMING, QUICK_SIZES, QUICK_TIMING, Config, run, total_weight
+from .workload import check_all, parse_size
+
+
+def _split(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _optimizers(ctx, param, value: str):
+    if value.strip().lower() == "all":
+        return list(OPTIMIZERS)
+    names = [x.lower() for x in _split(value)]
+    unknown = [x for x in names if x not in BY_NAME]
+    if unknown or not names:
+        raise click.BadParameter(f"unknown {', '.join(unknown) or 'empty list'}; choose from "
+                                 f"all, {', '.join(BY_NAME)}")  # fmt: skip
+    return [BY_NAME[x] for x in dict.fromkeys(names)]
+
+
+def _sizes(ctx, param, value: str | None):
+    if value is None:
+        return None
+    try:
+        sizes = [parse_size(x) for x in _split(value)]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if not sizes:
+        raise click.BadParameter("empty size list")
+    return list(dict.fromkeys(sizes))
+
+
+def _threads(ctx, param, value: str):
+    try:
+        threads = [int(x) for x in _split(value)]
+    except ValueError:
+        raise click.BadParameter(f"not a comma-separated list of integers: {value!r}") from None
+    if not threads or min(threads) < 1:
+        raise click.BadParameter(f"thread counts must be >= 1: {value!r}")
+    return list(dict.fromkeys(threads))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pyfastopt")
+def cli() -> None:
+    """pyfastopt: fast in-place optimizer steps for NumPy."""
+
+
+@cli.command()
+@click.option("--optimizers", default="all", show_default=True, callback=_optimizers,
+              help=f"Comma list of: {', '.join(BY_NAME)}.")
+@click.option("--sizes", callback=_sizes, metavar="LIST",
+              help="Comma list of size classes: 2^20, 1<<20, 1048576, 1M, or COUNTxN for a model "
+              f"of COUNT arrays [default: {','.join(DEFAULT_SIZES)}; with --quick "
+              f"{','.join(QUICK_SIZES)}].")
+@click.option("--threads", default="1,2", show_default=True, callback=_threads,
+              help="Comma list of thread counts (pyfastopt and torch; NumPy runs on one).")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
+              show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Also write machine facts, settings, results and every sample to PATH.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Also draw throughput vs size with the roofline to PATH (png, svg, pdf; "
+              "needs matplotlib).")
+@click.option("--quick", is_flag=True, help="A shorter run (under 30 s): fewer sizes, "
+              "smaller time budget.")
+@click.option("--repeat", type=click.IntRange(min=1), metavar="N",
+              help="Exactly N interleaved samples per measurement [default: adaptive, from a "
+              "time budget].")
+@click.option("--no-torch", is_flag=True, help="Skip the torch.optim peers even if torch is installed.")
+@click.option("--details", is_flag=True, help="Also print every implementation's median.")
+@click.option("--markdown", is_flag=True, help="Print the tables as Markdown.")
+def bench(optimizers, sizes, threads, dtype, json_path, plot_path, quick, repeat, no_torch,
+          details, markdown) -> None:  # fmt: skip
+    """Time optimizer steps against the bandwidth roofline, NumPy and torch.optim.
+
+    Measures the STREAM triad and the Adam memory pattern (read 4 arrays, write 3, in
+    place), then every optimizer step at sizes in L1, L2, L3 and DRAM and for a model of many
+    small arrays: pyfastopt (the optim class, and the functional call), the best NumPy
+    formulation and torch.optim (for-loop, foreach, fused) when torch is installed. Each
+    (optimizer, size, threads) group is timed round-robin; tables show medians.
+    """
+    if plot_path:
+        try:
+            import matplotlib  # noqa: F401, PLC0415
+        except ImportError:
+            raise click.ClickException(
+                '--plot needs matplotlib, which is not installed: pip install "pyfastopt[plot]"'
+            ) from None
+    torch = None
+    if not no_torch and importlib.util.find_spec("torch") is not None:
+        import torch  # noqa: PLC0415  (slow import; optional peer)
+    timing = QUICK_TIMING if quick else DEFAULT_TIMING
+    if repeat is not None:
+        timing = dataclasses.replace(timing, repeat=repeat)
+    config = Config(
+        specs=optimizers,
+        sizes=sizes or [parse_size(s) for s in (QUICK_SIZES if quick else DEFAULT_SIZES)],
+        threads=threads, dtype=np.dtype(dtype), timing=timing, torch=torch,
+        mode="quick" if quick else "default" if repeat is None else f"repeat {repeat}",
+    )  # fmt: skip
+    err = Console(stderr=True)
+    out = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=False)
+    info = report.machine_info(torch)
+
+    with Progress(TextColumn("[progress.description]{task.description:<22}"), BarColumn(),
+                  TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
+                  TextColumn("eta"), TimeRemainingColumn(), console=err, transient=True,
+                  disable=not err.is_terminal) as bar:  # fmt: skip
+        task = bar.add_task("checking results", total=total_weight(config))
+        problems = check_all(config.specs, config.dtype, torch)
+        if problems:
+            raise click.ClickException("implementations disagree with pyfastopt before timing:"
+                                       "\n  " + "\n  ".join(problems))  # fmt: skip
+
+        def progress(label: str, advance: float) -> None:
+            if label:
+                bar.update(task, description=label)
+            bar.advance(task, advance)
+
+        records, seconds = run(config, progress)
+
+    cfg = {**config.as_dict(), "seconds": seconds}
+    info["load_avg_1min_end"] = report.machine_info()["load_avg_1min"]
+    roof, rows = report.derive(records, config.dtype.itemsize)
+    for item in report.tables(info, cfg, roof, rows, records, details=details, markdown=markdown):
+        out.print(item)
+        out.print()
+    if json_path:
+        report.write_json(json_path, info, cfg, roof, rows, records)
+        err.print(f"wrote {json_path}")
+    if plot_path:
+        report.plot(plot_path, cfg, roof, records)
+        err.print(f"wrote {plot_path}")

@@ -1,0 +1,62 @@
+"""The ``pyfastopt demo`` and ``pyfastopt plot`` commands (click, rich: the bench extra;
+scikit-learn and matplotlib: the demo and plot extras)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+@click.command()
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Passes over the training set [default: the demo's, 50].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--optimizers", default=None, metavar="LIST",
+              help="Comma list of optimizer names [default: all].")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), default="demo.png", show_default=True,
+              help="The loss-curve PNG.")
+@click.option("--model", type=click.Choice(["mlp", "softmax"]), default="mlp", show_default=True)
+def demo(epochs, batch_size, optimizers, seed, out, model) -> None:  # fmt: skip
+    """Train a NumPy MLP on scikit-learn's digits with every optimizer."""
+    from .demo import DEFAULT_EPOCHS, format_table, run_demo  # noqa: PLC0415
+
+    names = [x.strip() for x in optimizers.split(",")] if optimizers else None
+    epochs = epochs or DEFAULT_EPOCHS
+    err = Console(stderr=True)
+    with Progress(TextColumn("{task.description:<10}"), BarColumn(), TimeElapsedColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as bar:  # fmt: skip
+        task = bar.add_task("training", total=None)
+
+        def progress(name: str, epoch: int, total: int) -> None:
+            bar.update(task, description=name, completed=epoch, total=total)
+
+        try:
+            rows = run_demo(names, epochs=epochs, batch_size=batch_size, seed=seed, out=out,
+                            progress=progress, model=model)  # fmt: skip
+        except (ImportError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(format_table(rows))
+    click.echo(f"loss curves: {Path(out).resolve()}")
+
+
+@click.command()
+@click.option("--out-dir", type=click.Path(file_okay=False), default=".", show_default=True)
+@click.option("--gif", is_flag=True, help="Also write beale.gif, the trajectories animated.")
+@click.option("--optimizers", default=None, metavar="LIST",
+              help="Comma list of optimizer names [default: all].")
+def plot(out_dir, gif, optimizers) -> None:  # fmt: skip
+    """Draw the survey's pictures: optimizer trajectories on the Beale function, at a saddle
+    point, and on the ill-conditioned quadratic of the lecture notes."""
+    from .plot import run_plot  # noqa: PLC0415
+
+    names = [x.strip() for x in optimizers.split(",")] if optimizers else None
+    try:
+        paths = run_plot(out_dir, gif=gif, optimizers=names)
+    except (ImportError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for path in paths:
+        click.echo(str(path))
