@@ -160,3 +160,16 @@ def test_steady_state_path_rejects_bad_input_and_changes_nothing():
     for a, b in zip([p, opt.state[0]["exp_avg"], opt.state[0]["exp_avg_sq"]], before):
         np.testing.assert_array_equal(a, b)
     assert opt.state[0]["step"] == 2
+
+
+def test_large_state_buffers_start_at_staggered_page_offsets():
+    """Streams whose addresses share the low 12 bits slow each other down (4K aliasing):
+    a large parameter's state buffers start at distinct offsets within their pages."""
+    p = np.zeros(1 << 16, np.float32)
+    opt = optim.Adam([p], amsgrad=True)
+    opt.step([np.ones_like(p)])
+    offsets = {a.ctypes.data % 4096 for a in [p, *(opt.state[0][k] for k in
+                                                  ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"))]}
+    assert len(offsets) == 4
+    for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+        assert opt.state[0][key].flags.c_contiguous

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from .. import _validate as check
 from .. import functional as F
+from ._common import state_buffer
 from .optimizer import Optimizer
 
 
@@ -38,7 +37,7 @@ class Adagrad(Optimizer):
         super().__init__(params, defaults)
 
     def _init_state(self, param, group):
-        total = np.full_like(param, group["initial_accumulator_value"], order="C")
+        total = state_buffer(param, 0, group["initial_accumulator_value"])
         return {"step": 0, "sum": total}
 
     def _rule(self, group):

@@ -38,7 +38,7 @@ class NAdam(Optimizer):
         super().__init__(params, defaults)
 
     def _init_state(self, param, group):
-        return {"step": 0, "mu_product": 1.0, "exp_avg": zeros(param), "exp_avg_sq": zeros(param)}
+        return {"step": 0, "mu_product": 1.0, "exp_avg": zeros(param, 0), "exp_avg_sq": zeros(param, 1)}
 
     def _cohort(self, state):
         return state["step"], state["mu_product"]

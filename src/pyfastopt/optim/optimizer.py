@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import functional as F
 from ..transforms import GradientNoise
+from ._common import state_buffer
 
 @dataclass
 class _Plan:
@@ -99,9 +100,9 @@ class Optimizer:
         """Updates params (same dtype, same cohort) in one native call."""
         rule = self._checked_rule(group)
         for state, p in zip(states, params):
-            for name in rule.state_names:
+            for slot, name in enumerate(rule.state_names):
                 if name not in state:
-                    state[name] = np.zeros_like(p, order="C")
+                    state[name] = state_buffer(p, slot)
         buffers = {name: [s[name] for s in states] for name in rule.state_names}
         rule.apply(params, grads, buffers, step)
 
@@ -283,12 +284,13 @@ class Optimizer:
         for old, entry in state_dict["state"].items():
             i = index_of[int(old)]
             state[i] = {}
-            for key, value in entry.items():
+            for slot, (key, value) in enumerate(entry.items()):
                 if isinstance(value, np.ndarray):
                     if value.shape != params[i].shape:
                         msg = f"state_dict: state[{old}][{key!r}] has shape {value.shape}"
                         raise ValueError(msg)
-                    state[i][key] = np.array(value, dtype=params[i].dtype, order="C")
+                    state[i][key] = state_buffer(params[i], slot)
+                    state[i][key][...] = value
                 else:
                     state[i][key] = copy.deepcopy(value)
         new_groups = []

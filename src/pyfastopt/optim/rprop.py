@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from .. import _validate as check
 from .. import functional as F
+from ._common import state_buffer
 from .optimizer import Optimizer
 
 
@@ -28,7 +27,7 @@ class Rprop(Optimizer):
         super().__init__(params, defaults)
 
     def _init_state(self, param, group):
-        return {"step": 0, "step_size": np.full_like(param, group["lr"], order="C")}
+        return {"step": 0, "step_size": state_buffer(param, 1, group["lr"])}
 
     def _rule(self, group):
         check.nonneg("lr", group["lr"])  # only the initial step size

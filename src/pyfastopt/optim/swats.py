@@ -37,8 +37,8 @@ class SWATS(Optimizer):
 
     def _init_state(self, param, group):
         return {
-            "step": 0, "exp_avg": zeros(param), "exp_avg_sq": zeros(param),
-            "momentum_buffer": zeros(param), "phase": "adam", "lambda": 0.0, "sgd_lr": 0.0,
+            "step": 0, "exp_avg": zeros(param, 0), "exp_avg_sq": zeros(param, 1),
+            "momentum_buffer": zeros(param, 2), "phase": "adam", "lambda": 0.0, "sgd_lr": 0.0,
         }  # fmt: skip
 
     def _cohort(self, state):
