@@ -6,7 +6,6 @@ from typing import Any
 
 from .. import _validate as check
 from .. import functional as F
-from ._common import state_buffer
 from .optimizer import Optimizer
 
 
@@ -36,9 +35,8 @@ class Adagrad(Optimizer):
         )  # fmt: skip
         super().__init__(params, defaults)
 
-    def _init_state(self, param, group):
-        total = state_buffer(param, 0, group["initial_accumulator_value"])
-        return {"step": 0, "sum": total}
+    def _state_fill(self, name, group):
+        return group["initial_accumulator_value"]
 
     def _rule(self, group):
         return F.adagrad_rule(

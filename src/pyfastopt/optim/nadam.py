@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import functional as F
 from ._common import betas as check_betas
-from ._common import column, zeros
+from ._common import column
 from .optimizer import Optimizer
 
 
@@ -38,13 +38,14 @@ class NAdam(Optimizer):
         super().__init__(params, defaults)
 
     def _init_state(self, param, group):
-        return {"step": 0, "mu_product": 1.0, "exp_avg": zeros(param, 0), "exp_avg_sq": zeros(param, 1)}
+        return {"step": 0, "mu_product": 1.0}
 
     def _cohort(self, state):
         return state["step"], state["mu_product"]
 
     def _update(self, group, params, grads, states, step):
         beta1, beta2 = check_betas(group["betas"])
+        self._add_buffers(group, params, states, ("exp_avg", "exp_avg_sq"))
         mu_product = F.nadam_(
             params, grads, column(states, "exp_avg"), column(states, "exp_avg_sq"), step=step,
             mu_product=states[0]["mu_product"] if states else 1.0, lr=group["lr"],

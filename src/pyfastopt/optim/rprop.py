@@ -6,7 +6,6 @@ from typing import Any
 
 from .. import _validate as check
 from .. import functional as F
-from ._common import state_buffer
 from .optimizer import Optimizer
 
 
@@ -26,8 +25,8 @@ class Rprop(Optimizer):
         defaults = dict(lr=lr, etas=tuple(etas), step_sizes=tuple(step_sizes), maximize=maximize)
         super().__init__(params, defaults)
 
-    def _init_state(self, param, group):
-        return {"step": 0, "step_size": state_buffer(param, 1, group["lr"])}
+    def _state_fill(self, name, group):
+        return group["lr"] if name == "step_size" else 0.0
 
     def _rule(self, group):
         check.nonneg("lr", group["lr"])  # only the initial step size

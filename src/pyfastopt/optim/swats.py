@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import functional as F
 from ._common import betas as check_betas
-from ._common import column, zeros
+from ._common import column
 from .optimizer import Optimizer
 
 
@@ -36,16 +36,14 @@ class SWATS(Optimizer):
         super().__init__(params, defaults)
 
     def _init_state(self, param, group):
-        return {
-            "step": 0, "exp_avg": zeros(param, 0), "exp_avg_sq": zeros(param, 1),
-            "momentum_buffer": zeros(param, 2), "phase": "adam", "lambda": 0.0, "sgd_lr": 0.0,
-        }  # fmt: skip
+        return {"step": 0, "phase": "adam", "lambda": 0.0, "sgd_lr": 0.0}
 
     def _cohort(self, state):
         return state["step"], state["phase"], state["sgd_lr"]
 
     def _update(self, group, params, grads, states, step):
         beta1, beta2 = check_betas(group["betas"])
+        self._add_buffers(group, params, states, ("exp_avg", "exp_avg_sq", "momentum_buffer"))
         scalars = [F.SwatsState(s["phase"], s["lambda"], s["sgd_lr"]) for s in states]
         new = F.swats_(
             params, grads, column(states, "exp_avg"), column(states, "exp_avg_sq"),
