@@ -7,6 +7,9 @@ aligned). All arrays of a call share one dtype (float32 or float64), are C-conti
 distinct; parameters and states are writable. Nothing is ever converted: bad input raises
 ``TypeError``/``ValueError`` naming the argument and leaves every array unchanged.
 
+A gradient may also be a :class:`pyfastopt.sparse.SparseRows` for one table: then only the
+rows it names are updated (lazily, duplicates summed; see :mod:`pyfastopt.sparse`).
+
 ``step`` is the 1-based count of the update being made (1 on the first call). The per-step
 scalars (bias corrections, schedules) are computed here in double precision; the element
 rules are the C++ headers in ``pyfastopt/include/pyfastopt/rules``.
@@ -24,6 +27,7 @@ import numpy as np
 
 from . import _core
 from . import _validate as check
+from .sparse import SparseRows
 
 Arrays = Union[np.ndarray, Sequence[np.ndarray]]
 
@@ -46,9 +50,16 @@ __all__ = [
 
 
 def _run(kernel, param: Arrays, grad: Arrays, states: Sequence[Arrays], coeffs: tuple):
-    """One native call; single arrays become lists of one."""
+    """One native call; single arrays become lists of one. A SparseRows gradient updates
+    the rows of one table it names (:mod:`pyfastopt.sparse`)."""
+    if isinstance(grad, SparseRows):
+        rows_kernel = getattr(_core, f"{kernel.__name__}_rows")
+        return rows_kernel(param, grad.indices, grad.values, list(states), coeffs)
     if isinstance(param, np.ndarray):
         return kernel([param], [grad], [[s] for s in states], coeffs)
+    if any(isinstance(g, SparseRows) for g in grad):
+        msg = "grad: a SparseRows gradient updates one table per call, not a list"
+        raise TypeError(msg)
     return kernel(param, grad, list(states), coeffs)
 
 

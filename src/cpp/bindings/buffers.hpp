@@ -128,6 +128,19 @@ public:
         return batch();
     }
 
+    /// Checks that an array the call only reads shares no memory with a written buffer.
+    void check_read(const py::array& a, const char* name) const {
+        check_not_written(span_of(a, {name, 0, 1}));
+    }
+
+    /// A read-only array argument of this dtype, C-contiguous and aligned (any shape).
+    static py::array checked_input(py::handle obj, const char* name) {
+        return check_array(obj, {name, 0, 1}, nullptr, false);
+    }
+
+    /// The i-th parameter, as checked.
+    const py::array& param(std::size_t i) const { return arrays_[i]; }
+
 private:
     Batch<T, K> batch() const {
         Batch<T, K> b;

@@ -14,50 +14,10 @@
 
 #include "../cpu/dispatch.hpp"
 #include "buffers.hpp"
+#include "rule_traits.hpp"
 
 namespace pyfastopt::bindings {
 namespace {
-
-/// True for rules that also reduce sums (Rule::kReductions per tensor).
-template <class Rule, class = void>
-struct HasReductions : std::false_type {};
-template <class Rule>
-struct HasReductions<Rule, std::void_t<decltype(Rule::kReductions)>> : std::true_type {};
-
-/// Number of T fields in a rule's Coeffs (all fields are T by convention).
-template <class Rule>
-constexpr std::size_t kNumCoeffs = sizeof(CoeffsOf<Rule, double>) / sizeof(double);
-
-template <class Rule, class T, std::size_t... I>
-CoeffsOf<Rule, T> coeffs_from(const std::vector<double>& x, std::index_sequence<I...>) {
-    return CoeffsOf<Rule, T>{static_cast<T>(x[I])...};
-}
-
-template <class Rule, class T>
-CoeffsOf<Rule, T> coeffs_from(py::handle coeffs) {
-    static_assert(sizeof(CoeffsOf<Rule, float>) * 2 == sizeof(CoeffsOf<Rule, double>),
-                  "every Coeffs field must be of type T");
-    const auto x = py::cast<std::vector<double>>(coeffs);
-    if (x.size() != kNumCoeffs<Rule>)
-        throw py::value_error("coeffs: expected " + std::to_string(kNumCoeffs<Rule>) +
-                              " values, got " + std::to_string(x.size()));
-    return coeffs_from<Rule, T>(x, std::make_index_sequence<kNumCoeffs<Rule>>{});
-}
-
-/// Calls f.template operator()<T>() with T the dtype of the first parameter.
-template <class F>
-py::object with_dtype_of(py::handle params, F&& f) {
-    const auto first = items_of(params, "param");
-    if (!first.empty() && float_kind(first[0]) == 'd') return f(double{});
-    return f(float{});  // float32, or an error that CheckedBatch<float> reports by name
-}
-
-/// True for rules that read no gradient (transforms of one array, rules/transforms.hpp).
-template <class Rule, class = void>
-struct ReadsGrad : std::true_type {};
-template <class Rule>
-struct ReadsGrad<Rule, std::void_t<decltype(Rule::kReadsGrad)>>
-    : std::bool_constant<Rule::kReadsGrad> {};
 
 /// Checks, runs and returns None, or the (count, kReductions) sums of a reducing rule.
 template <class Rule>
@@ -118,12 +78,13 @@ public:
         });
     }
 
-    /// One step; returns False, doing nothing, if a gradient is None (the caller then takes
-    /// its general path).
+    /// One step; returns False, doing nothing, if a gradient is None or not an array (a
+    /// SparseRows, say): the caller then takes its general path, which checks it.
     bool step(py::handle grads, py::handle coeffs) {
+        const auto& api = py::detail::npy_api::get();
         if (PyList_Check(grads.ptr()))
             for (py::handle g : grads)
-                if (g.is_none()) return false;
+                if (!api.PyArray_Check_(g.ptr())) return false;
         std::visit(
             [&](auto& checked) {
                 using C = std::decay_t<decltype(checked)>;

@@ -12,6 +12,7 @@ from typing import Any, Hashable, Iterable, Sequence
 import numpy as np
 
 from .. import functional as F
+from ..sparse import SparseRows, check_rows
 from ..transforms import GradientNoise
 from ._common import state_buffers
 
@@ -106,8 +107,11 @@ class Optimizer:
         """Updates params (same dtype, same cohort) in one native call."""
         rule = self._checked_rule(group)
         self._add_buffers(group, params, states, rule.state_names)
-        buffers = {name: [s[name] for s in states] for name in rule.state_names}
-        rule.apply(params, grads, buffers, step)
+        dense = [i for i, g in enumerate(grads) if not isinstance(g, SparseRows)]
+        for i in sorted(set(range(len(grads))) - set(dense)):  # one call per sparse table
+            rule.apply(params[i], grads[i], {n: states[i][n] for n in rule.state_names}, step)
+        buffers = {name: [states[i][name] for i in dense] for name in rule.state_names}
+        rule.apply([params[i] for i in dense], [grads[i] for i in dense], buffers, step)
 
     def _add_buffers(
         self,
@@ -225,7 +229,9 @@ class Optimizer:
 
         Args:
             grads: one gradient per parameter, in parameter-group order; ``None`` skips a
-                parameter (its state is unchanged), as a missing ``.grad`` does in torch.
+                parameter (its state is unchanged), as a missing ``.grad`` does in torch; a
+                :class:`pyfastopt.sparse.SparseRows` updates only the rows of a table it
+                names (lazily, as torch.optim.SparseAdam; not NAdam and SWATS).
 
         Everything is checked before anything is written: on error no array changes.
         """
@@ -267,8 +273,9 @@ class Optimizer:
                     state["step"] = step
         self._step_count += 1
 
-    def _check_grads(self, grads: Sequence[np.ndarray | None]) -> None:
+    def _check_grads(self, grads: Sequence[np.ndarray | SparseRows | None]) -> None:
         """The gradients' count, types, dtypes, shapes and layout, before anything runs."""
+        groups = [group for group in self.param_groups for _ in group["params"]]
         params = [p for group in self.param_groups for p in group["params"]]
         if len(grads) != len(params):
             msg = f"grads: expected {len(params)} gradients (one per parameter), got {len(grads)}"
@@ -276,8 +283,16 @@ class Optimizer:
         for i, (p, g) in enumerate(zip(params, grads)):
             if g is None:
                 continue
+            if isinstance(g, SparseRows):
+                if self._checked_rule(groups[i]) is None or self.gradient_noise is not None:
+                    msg = f"grads[{i}]: {type(self).__name__} takes no SparseRows gradients"
+                    msg += " with gradient noise" if self.gradient_noise is not None else ""
+                    raise TypeError(msg)
+                check_rows(p, g, f"grads[{i}]")
+                continue
             if not isinstance(g, np.ndarray):
-                msg = f"grads[{i}] must be a numpy.ndarray or None, got {type(g).__name__}"
+                msg = f"grads[{i}] must be a numpy.ndarray, SparseRows or None, got "
+                msg += type(g).__name__
                 raise TypeError(msg)
             if g.dtype != p.dtype:
                 msg = f"grads[{i}] has dtype {g.dtype}, expected {p.dtype} (its parameter's)"

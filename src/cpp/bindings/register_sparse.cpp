@@ -1,0 +1,193 @@
+// Row-sparse kernels: `_core.<rule>_rows(param, indices, values, states, coeffs)` applies a
+// rule to the rows of a table that `indices` names (sparse.hpp), and
+// `_core.rowwise_adagrad_rows(param, indices, values, sum, coeffs)` keeps one accumulator
+// per row. Duplicate indices are summed first; nothing is written unless every index is in
+// range and every array passes its checks.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <string>
+
+#include <pyfastopt/rules/all.hpp>
+#include <pyfastopt/sparse.hpp>
+
+#include "../cpu/dispatch.hpp"
+#include "buffers.hpp"
+#include "rule_traits.hpp"
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace pyfastopt::bindings {
+namespace {
+
+/// A table's row count and the elements per row; it needs at least one dimension.
+struct TableShape {
+    std::size_t rows, dim;
+};
+
+TableShape table_shape(const py::array& param) {
+    if (param.ndim() < 1)
+        throw py::value_error("param must have at least one dimension (its rows)");
+    const auto rows = static_cast<std::size_t>(param.shape(0));
+    return {rows, rows ? static_cast<std::size_t>(param.size()) / rows : 0};
+}
+
+/// The checked index and value arrays of a sparse gradient for a table.
+struct SparseGrad {
+    py::array indices, values;
+    std::size_t n;
+};
+
+template <class T, int K>
+SparseGrad check_sparse(const CheckedBatch<T, K>& table,
+                        py::handle indices_obj,
+                        py::handle values_obj) {
+    if (!py::isinstance<py::array>(indices_obj))
+        throw py::type_error("indices must be a numpy.ndarray of int32 or int64");
+    auto indices = py::reinterpret_borrow<py::array>(indices_obj);
+    const char kind = indices.dtype().kind();
+    if ((kind != 'i' && kind != 'u') || (indices.itemsize() != 4 && indices.itemsize() != 8))
+        throw py::type_error("indices has dtype " + std::string(py::str(indices.dtype())) +
+                             ", expected int32 or int64");
+    if (indices.ndim() != 1) throw py::value_error("indices must be one-dimensional");
+    if (!(indices.flags() & py::array::c_style))
+        throw py::value_error("indices must be C-contiguous");
+    const auto n = static_cast<std::size_t>(indices.shape(0));
+
+    auto values = CheckedBatch<T, K>::checked_input(values_obj, "values");
+    const py::array& param = table.param(0);
+    bool same = values.ndim() == param.ndim() &&
+                static_cast<std::size_t>(values.shape(0)) == n;
+    for (py::ssize_t d = 1; same && d < param.ndim(); ++d)
+        same = values.shape(d) == param.shape(d);
+    if (!same)
+        throw py::value_error("values must have shape (len(indices),) + param.shape[1:]");
+    table.check_read(values, "values");
+    return {indices, values, n};
+}
+
+/// Position of the first out-of-range index, for int32/int64 (signed or not).
+std::size_t first_bad_index(const py::array& indices, std::size_t n, std::size_t rows) {
+    const void* data = indices.data();
+    const bool is_signed = indices.dtype().kind() == 'i';
+    if (indices.itemsize() == 4)
+        return is_signed ? sparse::first_out_of_range(static_cast<const std::int32_t*>(data), n, rows)
+                         : sparse::first_out_of_range(static_cast<const std::uint32_t*>(data), n, rows);
+    return is_signed ? sparse::first_out_of_range(static_cast<const std::int64_t*>(data), n, rows)
+                     : sparse::first_out_of_range(static_cast<const std::uint64_t*>(data), n, rows);
+}
+
+template <class T>
+sparse::TouchedRows<T> touched_rows(const SparseGrad& grad, TableShape shape) {
+    const std::size_t bad = first_bad_index(grad.indices, grad.n, shape.rows);
+    if (bad != grad.n)
+        throw py::value_error("indices[" + std::to_string(bad) + "] = " +
+                              std::string(py::str(grad.indices.attr("__getitem__")(bad))) +
+                              " is out of range for param with " + std::to_string(shape.rows) +
+                              " rows");
+    const auto* values = static_cast<const T*>(grad.values.data());
+    const void* data = grad.indices.data();
+    const bool is_signed = grad.indices.dtype().kind() == 'i';
+    if (grad.indices.itemsize() == 4)
+        return is_signed ? sparse::TouchedRows<T>(static_cast<const std::int32_t*>(data), grad.n, values, shape.dim)
+                         : sparse::TouchedRows<T>(static_cast<const std::uint32_t*>(data), grad.n, values, shape.dim);
+    return is_signed ? sparse::TouchedRows<T>(static_cast<const std::int64_t*>(data), grad.n, values, shape.dim)
+                     : sparse::TouchedRows<T>(static_cast<const std::uint64_t*>(data), grad.n, values, shape.dim);
+}
+
+template <class Rule>
+void call_rows(py::handle param, py::handle indices, py::handle values, py::handle states,
+               py::handle coeffs) {
+    py::list params;
+    params.append(param);
+    py::list state_lists;
+    for (py::handle s : states) {
+        py::list one;
+        one.append(s);
+        state_lists.append(one);
+    }
+    with_dtype_of(params, [&](auto zero) {
+        using T = decltype(zero);
+        constexpr int K = Rule::kStates;
+        CheckedBatch<T, K> table(params, state_lists, Rule::kStateNames);
+        const auto shape = table_shape(table.param(0));
+        const auto grad = check_sparse(table, indices, values);
+        const auto c = coeffs_from<Rule, T>(coeffs);
+        const auto touched = touched_rows<T>(grad, shape);
+        const auto whole = table.without_grads();
+        std::array<T*, K> state_tables{};
+        for (int k = 0; k < K; ++k) state_tables[k] = whole.states[k][0];
+        const sparse::RowBatch<T, K> rows(touched, shape.dim, whole.params[0], state_tables);
+        const py::gil_scoped_release release;  // no Python object touched below
+        dispatch::run<Rule, T>(c, rows.batch());
+        return py::none();
+    });
+}
+
+template <class T>
+void rowwise_adagrad(py::handle param, py::handle indices, py::handle values, py::handle sum,
+                     py::handle coeffs) {
+    using Rule = sparse::RowwiseAdagrad;
+    py::list params;
+    params.append(param);
+    CheckedBatch<T, 0> table(params, py::list(), nullptr);
+    const auto shape = table_shape(table.param(0));
+    const auto grad = check_sparse(table, indices, values);
+    // sum: one value per row, written, so it must not share memory with anything else
+    py::list sums;
+    sums.append(sum);
+    CheckedBatch<T, 0> accumulator(sums, py::list(), nullptr, Roles{"sum", "values"});
+    const py::array& acc = accumulator.param(0);
+    if (acc.ndim() != 1 || static_cast<std::size_t>(acc.shape(0)) != shape.rows)
+        throw py::value_error("sum must have shape (param.shape[0],)");
+    accumulator.check_read(table.param(0), "param");
+    accumulator.check_read(grad.values, "values");
+    const auto c = coeffs_from<Rule, T>(coeffs);
+    const auto touched = touched_rows<T>(grad, shape);
+    T* p = static_cast<T*>(const_cast<void*>(table.param(0).data()));
+    T* s = static_cast<T*>(const_cast<void*>(accumulator.param(0).data()));
+    const auto count = static_cast<std::ptrdiff_t>(touched.rows.size());
+    const int threads = touched.rows.size() * shape.dim >= (std::size_t{1} << 16)
+                            ? dispatch::num_threads() : 1;
+    const py::gil_scoped_release release;  // no Python object touched below
+    (void)threads;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (std::ptrdiff_t i = 0; i < count; ++i) {
+        const std::size_t r = touched.rows[static_cast<std::size_t>(i)];
+        Rule::apply_row(c, p + r * shape.dim, touched.grads[static_cast<std::size_t>(i)], s[r],
+                        shape.dim);
+    }
+}
+
+constexpr const char* kRowsDoc =
+    "In-place step of the rows of param (a table) that indices names; values holds one "
+    "gradient row per index (duplicates are summed first). Private: use "
+    "pyfastopt.sparse / pyfastopt.functional with a SparseRows gradient.";
+
+}  // namespace
+
+void register_sparse(py::module_& m) {
+#define PFO_REGISTER_ROWS(Rule, name)                                                     \
+    if constexpr (ReadsGrad<rules::Rule>::value && #name[0] != '_')                    \
+        m.def(#name "_rows", &call_rows<rules::Rule>, py::arg("param"), py::arg("indices"), \
+              py::arg("values"), py::arg("states"), py::arg("coeffs"), kRowsDoc);
+    PFO_FOR_EACH_RULE(PFO_REGISTER_ROWS)
+#undef PFO_REGISTER_ROWS
+    m.def(
+        "rowwise_adagrad_rows",
+        [](py::handle param, py::handle indices, py::handle values, py::handle sum,
+           py::handle coeffs) {
+            py::list params;
+            params.append(param);
+            return with_dtype_of(params, [&](auto zero) {
+                rowwise_adagrad<decltype(zero)>(param, indices, values, sum, coeffs);
+                return py::none();
+            });
+        },
+        py::arg("param"), py::arg("indices"), py::arg("values"), py::arg("sum"),
+        py::arg("coeffs"), kRowsDoc);
+}
+
+}  // namespace pyfastopt::bindings
