@@ -55,7 +55,7 @@ def _run(kernel, param: Arrays, grad: Arrays, states: Sequence[Arrays], coeffs: 
     if isinstance(grad, SparseRows):
         rows_kernel = getattr(_core, f"{kernel.__name__}_rows")
         return rows_kernel(param, grad.indices, grad.values, list(states), coeffs)
-    if isinstance(param, np.ndarray):
+    if not isinstance(param, (list, tuple)):  # one array (or array-like)
         return kernel([param], [grad], [[s] for s in states], coeffs)
     if any(isinstance(g, SparseRows) for g in grad):
         msg = "grad: a SparseRows gradient updates one table per call, not a list"

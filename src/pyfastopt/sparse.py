@@ -28,6 +28,7 @@ import numpy as np
 
 from . import _core
 from . import _validate as check
+from ._buffers import as_array
 
 __all__ = ["SparseRows", "check_rows", "rowwise_adagrad_"]
 
@@ -43,15 +44,15 @@ class SparseRows(NamedTuple):
 def check_rows(param: np.ndarray, grad: SparseRows, name: str = "grad") -> None:
     """The checks the native kernels make, in Python: for callers that must check every
     argument of several calls before the first one writes."""
-    indices, values = grad
-    if not isinstance(indices, np.ndarray) or indices.dtype.kind not in "iu" or \
-            indices.dtype.itemsize not in (4, 8):  # fmt: skip
-        msg = f"{name}.indices must be a numpy.ndarray of int32 or int64"
+    indices = as_array(grad.indices, f"{name}.indices")
+    values = as_array(grad.values, f"{name}.values")
+    if indices.dtype.kind not in "iu" or indices.dtype.itemsize not in (4, 8):
+        msg = f"{name}.indices has dtype {indices.dtype}, expected int32 or int64"
         raise TypeError(msg)
     if indices.ndim != 1:
         msg = f"{name}.indices must be one-dimensional"
         raise ValueError(msg)
-    if not isinstance(values, np.ndarray) or values.dtype != param.dtype:
+    if values.dtype != param.dtype:
         msg = f"{name}.values must be a numpy.ndarray of {param.dtype} (the dtype of param)"
         raise TypeError(msg)
     if param.ndim < 1 or values.shape != (len(indices), *param.shape[1:]):
@@ -89,7 +90,8 @@ def rowwise_adagrad_(
     eps = check.nonneg("eps", eps)
     weight_decay = check.nonneg("weight_decay", weight_decay)
     if not isinstance(grad, SparseRows):
-        rows = param.shape[0] if isinstance(param, np.ndarray) and param.ndim else 0
+        param = as_array(param, "param")
+        rows = param.shape[0] if param.ndim else 0
         grad = SparseRows(np.arange(rows, dtype=np.int64), grad)
     coeffs = (-1.0 if maximize else 1.0, weight_decay, eps, -lr)
     _core.rowwise_adagrad_rows(param, grad.indices, grad.values, sum, coeffs)

@@ -31,7 +31,7 @@ Arrays = Sequence[np.ndarray]
 
 
 def _as_list(arrays: np.ndarray | Arrays) -> list[np.ndarray]:
-    return [arrays] if isinstance(arrays, np.ndarray) else list(arrays)
+    return list(arrays) if isinstance(arrays, (list, tuple)) else [arrays]
 
 
 def clip_grad_value_(grads: np.ndarray | Arrays, clip_value: float) -> None:

@@ -51,10 +51,29 @@ struct Roles {
     bool indexed = false;
 };
 
-/// dtype tag of a float array: 'f' (float32), 'd' (float64), or 0 for anything else.
+/// `obj` as an ndarray: itself, or a zero-copy view of a buffer-protocol or DLPack object
+/// (pyfastopt._buffers.as_array; TypeError naming the argument if that needs a copy).
+inline py::array as_ndarray(py::handle obj, const std::string& name) {
+    if (py::isinstance<py::array>(obj)) return py::reinterpret_borrow<py::array>(obj);
+    // never destroyed: a static py::object would be released after the interpreter ends
+    static const auto* convert =
+        new py::object(py::module_::import("pyfastopt._buffers").attr("as_array"));
+    return (*convert)(obj, name);
+}
+
+/// dtype tag of a float array (or array-like): 'f' (float32), 'd' (float64), else 0 (the
+/// caller's checks then name the argument).
 inline char float_kind(py::handle obj) {
-    if (py::isinstance<py::array_t<float>>(obj)) return 'f';
-    if (py::isinstance<py::array_t<double>>(obj)) return 'd';
+    py::object array = py::reinterpret_borrow<py::object>(obj);
+    if (!py::isinstance<py::array>(obj)) {
+        try {
+            array = as_ndarray(obj, "");
+        } catch (const py::error_already_set&) {
+            return 0;
+        }
+    }
+    if (py::isinstance<py::array_t<float>>(array)) return 'f';
+    if (py::isinstance<py::array_t<double>>(array)) return 'd';
     return 0;
 }
 
@@ -110,6 +129,7 @@ public:
     /// still writable: a flag the user may have cleared since construction).
     Batch<T, K> with_grads(py::handle grads) {
         const auto g = items_of(grads, roles_.grad);
+        kept_grads_.clear();
         const std::size_t n = sizes_.size();
         if (g.size() != n)
             throw py::value_error(std::string(roles_.grad) + ": expected " + std::to_string(n) +
@@ -121,7 +141,7 @@ public:
                                       " is read-only");
             const ArgName name{roles_.grad, i, n, roles_.indexed};
             const py::array grad = like_param(g[i], i) ? py::reinterpret_borrow<py::array>(g[i])
-                                                       : check_array(g[i], name, &arrays_[i], false);
+                                                       : converted(g[i], name, i);
             grads_[i] = static_cast<const T*>(grad.data());
             check_not_written(span_of(grad, name));
         }
@@ -169,12 +189,9 @@ private:
     static py::array check_array(py::handle obj, const ArgName& arg, const py::array* like_param,
                                  bool written) {
         auto name = [&] { return arg.str(); };
-        if (!py::isinstance<py::array>(obj))
-            throw py::type_error(name() + " must be a numpy.ndarray, got " +
-                                 std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
+        const py::array arr = as_ndarray(obj, name());
         constexpr char want = sizeof(T) == 4 ? 'f' : 'd';
-        auto arr = py::reinterpret_borrow<py::array>(obj);
-        if (float_kind(obj) != want)
+        if (float_kind(arr) != want)
             throw py::type_error(name() + " has dtype " + std::string(py::str(arr.dtype())) +
                                  ", expected " + (want == 'f' ? "float32" : "float64") +
                                  (like_param ? " (the dtype of param)" : ""));
@@ -209,6 +226,13 @@ private:
         return (a->flags & kLayout) == kLayout && a->nd == p->nd &&
                std::equal(a->dimensions, a->dimensions + a->nd, p->dimensions) &&
                (a->descr == p->descr || api.PyArray_EquivTypes_(a->descr, p->descr));
+    }
+
+    /// A gradient that is not a plain array of the param's kind: checked (converted if
+    /// array-like) and kept alive until the next call.
+    py::array converted(py::handle obj, const ArgName& name, std::size_t i) {
+        kept_grads_.push_back(check_array(obj, name, &arrays_[i], false));
+        return kept_grads_.back();
     }
 
     static Span span_of(const py::array& a, const ArgName& name) {
@@ -251,6 +275,7 @@ private:
 
     Roles roles_;
     std::vector<py::array> arrays_;  ///< params, then states: kept alive, shapes compared
+    std::vector<py::array> kept_grads_;  ///< array-like gradients' views, for one call
     std::vector<Span> written_;      ///< sorted, disjoint
     std::vector<std::size_t> sizes_;
     std::vector<T*> params_;

@@ -44,9 +44,7 @@ template <class T, int K>
 SparseGrad check_sparse(const CheckedBatch<T, K>& table,
                         py::handle indices_obj,
                         py::handle values_obj) {
-    if (!py::isinstance<py::array>(indices_obj))
-        throw py::type_error("indices must be a numpy.ndarray of int32 or int64");
-    auto indices = py::reinterpret_borrow<py::array>(indices_obj);
+    const py::array indices = as_ndarray(indices_obj, "indices");
     const char kind = indices.dtype().kind();
     if ((kind != 'i' && kind != 'u') || (indices.itemsize() != 4 && indices.itemsize() != 8))
         throw py::type_error("indices has dtype " + std::string(py::str(indices.dtype())) +

@@ -12,6 +12,7 @@ from typing import Any, Hashable, Iterable, Sequence
 import numpy as np
 
 from .. import functional as F
+from .._buffers import as_array
 from ..sparse import SparseRows, check_rows
 from ..transforms import GradientNoise
 from ._common import state_buffers
@@ -33,10 +34,9 @@ class _Plan:
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _check_param(p: object, where: str) -> np.ndarray:
-    if not isinstance(p, np.ndarray):
-        msg = f"{where} must be a numpy.ndarray, got {type(p).__name__}"
-        raise TypeError(msg)
+def _check_param(obj: object, where: str) -> np.ndarray:
+    """The parameter as an ndarray (a zero-copy view of an array-like), checked."""
+    p = as_array(obj, where)
     if p.dtype not in _FLOAT_DTYPES:
         msg = f"{where} has dtype {p.dtype}, expected float32 or float64"
         raise TypeError(msg)
@@ -209,14 +209,15 @@ class Optimizer:
             msg = f"param_group must be a dict, got {type(param_group).__name__}"
             raise TypeError(msg)
         params = param_group["params"]
-        params = [params] if isinstance(params, np.ndarray) else list(params)
+        single = isinstance(params, np.ndarray) or hasattr(params, "__dlpack__")
+        params = [params] if single else list(params)
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         for i, p in enumerate(params):
-            _check_param(p, f"params[{len(seen) + i}]")
-            if id(p) in seen:
+            params[i] = _check_param(p, f"params[{len(seen) + i}]")
+            if id(p) in seen or id(params[i]) in seen:
                 msg = "params: some parameters appear more than once"
                 raise ValueError(msg)
-            seen.add(id(p))
+            seen.add(id(params[i]))
         group = {**self.defaults, **param_group, "params": params}
         self._validate(group)
         self.param_groups.append(group)
@@ -239,15 +240,14 @@ class Optimizer:
             msg = "grads must be a list with one gradient (or None) per parameter"
             raise TypeError(msg)
         if self.gradient_noise is not None:
-            self._check_grads(grads)
-            grads = [None if g is None else g.copy() for g in grads]
+            grads = [None if g is None else g.copy() for g in self._check_grads(grads)]
             self.gradient_noise.add_([g for g in grads if g is not None], self._step_count + 1)
         if len(self.param_groups) == 1 and len(grads) == len(self.param_groups[0]["params"]):
             if self._fast_step(grads):
                 self._step_count += 1
                 return
         self._drop_plan()  # the general path moves steps on: the plan is rebuilt next time
-        self._check_grads(grads)
+        grads = self._check_grads(grads)
         for group in self.param_groups:
             self._validate(group)
 
@@ -273,13 +273,15 @@ class Optimizer:
                     state["step"] = step
         self._step_count += 1
 
-    def _check_grads(self, grads: Sequence[np.ndarray | SparseRows | None]) -> None:
-        """The gradients' count, types, dtypes, shapes and layout, before anything runs."""
+    def _check_grads(self, grads: Sequence[Any]) -> list[np.ndarray | SparseRows | None]:
+        """The gradients' count, types, dtypes, shapes and layout, before anything runs;
+        returns them with array-likes as ndarray views."""
         groups = [group for group in self.param_groups for _ in group["params"]]
         params = [p for group in self.param_groups for p in group["params"]]
         if len(grads) != len(params):
             msg = f"grads: expected {len(params)} gradients (one per parameter), got {len(grads)}"
             raise ValueError(msg)
+        checked = list(grads)
         for i, (p, g) in enumerate(zip(params, grads)):
             if g is None:
                 continue
@@ -290,10 +292,7 @@ class Optimizer:
                     raise TypeError(msg)
                 check_rows(p, g, f"grads[{i}]")
                 continue
-            if not isinstance(g, np.ndarray):
-                msg = f"grads[{i}] must be a numpy.ndarray, SparseRows or None, got "
-                msg += type(g).__name__
-                raise TypeError(msg)
+            g = checked[i] = as_array(g, f"grads[{i}]")
             if g.dtype != p.dtype:
                 msg = f"grads[{i}] has dtype {g.dtype}, expected {p.dtype} (its parameter's)"
                 raise TypeError(msg)
@@ -303,6 +302,7 @@ class Optimizer:
             if not g.flags.c_contiguous:
                 msg = f"grads[{i}] must be C-contiguous"
                 raise ValueError(msg)
+        return checked
 
     def zero_grad(self) -> None:
         """Nothing to do: gradients are passed to :meth:`step`, not stored (torch parity)."""
