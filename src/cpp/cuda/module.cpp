@@ -197,7 +197,9 @@ DeviceArray device_array(py::handle obj, const ArgName& arg, std::uintptr_t stre
     if (py::hasattr(obj, "__cuda_array_interface__"))
         return from_cuda_array_interface(obj, arg.str());
     if (py::hasattr(obj, "__array_interface__"))
-        throw py::type_error(arg.str() + " is a " + type_name(obj) +
+        throw py::type_error(arg.str() + " is a " +
+                             std::string(py::str(py::type::handle_of(obj).attr("__module__"))) +
+                             "." + type_name(obj) +
                              " in host memory; pyfastopt.cuda takes device arrays "
                              "(use pyfastopt.functional for NumPy arrays)");
     if (py::hasattr(obj, "__dlpack__") && py::hasattr(obj, "__dlpack_device__"))
@@ -241,8 +243,10 @@ cudaStream_t as_stream(std::uintptr_t s) {
 }
 
 [[noreturn]] void throw_cuda(cudaError_t err, const std::string& what) {
+    const bool no_device = err == cudaErrorNoDevice || err == cudaErrorInsufficientDriver;
     throw std::runtime_error("pyfastopt._cuda: " + what + ": " + cudaGetErrorName(err) + " (" +
-                             cudaGetErrorString(err) + ")");
+                             cudaGetErrorString(err) + ")" +
+                             (no_device ? "; no usable CUDA device (device_count() == 0)" : ""));
 }
 
 /// Restores the calling thread's current device.
