@@ -129,11 +129,10 @@ void run(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b, cudaStream_t str
         const std::size_t n = b.sizes[t];
         if (n == 0) continue;
         const std::size_t chunks = (n + kChunk - 1) / kChunk;
-        if (table.count == Table::kMaxTensors ||
-            items + chunks > std::numeric_limits<std::uint32_t>::max())
-            launch();
-        if (chunks > std::numeric_limits<std::uint32_t>::max())
-            throw std::length_error("pyfastopt.cuda: tensor too large");
+        // Work items stay below 2^31, so `item += gridDim.x` cannot wrap around.
+        constexpr std::size_t kMaxItems = std::numeric_limits<std::int32_t>::max();
+        if (chunks > kMaxItems) throw std::length_error("pyfastopt.cuda: tensor too large");
+        if (table.count == Table::kMaxTensors || items + chunks > kMaxItems) launch();
         const int i = table.count++;
         table.chunk_start[i] = static_cast<std::uint32_t>(items);
         table.size[i] = n;
