@@ -133,7 +133,8 @@ def _on_device(cpu_step: Callable[..., Any], make_rule: Callable[..., Rule], **f
     device_step.__signature__ = device_sig  # type: ignore[attr-defined]
     device_step.__doc__ = (
         f":func:`pyfastopt.functional.{cpu_step.__name__}` on CUDA device arrays (see the "
-        f"module docstring; ``stream``: where to enqueue the work).\n\n{cpu_step.__doc__}"
+        f"module docstring; ``stream``: where to enqueue the work).\n\n"
+        f"{inspect.getdoc(cpu_step)}"
     )
     return device_step
 
