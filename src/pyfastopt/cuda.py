@@ -1,0 +1,154 @@
+"""In-place optimizer steps on CUDA device arrays: :mod:`pyfastopt.functional` on the GPU.
+
+Needs a build with CUDA (``pip install . -Ccmake.define.PYFASTOPT_CUDA=ON``); importing
+this module raises ``ImportError`` saying so otherwise. Importing makes no CUDA call, so
+it works on a machine without a GPU (:func:`device_count` is then 0).
+
+Every function here has the signature and semantics of its namesake in
+:mod:`pyfastopt.functional` (``adam_``, ``sgd_``, ...), plus a keyword-only ``stream``,
+and takes CUDA device arrays instead of NumPy arrays: objects exposing
+``__cuda_array_interface__`` (CuPy, Numba, PyTorch CUDA tensors) or DLPack
+(``__dlpack__`` / ``__dlpack_device__`` on a CUDA device). The per-step scalars come from
+the same ``functional.*_rule`` builders and the per-element math from the same C++ rule
+headers as on the CPU; the device code is compiled without FMA contraction
+(``--fmad=false``), so results round as the CPU kernels'. A list call updates the whole
+list in one kernel launch (per 68 to 99 arrays, by the rule's state count).
+
+Arrays are checked as on the CPU (dtype float32/float64, shape, C-contiguity, read-only,
+buffers sharing memory) before anything is launched; errors name the argument. The work is
+enqueued on ``stream`` (an int: 0 or 1 the legacy default stream, 2 the per-thread default
+stream, otherwise a ``cudaStream_t`` such as ``cupy.cuda.Stream().ptr``), by default on the
+stream the first parameter's ``__cuda_array_interface__`` names (CuPy and PyTorch name their
+current stream), else the legacy default stream; it is ordered after the streams the other
+arguments name. Calls return once the work is enqueued, as CuPy's and PyTorch's do.
+DLPack exporters give no read-only flag: such arrays are taken as writable.
+
+Not on the device yet: ``nadam_`` (:mod:`pyfastopt.functional` computes its coefficients
+inline rather than through a rule builder; the kernel itself is ``_cuda.nadam``), and the
+rules that reduce sums (``swats_``, gradient clipping by norm), which stay CPU-only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any, Callable
+
+from . import _validate as check
+from . import functional as _functional
+from .functional import Rule
+
+_BUILD_HINT = "pip install . -Ccmake.define.PYFASTOPT_CUDA=ON"
+
+try:
+    _cuda = importlib.import_module(f"{__package__}._cuda")
+except ModuleNotFoundError as exc:
+    if exc.name != f"{__package__}._cuda":
+        raise
+    msg = f"pyfastopt was built without CUDA: {_BUILD_HINT}"
+    raise ImportError(msg, name=__name__) from exc
+
+__all__ = [
+    "adabound_",
+    "adadelta_",
+    "adagrad_",
+    "adam_",
+    "adamax_",
+    "adamw_",
+    "apply",
+    "build_info",
+    "device_count",
+    "is_available",
+    "kernel_of",
+    "lion_",
+    "radam_",
+    "rmsprop_",
+    "rprop_",
+    "sgd_",
+]
+
+
+def device_count() -> int:
+    """CUDA devices visible to this process; 0 without a driver or GPU (never raises)."""
+    return _cuda.device_count()
+
+
+def is_available() -> bool:
+    """True if at least one CUDA device can be used."""
+    return device_count() > 0
+
+
+def build_info() -> dict[str, Any]:
+    """The CUDA runtime version compiled against and the GPU architectures compiled."""
+    return _cuda.build_info()
+
+
+def kernel_of(rule: Rule) -> Callable[..., Any]:
+    """The device kernel of a :class:`pyfastopt.functional.Rule` (its CPU kernel's name)."""
+    name = rule.kernel.__name__
+    try:
+        return getattr(_cuda, name)
+    except AttributeError:
+        msg = f"{name}: no CUDA kernel (a reducing rule, CPU-only)"
+        raise NotImplementedError(msg) from None
+
+
+def apply(
+    rule: Rule, param: Any, grad: Any, buffers: dict[str, Any], step: int, *, stream: Any = None
+) -> None:
+    """One step of ``rule`` on device arrays (or lists of them), as ``rule.apply`` on NumPy
+    arrays: ``buffers`` maps the rule's state names to arrays."""
+    kernel = kernel_of(rule)
+    states = [buffers[name] for name in rule.state_names]
+    coeffs = rule.coeffs(check.step(step))
+    if isinstance(param, (list, tuple)):
+        kernel(list(param), list(grad), [list(s) for s in states], coeffs, stream=stream)
+    else:
+        kernel([param], [grad], [[s] for s in states], coeffs, stream=stream)
+
+
+def _on_device(cpu_step: Callable[..., Any], make_rule: Callable[..., Rule], **fixed: Any):
+    """The device twin of a functional step: the same signature (plus ``stream``) and
+    defaults, read from the CPU function; positional arguments after (param, grad) are
+    state buffers, keyword-only ones (but ``step``) go to ``make_rule`` with ``fixed``."""
+    sig = inspect.signature(cpu_step)
+    positional = [
+        n for n, p in sig.parameters.items() if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    ]
+    buffer_names = positional[2:]
+    stream_param = inspect.Parameter("stream", inspect.Parameter.KEYWORD_ONLY, default=None)
+    device_sig = sig.replace(parameters=[*sig.parameters.values(), stream_param])
+
+    def device_step(*args: Any, **kwargs: Any) -> None:
+        bound = device_sig.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        param, grad = values.pop("param"), values.pop("grad")
+        step, stream = values.pop("step"), values.pop("stream")
+        buffers = {name: values.pop(name) for name in buffer_names}
+        apply(make_rule(**values, **fixed), param, grad, buffers, step, stream=stream)
+
+    device_step.__name__ = device_step.__qualname__ = cpu_step.__name__
+    device_step.__module__ = __name__
+    device_step.__signature__ = device_sig  # type: ignore[attr-defined]
+    device_step.__doc__ = (
+        f":func:`pyfastopt.functional.{cpu_step.__name__}` on CUDA device arrays (see the "
+        f"module docstring; ``stream``: where to enqueue the work).\n\n"
+        f"{inspect.getdoc(cpu_step)}"
+    )
+    return device_step
+
+
+F = _functional
+sgd_ = _on_device(F.sgd_, F.sgd_rule)
+adagrad_ = _on_device(F.adagrad_, F.adagrad_rule)
+adadelta_ = _on_device(F.adadelta_, F.adadelta_rule)
+rmsprop_ = _on_device(F.rmsprop_, F.rmsprop_rule)
+adam_ = _on_device(F.adam_, F.adam_rule)
+adamw_ = _on_device(F.adamw_, F.adam_rule, decoupled_weight_decay=True)
+adamax_ = _on_device(F.adamax_, F.adamax_rule)
+radam_ = _on_device(F.radam_, F.radam_rule)
+rprop_ = _on_device(F.rprop_, F.rprop_rule)
+adabound_ = _on_device(F.adabound_, F.adabound_rule)
+lion_ = _on_device(F.lion_, F.lion_rule)
+del F
