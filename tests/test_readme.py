@@ -25,3 +25,7 @@ def test_training_loop_example_fits_its_linear_target():
 def test_schedules_clipping_early_stopping_example_reaches_the_noise_floor():
     """The target has noise of variance 0.01: the best validation MSE is about that."""
     assert 0.005 < run_example(1) < 0.02
+
+
+def test_sparse_rows_example_touches_only_the_named_rows():
+    assert run_example(2) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import warnings
 from typing import Any
@@ -15,9 +16,11 @@ def build_info() -> dict[str, Any]:
 
     Keys: ``isa`` (the CPU target in use), ``isas`` (compiled), ``supported_isas`` (compiled
     and supported by this CPU), ``openmp``, ``num_threads``, ``compiler``, ``cuda``.
-    ``PYFASTOPT_ISA=<name>`` (read at import) caps the target, e.g. ``baseline``.
+    ``PYFASTOPT_ISA=<name>`` (read at import) caps the target, e.g. ``baseline``. ``cuda``
+    says whether the optional ``pyfastopt._cuda`` module was built (not whether a GPU is here).
     """
-    return _core.build_info()
+    cuda = importlib.util.find_spec("pyfastopt._cuda") is not None
+    return {**_core.build_info(), "cuda": cuda}
 
 
 def get_num_threads() -> int:

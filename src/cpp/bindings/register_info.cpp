@@ -27,7 +27,6 @@ void register_info(py::module_& m) {
 #elif defined(_MSC_VER)
             info["compiler"] = "msvc " + std::to_string(_MSC_VER);
 #endif
-            info["cuda"] = false;
             return info;
         },
         "What this build of pyfastopt compiled and selected.");
