@@ -36,6 +36,8 @@
 
 #include "kernels.hpp"
 
+#include "../bindings/rule_traits.hpp"  // coeffs_from, ReadsGrad: shared with _core
+
 namespace py = pybind11;
 
 namespace pyfastopt::cuda_bindings {
@@ -445,32 +447,8 @@ private:
     std::array<std::vector<T*>, K> s_;
 };
 
-/// Number of T fields in a rule's Coeffs (all fields are T by convention).
-template <class Rule>
-constexpr std::size_t kNumCoeffs = sizeof(CoeffsOf<Rule, double>) / sizeof(double);
-
-template <class Rule, class T, std::size_t... I>
-CoeffsOf<Rule, T> coeffs_from(const std::vector<double>& x, std::index_sequence<I...>) {
-    return CoeffsOf<Rule, T>{static_cast<T>(x[I])...};
-}
-
-template <class Rule, class T>
-CoeffsOf<Rule, T> coeffs_from(py::handle coeffs) {
-    static_assert(sizeof(CoeffsOf<Rule, float>) * 2 == sizeof(CoeffsOf<Rule, double>),
-                  "every Coeffs field must be of type T");
-    const auto x = py::cast<std::vector<double>>(coeffs);
-    if (x.size() != kNumCoeffs<Rule>)
-        throw py::value_error("coeffs: expected " + std::to_string(kNumCoeffs<Rule>) +
-                              " values, got " + std::to_string(x.size()));
-    return coeffs_from<Rule, T>(x, std::make_index_sequence<kNumCoeffs<Rule>>{});
-}
-
-/// True for rules that read no gradient (transforms of one array, rules/transforms.hpp).
-template <class Rule, class = void>
-struct ReadsGrad : std::true_type {};
-template <class Rule>
-struct ReadsGrad<Rule, std::void_t<decltype(Rule::kReadsGrad)>>
-    : std::bool_constant<Rule::kReadsGrad> {};
+using bindings::coeffs_from;
+using bindings::ReadsGrad;
 
 /// Parses, checks, launches; returns None once the work is enqueued.
 template <class Rule>
