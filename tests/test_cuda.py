@@ -67,10 +67,12 @@ REDUCING = {"swats_adam", "sum_squares"}  # PFO_FOR_EACH_REDUCING_RULE
 
 
 def _kernels(module):
-    """The rule kernels of a module (their docstrings mention coeffs; plans excluded)."""
+    """The rule kernels of a module (their docstrings mention coeffs; plans and the CPU-only
+    row-sparse kernels excluded)."""
     return {
         n for n in dir(module)
-        if "coeffs" in (getattr(module, n).__doc__ or "") and not n.endswith("_plan")
+        if "coeffs" in (getattr(module, n).__doc__ or "")
+        and not n.endswith(("_plan", "_rows"))
     }  # fmt: skip
 
 

@@ -25,7 +25,8 @@ DLPack exporters give no read-only flag: such arrays are taken as writable.
 
 Not on the device yet: ``nadam_`` (:mod:`pyfastopt.functional` computes its coefficients
 inline rather than through a rule builder; the kernel itself is ``_cuda.nadam``), and the
-rules that reduce sums (``swats_``, gradient clipping by norm), which stay CPU-only.
+rules that reduce sums (``swats_``, gradient clipping by norm) and the row-sparse kernels
+(:mod:`pyfastopt.sparse`), which stay CPU-only.
 """
 
 from __future__ import annotations
