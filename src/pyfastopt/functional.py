@@ -490,7 +490,7 @@ def nadam_(
     coeffs = (
         *_gradient_terms(maximize, lr, weight_decay, decoupled_weight_decay),
         *_moments(beta1, beta2),
-        1.0 - beta2**t,
+        1.0 / math.sqrt(1.0 - beta2**t),
         eps,
         -grad_coeff,
         -avg_coeff,
