@@ -125,6 +125,7 @@ def test_trains_like_torch(name, kwargs):
         assert_same(p.detach(), q.detach(), n)
     assert_same_state(ours, theirs, list(model.parameters()), list(peer.parameters()))
     assert isinstance(ours, getattr(torch.optim, name))
+    assert id(ours.param_groups[0]) in ours._plans()  # the steps took the cached native plan
 
 
 @pytest.mark.parametrize("name", ["Adam", "SGD", "NAdam"])

@@ -201,11 +201,12 @@ class _Adapter(torch.optim.Optimizer):
 
     # -- the step -------------------------------------------------------------------------
 
-    @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient (``p.grad is None`` skips
         one, as in torch). ``closure`` re-evaluates the model and returns the loss; it is
-        called first, with gradients enabled."""
+        called first, with gradients enabled. (The update itself runs on NumPy views,
+        outside autograd; the parameters' version counters are bumped as torch's in-place
+        updates bump them.)"""
         loss = None
         if closure is not None:
             with torch.enable_grad():
