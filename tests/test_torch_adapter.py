@@ -173,6 +173,30 @@ def test_none_grads_are_skipped(name):
     assert_same_state(ours, theirs, list(model.parameters()), list(peer.parameters()))
 
 
+@pytest.mark.parametrize("name", ["Adam", "SGD"])
+def test_mixed_dtypes_in_one_group(name):
+    """float32 and float64 parameters of one group: one native call per dtype."""
+    kwargs = {"momentum": 0.9} if name == "SGD" else {}
+
+    def setup():
+        torch.manual_seed(0)
+        ps = [torch.randn(5, 3, requires_grad=True),
+              torch.randn(7, dtype=torch.float64, requires_grad=True)]  # fmt: skip
+        return ps
+
+    ours_p, theirs_p = setup(), setup()
+    ours, theirs = getattr(pt, name)(ours_p, **kwargs), getattr(torch.optim, name)(theirs_p, **kwargs)
+    for t in range(10):
+        for ps, opt in ((ours_p, ours), (theirs_p, theirs)):
+            torch.manual_seed(t)
+            for p in ps:
+                p.grad = torch.randn_like(p)
+            opt.step()
+    for p, q in zip(ours_p, theirs_p):
+        assert_same(p.detach(), q.detach(), str(p.dtype))
+    assert len(ours._plans()[id(ours.param_groups[0])].calls) == 2
+
+
 def test_zero_grad():
     model, ours, _, _ = pair("Adam", {})
     train(model, ours, steps=2)

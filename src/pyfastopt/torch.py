@@ -180,6 +180,7 @@ class _Adapter(torch.optim.Optimizer):
                 if key in group:
                     group[key] = self.defaults.get(key, False)
         self._plans().clear()
+        self.__dict__["_pfo_rules"].clear()
 
     def _check_options(self, group: dict[str, Any]) -> None:
         name = type(self).__name__
@@ -321,7 +322,11 @@ class _Adapter(torch.optim.Optimizer):
             self._check_grads(plan.params, grads)
         for call, gs in zip(plan.calls, views):
             coeffs, cohort = self._advance(rule, call.cohort)
-            call.native.step(gs, coeffs)
+            try:
+                call.native.step(gs, coeffs)  # checks the gradients, then writes
+            except (TypeError, ValueError):
+                self._check_grads(plan.params, grads)  # the same error, named as torch's
+                raise
             call.cohort = cohort
             for value, arrays in zip(cohort, call.scalars):
                 for a in arrays:
