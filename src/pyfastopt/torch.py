@@ -1,0 +1,581 @@
+"""PyTorch adapter: ``torch.optim`` optimizers whose step is one pyfastopt native call.
+
+``pyfastopt.torch.Adam`` is a subclass of ``torch.optim.Adam`` (and so of
+``torch.optim.Optimizer``): the constructor, its argument checks and defaults, parameter
+groups, ``zero_grad``, hooks, ``state_dict`` / ``load_state_dict`` and learning-rate
+schedulers are torch's own. Only :meth:`step` differs: the parameters, gradients and state
+tensors are viewed as NumPy arrays (CPU tensors share their memory, nothing is copied) and
+each (parameter group, dtype) is updated by one call of the pyfastopt kernel of
+:mod:`pyfastopt.functional`. State entries have torch's keys, shapes and dtypes (``step`` a
+0-dim float32 tensor, ``exp_avg``, ...), so a state dict loads into the matching
+``torch.optim`` class and back.
+
+Supported: CPU, dense (strided), contiguous float32/float64 parameters and gradients.
+Anything else raises TypeError (device, layout, dtype) or ValueError (layout in memory) when
+the parameter is added or when its gradient is stepped; nothing is ever updated through a
+copy. ``foreach`` is accepted and ignored (it picks one of torch's implementations; ours is
+always the fused native one); ``fused=True``, ``capturable=True`` and ``differentiable=True``
+are rejected. ``load_state_dict`` of a state saved by a fused or capturable torch optimizer
+works: those implementation flags are reset to ours.
+
+A group's native plan (the NumPy views of its parameters and state, checked once) is cached
+and rebuilt when a parameter's storage (``data_ptr``), a state tensor, the state dict or the
+set of parameters with gradients changes; each step then checks only the gradients.
+``pyfastopt.set_num_threads`` sets the kernels' threads (torch's setting is separate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Hashable
+
+import numpy as np
+
+try:
+    import torch
+except ImportError as exc:  # pragma: no cover - exercised only without torch
+    msg = (
+        "pyfastopt.torch needs PyTorch; install it with the extra: pip install 'pyfastopt[torch]'"
+    )
+    raise ImportError(msg) from exc
+
+from . import _validate as check
+from . import functional as F
+from ._core import nadam as _nadam_kernel
+from ._core import nadam_plan as _nadam_plan
+from .optim._common import betas as _check_betas
+
+__all__ = [
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "NAdam",
+    "RAdam",
+    "RMSprop",
+    "Rprop",
+]
+
+_DTYPES = (torch.float32, torch.float64)
+#: group keys that pick one of torch's implementations, not the update
+_IMPLEMENTATION_KEYS = ("foreach", "fused", "capturable", "differentiable")
+
+
+def _scalar_dtype() -> torch.dtype:
+    """The dtype torch gives scalar state (``step``, ``mu_product``): float64 under a
+    float64 default dtype, float32 otherwise (torch.optim.optimizer._get_scalar_dtype)."""
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def _check_tensor(t: object, what: str) -> None:
+    """A tensor pyfastopt can update in place, or a TypeError/ValueError naming it."""
+    if not isinstance(t, torch.Tensor):
+        msg = f"{what} must be a torch.Tensor, got {type(t).__name__}"
+        raise TypeError(msg)
+    if t.device.type != "cpu":
+        msg = f"{what} is on {t.device}: pyfastopt.torch updates CPU tensors only"
+        raise TypeError(msg)
+    if t.layout is not torch.strided:
+        msg = f"{what} has layout {t.layout}: pyfastopt.torch updates dense tensors only"
+        raise TypeError(msg)
+    if t.dtype not in _DTYPES:
+        msg = f"{what} has dtype {t.dtype}, expected torch.float32 or torch.float64"
+        raise TypeError(msg)
+    if not t.is_contiguous():
+        msg = f"{what} must be contiguous (updates are made in place, never on a copy)"
+        raise ValueError(msg)
+
+
+def _view(t: torch.Tensor) -> np.ndarray:
+    """The NumPy array sharing ``t``'s memory."""
+    return t.detach().numpy()
+
+
+def _number(value: Any) -> Any:
+    """Hyperparameters as plain numbers: torch allows 1-element tensors for some."""
+    if isinstance(value, torch.Tensor):
+        return value.item()
+    if isinstance(value, tuple):
+        return tuple(_number(v) for v in value)
+    return value
+
+
+@dataclass
+class _Call:
+    """One native call of a step: the parameters of a group sharing a dtype and cohort."""
+
+    native: Any  #: the rule's plan over these parameters and their state buffers
+    index: list[int]  #: positions in the group's parameter list
+    scalars: list[list[np.ndarray]]  #: per scalar key, the 0-dim views of each parameter's
+    cohort: tuple  #: the scalar state shared by these parameters (step, ...)
+
+
+@dataclass
+class _Plan:
+    """The native calls of one group, valid while everything it was built from is."""
+
+    group: dict[str, Any]
+    state: Any  #: the optimizer's state dict object it was built from
+    kernel: Callable[..., Any]
+    params: list[torch.Tensor]
+    ptrs: list[int]
+    entries: list[dict[str, Any]]  #: each parameter's state dict
+    tensors: list[tuple[dict[str, Any], str, torch.Tensor]]  #: state tensors, by identity
+    calls: list[_Call] = field(default_factory=list)
+
+
+class _Adapter(torch.optim.Optimizer):
+    """The shared machinery; each subclass mixes in its torch.optim class and says how a
+    group becomes a :class:`pyfastopt.functional.Rule` and how a parameter's state starts.
+
+    Subclass interface: ``_rule(group)``, ``_init_state(param, group)``; ``_scalar_keys``
+    (scalar state tensors, read into the cohort and written after a step), and for
+    optimizers whose coefficients need more than the step, ``_cohort`` and ``_advance``.
+    """
+
+    _scalar_keys: ClassVar[tuple[str, ...]] = ("step",)
+
+    # -- subclass interface -------------------------------------------------------------
+
+    def _rule(self, group: dict[str, Any]) -> F.Rule:
+        raise NotImplementedError
+
+    def _init_state(self, param: torch.Tensor, group: dict[str, Any]) -> dict[str, Any]:
+        """The state torch creates before a parameter's first update (buffers the rule
+        names and this omits are created as zeros)."""
+        return {"step": torch.tensor(0.0, dtype=_scalar_dtype())}
+
+    def _cohort(self, state: dict[str, Any]) -> tuple:
+        """The scalar state of a parameter; parameters that agree share a native call."""
+        return tuple(float(state[k]) for k in self._scalar_keys)
+
+    def _advance(self, rule: F.Rule, cohort: tuple) -> tuple[tuple[float, ...], tuple]:
+        """(the kernel's coefficients, the new scalar state) for one step from ``cohort``."""
+        step = int(cohort[0]) + 1
+        return rule.coeffs(step), (float(step),)
+
+    # -- torch.optim.Optimizer ----------------------------------------------------------
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """torch's add_param_group, then the checks of this adapter: CPU, dense,
+        contiguous float32/float64 parameters, and no option it does not implement."""
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        try:
+            self._check_options(group)
+            for i, p in enumerate(group["params"]):
+                _check_tensor(p, f"params[{i}] of parameter group {len(self.param_groups) - 1}")
+        except (TypeError, ValueError):
+            self.param_groups.pop()
+            raise
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """torch's load_state_dict; a state saved by a fused or capturable torch optimizer
+        loads too (the implementation flags are reset to this optimizer's)."""
+        super().load_state_dict(state_dict)
+        for group in self.param_groups:
+            for key in ("fused", "capturable", "differentiable"):
+                if key in group:
+                    group[key] = self.defaults.get(key, False)
+        self._plans().clear()
+        self.__dict__["_pfo_rules"].clear()
+
+    def _check_options(self, group: dict[str, Any]) -> None:
+        name = type(self).__name__
+        for key in ("fused", "capturable", "differentiable"):
+            if group.get(key):
+                msg = (
+                    f"{name}: {key}=True is not supported by pyfastopt.torch (its step is "
+                    f"always one fused native call on CPU tensors); use torch.optim.{name} "
+                    f"for {key}=True"
+                )
+                raise ValueError(msg)
+
+    def _plans(self) -> dict[int, _Plan]:
+        plans = self.__dict__.get("_pfo_plans")
+        if plans is None:
+            plans = self.__dict__["_pfo_plans"] = {}
+            self.__dict__["_pfo_rules"] = {}
+        return plans
+
+    # -- the step -------------------------------------------------------------------------
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One update of every parameter that has a gradient (``p.grad is None`` skips
+        one, as in torch). ``closure`` re-evaluates the model and returns the loss; it is
+        called first, with gradients enabled. (The update itself runs on NumPy views,
+        outside autograd; the parameters' version counters are bumped as torch's in-place
+        updates bump them.)"""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        plans = self._plans()
+        for group in self.param_groups:
+            rule = self._checked_rule(group)
+            plan = plans.get(id(group))
+            if plan is None or not self._plan_valid(plan, group, rule):
+                plan = self._build_plan(group, rule)
+                if plan is None:
+                    plans.pop(id(group), None)
+                else:
+                    plans[id(group)] = plan
+            if plan is None or not self._fast_step(plan, rule):
+                plans.pop(id(group), None)
+                self._general_step(group, rule)
+        return loss
+
+    def _checked_rule(self, group: dict[str, Any]) -> F.Rule:
+        """The group's rule, rebuilt (and so re-checked) only when a value has changed."""
+        rules = self.__dict__["_pfo_rules"]
+        values = tuple(_number(v) for k, v in group.items() if k != "params")
+        cached = rules.get(id(group))
+        if cached is None or cached[0] is not group or cached[1] != values:
+            self._check_options(group)
+            cached = (group, values, self._rule({k: _number(v) for k, v in group.items()}))
+            rules[id(group)] = cached
+        return cached[2]
+
+    def _plan_valid(self, plan: _Plan, group: dict[str, Any], rule: F.Rule) -> bool:
+        params = group["params"]
+        return (
+            plan.group is group
+            and plan.state is self.state
+            and plan.kernel is rule.kernel
+            and len(params) == len(plan.params)
+            and [p.data_ptr() for p in params] == plan.ptrs
+            and all(a is b for a, b in zip(params, plan.params))
+            and all(self.state.get(p) is e for p, e in zip(params, plan.entries))
+            and all(e.get(k) is t for e, k, t in plan.tensors)
+        )
+
+    def _build_plan(self, group: dict[str, Any], rule: F.Rule) -> _Plan | None:
+        """A plan when every parameter of the group has its full state (after its first
+        step) and each dtype's parameters share a cohort; else None (general path)."""
+        params = list(group["params"])
+        keys = (*rule.state_names, *self._scalar_keys)
+        entries = [self.state.get(p) for p in params]
+        if not params or any(e is None or any(k not in e for k in keys) for e in entries
+                             if keys or e is not None):  # fmt: skip
+            return None
+        for i, (p, e) in enumerate(zip(params, entries)):
+            _check_tensor(p, f"params[{i}]")
+            if e is not None:
+                self._check_param_state(p, e, rule, i)
+        tensors = [(e, k, e[k]) for e in entries if e is not None for k in keys]
+        plan = _Plan(group, self.state, rule.kernel, params, [p.data_ptr() for p in params],
+                     entries, tensors)  # fmt: skip
+        by_dtype: dict[torch.dtype, list[int]] = {}
+        for i, p in enumerate(params):
+            by_dtype.setdefault(p.dtype, []).append(i)
+        for index in by_dtype.values():
+            cohorts = {self._cohort(entries[i]) for i in index}
+            if len(cohorts) != 1:
+                return None
+            native = rule.plan(
+                [_view(params[i]) for i in index],
+                [[_view(entries[i][k]) for i in index] for k in rule.state_names],
+            )
+            scalars = [[_view(entries[i][k]) for i in index] for k in self._scalar_keys]
+            plan.calls.append(_Call(native, index, scalars, cohorts.pop()))
+        return plan
+
+    def _check_param_state(
+        self, p: torch.Tensor, state: dict[str, Any], rule: F.Rule, i: int
+    ) -> None:
+        """A parameter and its state buffers as the kernels need them. A state buffer that
+        is not (e.g. loaded non-contiguous) is replaced by a contiguous copy: the state is
+        the optimizer's own, unlike the parameter."""
+        _check_tensor(p, f"params[{i}]")
+        for k in rule.state_names:
+            t = state[k]
+            if t.shape != p.shape:
+                msg = f"state of params[{i}]: {k!r} has shape {tuple(t.shape)}, expected {tuple(p.shape)}"
+                raise ValueError(msg)
+            if t.dtype != p.dtype or t.device != p.device or not t.is_contiguous():
+                state[k] = t.to(device=p.device, dtype=p.dtype, memory_format=torch.contiguous_format, copy=True)
+        for k in self._scalar_keys:
+            if not (isinstance(state[k], torch.Tensor) and state[k].device.type == "cpu"):
+                state[k] = torch.tensor(float(state[k]), dtype=_scalar_dtype())
+            elif not state[k].is_contiguous():
+                state[k] = state[k].clone()
+
+    def _fast_step(self, plan: _Plan, rule: F.Rule) -> bool:
+        """The step through the plan; False (nothing written) if a gradient is None."""
+        grads = [p.grad for p in plan.params]
+        if any(g is None for g in grads):
+            return False
+        views = []
+        for call in plan.calls:
+            gs = []
+            for i in call.index:
+                g = grads[i]
+                try:
+                    gs.append(g.numpy() if not g.requires_grad else g.detach().numpy())
+                except (RuntimeError, TypeError):
+                    _check_tensor(g, f"params[{i}].grad")
+                    raise
+            views.append(gs)
+        if len(plan.calls) > 1:  # several native calls: check every gradient before the first
+            self._check_grads(plan.params, grads)
+        for call, gs in zip(plan.calls, views):
+            coeffs, cohort = self._advance(rule, call.cohort)
+            try:
+                call.native.step(gs, coeffs)  # checks the gradients, then writes
+            except (TypeError, ValueError):
+                self._check_grads(plan.params, grads)  # the same error, named as torch's
+                raise
+            call.cohort = cohort
+            for value, arrays in zip(cohort, call.scalars):
+                for a in arrays:
+                    a[()] = value
+        torch.autograd.graph.increment_version(plan.params)
+        return True
+
+    @staticmethod
+    def _check_grads(params: list[torch.Tensor], grads: list[torch.Tensor | None]) -> None:
+        for i, (p, g) in enumerate(zip(params, grads)):
+            if g is None:
+                continue
+            _check_tensor(g, f"params[{i}].grad")
+            if g.dtype != p.dtype:
+                msg = f"params[{i}].grad has dtype {g.dtype}, expected {p.dtype} (its parameter's)"
+                raise TypeError(msg)
+            if g.shape != p.shape:
+                msg = f"params[{i}].grad has shape {tuple(g.shape)}, expected {tuple(p.shape)}"
+                raise ValueError(msg)
+
+    def _general_step(self, group: dict[str, Any], rule: F.Rule) -> None:
+        """Any mix of missing gradients, new state, dtypes and cohorts: everything is
+        checked first, then one native call per (dtype, cohort)."""
+        params = group["params"]
+        grads = [p.grad for p in params]
+        for i, p in enumerate(params):
+            if grads[i] is not None:
+                _check_tensor(p, f"params[{i}]")
+        self._check_grads(params, grads)
+        cohorts: dict[Hashable, list[int]] = {}
+        for i, p in enumerate(params):
+            if grads[i] is None:
+                continue
+            state = self.state.get(p)
+            if state is None or not state:
+                state = self._init_state(p, group)
+                if state or rule.state_names:  # torch keeps no entry for state-free SGD
+                    self.state[p] = state
+            cohort = self._cohort(state)  # before missing buffers are added (SGD's first)
+            for k in rule.state_names:
+                if k not in state:
+                    state[k] = _zeros(p)
+            self._check_param_state(p, state, rule, i)
+            cohorts.setdefault((p.dtype, cohort), []).append(i)
+        updated = []
+        for (_, cohort), index in cohorts.items():
+            states = [self.state.get(params[i], {}) for i in index]
+            coeffs, new = self._advance(rule, cohort)
+            rule.kernel(
+                [_view(params[i]) for i in index],
+                [_view(grads[i]) for i in index],
+                [[_view(s[k]) for s in states] for k in rule.state_names],
+                coeffs,
+            )
+            for key, value in zip(self._scalar_keys, new):
+                for s in states:
+                    s[key].fill_(value)
+            updated += [params[i] for i in index]
+        if updated:
+            torch.autograd.graph.increment_version(updated)
+
+
+def _zeros(p: torch.Tensor) -> torch.Tensor:
+    return torch.zeros_like(p, memory_format=torch.contiguous_format)
+
+
+class Adam(_Adapter, torch.optim.Adam):
+    """torch.optim.Adam (and AMSGrad, and AdamW through ``decoupled_weight_decay=True``)
+    stepped by :func:`pyfastopt.functional.adam_`."""
+
+    def _rule(self, group):
+        beta1, beta2 = _check_betas(group["betas"])
+        return F.adam_rule(
+            lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+            weight_decay=group["weight_decay"], amsgrad=group["amsgrad"],
+            maximize=group["maximize"],
+            decoupled_weight_decay=group.get("decoupled_weight_decay", False),
+            bias_correction=True,
+        )  # fmt: skip
+
+    def _init_state(self, param, group):
+        state = {"step": torch.tensor(0.0, dtype=_scalar_dtype()), "exp_avg": _zeros(param),
+                 "exp_avg_sq": _zeros(param)}  # fmt: skip
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = _zeros(param)
+        return state
+
+
+class AdamW(Adam, torch.optim.AdamW):
+    """torch.optim.AdamW stepped by :func:`pyfastopt.functional.adamw_`."""
+
+
+class SGD(_Adapter, torch.optim.SGD):
+    """torch.optim.SGD (momentum, dampening, Nesterov) stepped by
+    :func:`pyfastopt.functional.sgd_`. As torch's, it keeps no ``step``: the momentum
+    buffer is created from the first gradient."""
+
+    _scalar_keys = ()
+
+    def _rule(self, group):
+        return F.sgd_rule(
+            lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
+            weight_decay=group["weight_decay"], nesterov=group["nesterov"],
+            maximize=group["maximize"],
+        )  # fmt: skip
+
+    def _init_state(self, param, group):
+        return {}
+
+    def _cohort(self, state):
+        return ("momentum_buffer" in (state or ()),)  # torch's first step: buffer = grad
+
+    def _advance(self, rule, cohort):
+        return rule.coeffs(2 if cohort[0] else 1), (True,)  # no scalar state to write
+
+
+class Adagrad(_Adapter, torch.optim.Adagrad):
+    """torch.optim.Adagrad stepped by :func:`pyfastopt.functional.adagrad_`."""
+
+    def _rule(self, group):
+        return F.adagrad_rule(
+            lr=group["lr"], lr_decay=group["lr_decay"], weight_decay=group["weight_decay"],
+            eps=group["eps"], maximize=group["maximize"], eps_inside_sqrt=False,
+        )  # fmt: skip
+
+    def _init_state(self, param, group):
+        value = _number(group["initial_accumulator_value"])
+        return {"step": torch.tensor(0.0, dtype=_scalar_dtype()),
+                "sum": torch.full_like(param, value, memory_format=torch.contiguous_format)}  # fmt: skip
+
+
+class RMSprop(_Adapter, torch.optim.RMSprop):
+    """torch.optim.RMSprop (centered, momentum) stepped by
+    :func:`pyfastopt.functional.rmsprop_`."""
+
+    def _rule(self, group):
+        return F.rmsprop_rule(
+            lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
+            weight_decay=group["weight_decay"], momentum=group["momentum"],
+            centered=group["centered"], maximize=group["maximize"], eps_inside_sqrt=False,
+        )  # fmt: skip
+
+    def _init_state(self, param, group):
+        state = {"step": torch.tensor(0.0, dtype=_scalar_dtype()), "square_avg": _zeros(param)}
+        if group["momentum"] > 0:
+            state["momentum_buffer"] = _zeros(param)
+        if group["centered"]:
+            state["grad_avg"] = _zeros(param)
+        return state
+
+
+class Adadelta(_Adapter, torch.optim.Adadelta):
+    """torch.optim.Adadelta stepped by :func:`pyfastopt.functional.adadelta_`."""
+
+    def _rule(self, group):
+        return F.adadelta_rule(
+            lr=group["lr"], rho=group["rho"], eps=group["eps"],
+            weight_decay=group["weight_decay"], maximize=group["maximize"],
+        )  # fmt: skip
+
+    def _init_state(self, param, group):
+        return {"step": torch.tensor(0.0, dtype=_scalar_dtype()), "square_avg": _zeros(param),
+                "acc_delta": _zeros(param)}  # fmt: skip
+
+
+class Adamax(_Adapter, torch.optim.Adamax):
+    """torch.optim.Adamax stepped by :func:`pyfastopt.functional.adamax_`."""
+
+    def _rule(self, group):
+        beta1, beta2 = _check_betas(group["betas"])
+        return F.adamax_rule(
+            lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+            weight_decay=group["weight_decay"], maximize=group["maximize"],
+        )  # fmt: skip
+
+    def _init_state(self, param, group):
+        return {"step": torch.tensor(0.0, dtype=_scalar_dtype()), "exp_avg": _zeros(param),
+                "exp_inf": _zeros(param)}  # fmt: skip
+
+
+class RAdam(_Adapter, torch.optim.RAdam):
+    """torch.optim.RAdam stepped by :func:`pyfastopt.functional.radam_`."""
+
+    def _rule(self, group):
+        beta1, beta2 = _check_betas(group["betas"])
+        return F.radam_rule(
+            lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            decoupled_weight_decay=group["decoupled_weight_decay"], maximize=group["maximize"],
+        )  # fmt: skip
+
+    def _init_state(self, param, group):
+        return {"step": torch.tensor(0.0, dtype=_scalar_dtype()), "exp_avg": _zeros(param),
+                "exp_avg_sq": _zeros(param)}  # fmt: skip
+
+
+class Rprop(_Adapter, torch.optim.Rprop):
+    """torch.optim.Rprop stepped by :func:`pyfastopt.functional.rprop_`; each element's
+    step size starts at ``lr``."""
+
+    def _rule(self, group):
+        return F.rprop_rule(
+            etas=group["etas"], step_sizes=group["step_sizes"], maximize=group["maximize"]
+        )
+
+    def _init_state(self, param, group):
+        return {"step": torch.tensor(0.0, dtype=_scalar_dtype()), "prev": _zeros(param),
+                "step_size": torch.full_like(param, _number(group["lr"]),
+                                             memory_format=torch.contiguous_format)}  # fmt: skip
+
+
+class NAdam(_Adapter, torch.optim.NAdam):
+    """torch.optim.NAdam stepped by the kernel of :func:`pyfastopt.functional.nadam_`.
+
+    ``mu_product`` is state, as in torch: a scalar tensor of the scalar dtype (float32),
+    rounded there after each step as torch's ``mu_product *= mu`` rounds it.
+    """
+
+    _scalar_keys = ("step", "mu_product")
+
+    def _rule(self, group):
+        beta1, beta2 = _check_betas(group["betas"])
+        lr = check.nonneg("lr", group["lr"])
+        eps = check.nonneg("eps", group["eps"])
+        weight_decay = check.nonneg("weight_decay", group["weight_decay"])
+        psi = check.nonneg("momentum_decay", group["momentum_decay"])
+        head = (*F._gradient_terms(group["maximize"], lr, weight_decay,
+                                   group["decoupled_weight_decay"]),
+                *F._moments(beta1, beta2))  # fmt: skip
+
+        def coeffs(t, mu_product):
+            """(coefficients, new mu_product) of step t, computed as torch's NAdam does."""
+            mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * psi))
+            mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
+            dtype = np.float64 if _scalar_dtype() == torch.float64 else np.float32
+            mu_product = float(dtype(mu_product) * dtype(mu))  # the scalar tensor's rounding
+            grad_coeff = lr * (1.0 - mu) / (1.0 - mu_product)
+            avg_coeff = lr * mu_next / (1.0 - mu_product * mu_next)
+            return (*head, 1.0 - beta2**t, eps, -grad_coeff, -avg_coeff), mu_product
+
+        return F.Rule(_nadam_kernel, _nadam_plan, ("exp_avg", "exp_avg_sq"), coeffs)
+
+    def _advance(self, rule, cohort):
+        step = int(cohort[0]) + 1
+        coeffs, mu_product = rule.coeffs(step, cohort[1])
+        return coeffs, (float(step), mu_product)
+
+    def _init_state(self, param, group):
+        return {"step": torch.tensor(0.0, dtype=_scalar_dtype()),
+                "mu_product": torch.tensor(1.0, dtype=_scalar_dtype()),
+                "exp_avg": _zeros(param), "exp_avg_sq": _zeros(param)}  # fmt: skip
+
