@@ -23,8 +23,8 @@ current stream), else the legacy default stream; it is ordered after the streams
 arguments name. Calls return once the work is enqueued, as CuPy's and PyTorch's do.
 DLPack exporters give no read-only flag: such arrays are taken as writable.
 
-Not on the device yet: ``nadam_`` (:mod:`pyfastopt.functional` computes its coefficients
-inline rather than through a rule builder; the kernel itself is ``_cuda.nadam``), and the
+Not on the device yet: ``nadam_`` (its rule has scalar state, ``mu_product``, that
+:func:`apply` does not thread through; the kernel itself is ``_cuda.nadam``), and the
 rules that reduce sums (``swats_``, gradient clipping by norm) and the row-sparse kernels
 (:mod:`pyfastopt.sparse`), which stay CPU-only.
 """

@@ -471,32 +471,46 @@ def nadam_(
     Ruder's overview: :math:`p_t = p_{t-1} - \frac{\eta}{d_t}\left(\beta_1 \hat m_t +
     \frac{(1-\beta_1) g_t}{1-\beta_1^t}\right)`, :math:`\hat m_t = m_t/(1-\beta_1^t)`.
     """
+    rule = nadam_rule(
+        lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+        momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
+        maximize=maximize, simplified=simplified,
+    )  # fmt: skip
+    coeffs, mu_product = rule.coeffs(check.step(step), check.nonneg("mu_product", mu_product))
+    _run(rule.kernel, param, grad, (exp_avg, exp_avg_sq), coeffs)
+    return mu_product
+
+
+def nadam_rule(
+    *, lr, beta1, beta2, eps, weight_decay, momentum_decay, decoupled_weight_decay, maximize,
+    simplified, product_dtype: type = float,
+) -> Rule:  # fmt: skip
+    """Checks NAdam's hyperparameters once; the rule of :func:`nadam_`. NAdam has scalar
+    state: its ``coeffs(t, mu_product)`` returns (the coefficients of step t, the new
+    mu_product), the product rounded to ``product_dtype`` (torch keeps it in a float32
+    tensor)."""
     lr = check.nonneg("lr", lr)
     beta1, beta2 = _betas(beta1, beta2)
     eps = check.nonneg("eps", eps)
     weight_decay = check.nonneg("weight_decay", weight_decay)
     momentum_decay = check.nonneg("momentum_decay", momentum_decay)
-    mu_product = check.nonneg("mu_product", mu_product)
-    t = check.step(step)
-    mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
-    mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
-    mu_product *= mu
-    if simplified:
-        bc1 = 1.0 - beta1**t
-        grad_coeff, avg_coeff = lr * (1.0 - beta1) / bc1, lr * beta1 / bc1
-    else:
-        grad_coeff = lr * (1.0 - mu) / (1.0 - mu_product)
-        avg_coeff = lr * mu_next / (1.0 - mu_product * mu_next)
-    coeffs = (
-        *_gradient_terms(maximize, lr, weight_decay, decoupled_weight_decay),
-        *_moments(beta1, beta2),
-        1.0 / math.sqrt(1.0 - beta2**t),
-        eps,
-        -grad_coeff,
-        -avg_coeff,
-    )
-    _run(_core.nadam, param, grad, (exp_avg, exp_avg_sq), coeffs)
-    return mu_product
+    head = (*_gradient_terms(maximize, lr, weight_decay, decoupled_weight_decay),
+            *_moments(beta1, beta2))  # fmt: skip
+
+    def coeffs(t: int, mu_product: float) -> tuple[tuple[float, ...], float]:
+        mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
+        mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+        mu_product = float(product_dtype(mu_product) * product_dtype(mu))
+        if simplified:
+            bc1 = 1.0 - beta1**t
+            grad_coeff, avg_coeff = lr * (1.0 - beta1) / bc1, lr * beta1 / bc1
+        else:
+            grad_coeff = lr * (1.0 - mu) / (1.0 - mu_product)
+            avg_coeff = lr * mu_next / (1.0 - mu_product * mu_next)
+        step_coeffs = (*head, 1.0 / math.sqrt(1.0 - beta2**t), eps, -grad_coeff, -avg_coeff)
+        return step_coeffs, mu_product
+
+    return Rule(_core.nadam, _core.nadam_plan, ("exp_avg", "exp_avg_sq"), coeffs)
 
 
 def radam_(

@@ -39,10 +39,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
     )
     raise ImportError(msg) from exc
 
-from . import _validate as check
 from . import functional as F
-from ._core import nadam as _nadam_kernel
-from ._core import nadam_plan as _nadam_plan
 from .optim._common import betas as _check_betas
 
 __all__ = [
@@ -549,25 +546,13 @@ class NAdam(_Adapter, torch.optim.NAdam):
 
     def _rule(self, group):
         beta1, beta2 = _check_betas(group["betas"])
-        lr = check.nonneg("lr", group["lr"])
-        eps = check.nonneg("eps", group["eps"])
-        weight_decay = check.nonneg("weight_decay", group["weight_decay"])
-        psi = check.nonneg("momentum_decay", group["momentum_decay"])
-        head = (*F._gradient_terms(group["maximize"], lr, weight_decay,
-                                   group["decoupled_weight_decay"]),
-                *F._moments(beta1, beta2))  # fmt: skip
-
-        def coeffs(t, mu_product):
-            """(coefficients, new mu_product) of step t, computed as torch's NAdam does."""
-            mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * psi))
-            mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
-            dtype = np.float64 if _scalar_dtype() == torch.float64 else np.float32
-            mu_product = float(dtype(mu_product) * dtype(mu))  # the scalar tensor's rounding
-            grad_coeff = lr * (1.0 - mu) / (1.0 - mu_product)
-            avg_coeff = lr * mu_next / (1.0 - mu_product * mu_next)
-            return (*head, 1.0 - beta2**t, eps, -grad_coeff, -avg_coeff), mu_product
-
-        return F.Rule(_nadam_kernel, _nadam_plan, ("exp_avg", "exp_avg_sq"), coeffs)
+        product_dtype = np.float64 if _scalar_dtype() == torch.float64 else np.float32
+        return F.nadam_rule(
+            lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+            weight_decay=group["weight_decay"], momentum_decay=group["momentum_decay"],
+            decoupled_weight_decay=group["decoupled_weight_decay"],
+            maximize=group["maximize"], simplified=False, product_dtype=product_dtype,
+        )  # fmt: skip
 
     def _advance(self, rule, cohort):
         step = int(cohort[0]) + 1

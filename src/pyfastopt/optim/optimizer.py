@@ -146,6 +146,7 @@ class Optimizer:
         return cached[2]
 
     def _validate(self, group: dict[str, Any]) -> None:
+        """Checks the group's hyperparameters (building its rule checks them)."""
         if self._checked_rule(group) is None:
             self._update(group, [], [], [], 1)  # a dry run checks the hyperparameters
 
@@ -221,9 +222,6 @@ class Optimizer:
         group = {**self.defaults, **param_group, "params": params}
         self._validate(group)
         self.param_groups.append(group)
-
-    def _validate(self, group: dict[str, Any]) -> None:
-        self._update(group, [], [], [], 1)
 
     def step(self, grads: Sequence[np.ndarray | None]) -> None:
         """One update of every parameter, in place.
