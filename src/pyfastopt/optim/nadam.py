@@ -37,6 +37,21 @@ class NAdam(Optimizer):
         )  # fmt: skip
         super().__init__(params, defaults)
 
+    _scalar_state = ("mu_product",)
+
+    def _rule(self, group):
+        beta1, beta2 = check_betas(group["betas"])
+        return F.nadam_rule(
+            lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+            weight_decay=group["weight_decay"], momentum_decay=group["momentum_decay"],
+            decoupled_weight_decay=group["decoupled_weight_decay"],
+            maximize=group["maximize"], simplified=group["simplified"],
+        )  # fmt: skip
+
+    def _step_coeffs(self, rule, step, scalars):
+        coeffs, mu_product = rule.coeffs(step, *scalars)
+        return coeffs, (mu_product,)
+
     def _init_state(self, param, group):
         return {"step": 0, "mu_product": 1.0}
 
@@ -44,15 +59,10 @@ class NAdam(Optimizer):
         return state["step"], state["mu_product"]
 
     def _update(self, group, params, grads, states, step):
-        beta1, beta2 = check_betas(group["betas"])
-        self._add_buffers(group, params, states, ("exp_avg", "exp_avg_sq"))
-        mu_product = F.nadam_(
-            params, grads, column(states, "exp_avg"), column(states, "exp_avg_sq"), step=step,
-            mu_product=states[0]["mu_product"] if states else 1.0, lr=group["lr"],
-            beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
-            momentum_decay=group["momentum_decay"],
-            decoupled_weight_decay=group["decoupled_weight_decay"],
-            maximize=group["maximize"], simplified=group["simplified"],
-        )  # fmt: skip
+        rule = self._checked_rule(group)
+        self._add_buffers(group, params, states, rule.state_names)
+        coeffs, (mu_product,) = self._step_coeffs(
+            rule, step, (states[0]["mu_product"] if states else 1.0,))
+        rule.kernel(params, grads, [column(states, n) for n in rule.state_names], coeffs)
         for s in states:
             s["mu_product"] = mu_product

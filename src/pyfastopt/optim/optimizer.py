@@ -21,12 +21,14 @@ from ._common import state_buffers
 class _Plan:
     """The native plan of a one-group optimizer: valid while the group's rule and params
     are the ones it was built for. Replace state buffers only through load_state_dict.
-    It counts steps itself; ``synced`` is the step last written to the states' "step"."""
+    It counts steps (and the optimizer's scalar state) itself; ``synced`` is the step last
+    written to the states' dicts."""
 
     rule: F.Rule
     params: tuple[np.ndarray, ...]
     states: list[dict[str, Any]]
     step: int
+    scalars: tuple[Any, ...]
     native: Any
     synced: int
 
@@ -165,10 +167,19 @@ class Optimizer:
             if plan is None:
                 return False
         step = plan.step + 1
-        if not plan.native.step(grads, rule.coeffs(step)):
+        coeffs, scalars = self._step_coeffs(rule, step, plan.scalars)
+        if not plan.native.step(grads, coeffs):
             return False  # a None gradient
-        plan.step = step
+        plan.step, plan.scalars = step, scalars
         return True
+
+    #: Scalar state (besides "step") that a rule's coefficients depend on: NAdam's
+    #: mu_product. Such optimizers take no SparseRows gradients (their scalar is per table).
+    _scalar_state: tuple[str, ...] = ()
+
+    def _step_coeffs(self, rule: F.Rule, step: int, scalars: tuple) -> tuple[tuple, tuple]:
+        """The coefficients of step ``step`` and the new values of ``_scalar_state``."""
+        return rule.coeffs(step), scalars
 
     @property
     def state(self) -> dict[int, dict[str, Any]]:
@@ -179,6 +190,7 @@ class Optimizer:
         if plan is not None and plan.synced != plan.step:
             for state in plan.states:
                 state["step"] = plan.step
+                state.update(zip(self._scalar_state, plan.scalars))
             plan.synced = plan.step
         return self._state
 
@@ -195,12 +207,14 @@ class Optimizer:
         if not params or any(s is None or any(n not in s for n in rule.state_names)
                              for s in states):  # fmt: skip
             return None  # the first step creates the state through the general path
-        if len({s["step"] for s in states}) != 1 or len({p.dtype for p in params}) != 1:
+        keys = ("step", *self._scalar_state)
+        if len({tuple(s[k] for k in keys) for s in states}) != 1 or \
+                len({p.dtype for p in params}) != 1:  # fmt: skip
             return None
         buffers = [[s[name] for s in states] for name in rule.state_names]
         native = rule.plan(params, buffers)
-        step = states[0]["step"]
-        return _Plan(rule, tuple(params), states, step, native, synced=step)
+        step, *scalars = (states[0][k] for k in keys)
+        return _Plan(rule, tuple(params), states, step, tuple(scalars), native, synced=step)
 
     # -- torch.optim API ----------------------------------------------------------------
 
@@ -284,7 +298,8 @@ class Optimizer:
             if g is None:
                 continue
             if isinstance(g, SparseRows):
-                if self._checked_rule(groups[i]) is None or self.gradient_noise is not None:
+                rule = self._checked_rule(groups[i])
+                if rule is None or self._scalar_state or self.gradient_noise is not None:
                     msg = f"grads[{i}]: {type(self).__name__} takes no SparseRows gradients"
                     msg += " with gradient noise" if self.gradient_noise is not None else ""
                     raise TypeError(msg)
