@@ -13,7 +13,7 @@ with ``loss`` one of ``"logistic"`` (``log(1 + exp(-y z))``), ``"hinge"``
 ``g = dl/dz`` updates only the coordinates ``j`` stored in row ``i``::
 
     w_j <- w_j - lr * (g * x_ij + c_j * w_j),   c_j = alpha * n / count_j
-    b   <- b - lr * g
+    b   <- b - lr * intercept_lr_scale * g
 
 where ``count_j`` is the number of rows storing feature ``j``. This is the paper's sparse
 form of the L2 penalty (the penalty's share of each feature divided by its degree): in
@@ -21,7 +21,11 @@ expectation over the example it is exactly ``alpha * w``, so each step is an unb
 stochastic gradient of ``F``, and a step writes only the row's coordinates (no dense decay
 and no shared scale factor for the threads to fight over). With ``adagrad=True`` the same
 per-coordinate gradient ``G = g * x_ij + c_j * w_j`` is used as
-``A_j += G^2; w_j -= lr * G / (sqrt(A_j) + eps)`` (and ``A_b += g^2`` for the intercept).
+``A_j += G^2; w_j -= lr * G / (sqrt(A_j) + eps)`` (and ``A_b += g^2``,
+``b -= lr * intercept_lr_scale * g / (sqrt(A_b) + eps)`` for the intercept). Every example
+moves the intercept while a feature moves only in the rows that store it, so at the weights'
+rate the intercept would be the noisiest coordinate by far: ``intercept_lr_scale=0.01`` slows
+it, as scikit-learn's SGD does for sparse data (its ``SPARSE_INTERCEPT_DECAY``).
 Arithmetic is in float64; the weights (and Adagrad sums) are stored in the dtype of the data.
 
 Determinism: with ``n_threads=1`` the result is a pure function of the inputs and ``seed``.
@@ -241,6 +245,7 @@ def train(
     adagrad: bool = False,
     eps: float = 1e-10,
     fit_intercept: bool = True,
+    intercept_lr_scale: float = 0.01,
     shuffle: bool = True,
     seed: int = 0,
     n_threads: int | None = None,
@@ -265,6 +270,7 @@ def train(
         adagrad: Adagrad steps ``lr * G / (sqrt(A) + eps)`` instead of ``lr * G``.
         eps: Adagrad's denominator term, ``> 0``.
         fit_intercept: learn ``b`` (never penalised); otherwise ``b = 0``.
+        intercept_lr_scale: the intercept's learning rate relative to the weights', ``> 0``.
         shuffle: a fresh permutation each epoch from ``(seed, epoch)``; otherwise row order.
         seed: integer in ``[0, 2^64)``.
         n_threads: threads (default :func:`pyfastopt.get_num_threads`). Above 1 the result is
@@ -296,6 +302,7 @@ def train(
     alpha = check.nonneg("alpha", alpha)
     epochs = check.integer("epochs", epochs, 1)
     eps = check.positive("eps", eps)
+    intercept_lr_scale = check.positive("intercept_lr_scale", intercept_lr_scale)
     seed = check.integer("seed", seed, 0)
     if seed >= 2**64:
         msg = f"Invalid seed: {seed!r} (must be < 2**64)"
@@ -308,7 +315,7 @@ def train(
     coef = np.zeros(n_features, dtype=data.dtype)
     intercept, hist = _core.hogwild_train(
         indptr, indices, data, y_arr, coef, 0.0, rates, LOSSES[loss], alpha, bool(adagrad),
-        eps, bool(fit_intercept), bool(shuffle), seed, epochs, unit, threads,
+        eps, bool(fit_intercept), intercept_lr_scale, bool(shuffle), seed, epochs, unit, threads,
         history == "objective",
     )  # fmt: skip
     return HogwildResult(coef, float(intercept), hist, classes)

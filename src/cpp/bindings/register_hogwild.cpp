@@ -81,8 +81,8 @@ hogwild::Loss loss_of(int loss) {
 template <class T, class I>
 py::tuple train(py::handle indptr, py::handle indices, py::handle data, py::handle y_,
                 py::handle coef_, double intercept, py::handle rates_, int loss, double alpha,
-                bool adagrad, double eps, bool fit_intercept, bool shuffle, std::uint64_t seed,
-                std::size_t epochs, int rate_unit, int threads, bool objective_history) {
+                bool adagrad, double eps, bool fit_intercept, double intercept_lr_scale, bool shuffle,
+                std::uint64_t seed, std::size_t epochs, int rate_unit, int threads, bool objective_history) {
     auto coef = vector_arg<T>(coef_, "coef", true);
     const CheckedCsr<T, I> X(indptr, indices, data, static_cast<std::size_t>(coef.size()));
     auto y = vector_arg<T>(y_, "y");
@@ -103,6 +103,7 @@ py::tuple train(py::handle indptr, py::handle indices, py::handle data, py::hand
     o.adagrad = adagrad;
     o.eps = eps;
     o.fit_intercept = fit_intercept;
+    o.intercept_lr_scale = intercept_lr_scale;
     o.shuffle = shuffle;
     o.seed = seed;
     o.epochs = epochs;
@@ -180,18 +181,19 @@ void register_hogwild(py::module_& m) {
         "hogwild_train",
         [](py::handle indptr, py::handle indices, py::handle data, py::handle y, py::handle coef,
            double intercept, py::handle rates, int loss, double alpha, bool adagrad, double eps,
-           bool fit_intercept, bool shuffle, std::uint64_t seed, std::size_t epochs,
-           int rate_unit, int n_threads, bool objective_history) {
+           bool fit_intercept, double intercept_lr_scale, bool shuffle, std::uint64_t seed,
+           std::size_t epochs, int rate_unit, int n_threads, bool objective_history) {
             return by_dtype(indices, data, [&](auto t, auto i) {
                 PFO_TYPES(t, i);
                 return train<T, I>(indptr, indices, data, y, coef, intercept, rates, loss, alpha,
-                                   adagrad, eps, fit_intercept, shuffle, seed, epochs, rate_unit,
-                                   n_threads, objective_history);
+                                   adagrad, eps, fit_intercept, intercept_lr_scale, shuffle, seed,
+                                   epochs, rate_unit, n_threads, objective_history);
             });
         },
         py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("y"), py::arg("coef"),
         py::arg("intercept"), py::arg("rates"), py::arg("loss"), py::arg("alpha"),
-        py::arg("adagrad"), py::arg("eps"), py::arg("fit_intercept"), py::arg("shuffle"),
+        py::arg("adagrad"), py::arg("eps"), py::arg("fit_intercept"),
+        py::arg("intercept_lr_scale"), py::arg("shuffle"),
         py::arg("seed"), py::arg("epochs"), py::arg("rate_unit"), py::arg("n_threads"),
         py::arg("objective_history"),
         "Hogwild! training in place on coef; returns (intercept, history). Private: use "

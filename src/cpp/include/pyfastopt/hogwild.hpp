@@ -12,15 +12,18 @@
 // Each step draws one example i (the epoch's permutation) and, with g = dl/dz at the current
 // weights, updates only the coordinates j the row touches:
 //
-//     w_j <- w_j - lr (g x_ij + c_j w_j),   c_j = alpha n / count_j,     b <- b - lr g
+//     w_j <- w_j - lr (g x_ij + c_j w_j),   c_j = alpha n / count_j,     b <- b - lr s g
 //
 // count_j is the number of rows in which feature j is stored. This is the paper's sparse
 // regulariser (Sec. 2: the penalty split over the examples, each feature's share divided by
 // its degree): E_i[c_j w_j [j in row i]] = alpha w_j, so the step is an unbiased stochastic
 // gradient of F itself, and a step writes only the row's coordinates: no dense decay, no
 // shared scale factor, nothing for the threads to contend for beyond the features they share.
+// s (intercept_lr_scale, 0.01 by default in Python, scikit-learn's SPARSE_INTERCEPT_DECAY)
+// slows the intercept: every example moves it, while a feature moves only in the rows that
+// store it, so at the weights' rate b would be by far the noisiest coordinate.
 // With Adagrad the same per-coordinate gradient G_ij = g x_ij + c_j w_j feeds
-// A_j += G_ij^2, w_j -= lr G_ij / (sqrt(A_j) + eps) (and likewise for b).
+// A_j += G_ij^2, w_j -= lr G_ij / (sqrt(A_j) + eps) (and likewise for b, at rate lr s).
 //
 // Races (the deliberate exception to pyfastopt's determinism): threads read and write the
 // shared weights (and Adagrad sums) without locks. Every such access is a relaxed atomic
@@ -85,6 +88,7 @@ struct Options {
     bool adagrad = false;        ///< Adagrad instead of plain SGD
     double eps = 1e-10;          ///< Adagrad's denominator floor
     bool fit_intercept = true;
+    double intercept_lr_scale = 1.0;  ///< the intercept's rate relative to the weights'
     bool shuffle = true;         ///< false: every epoch visits rows 0, 1, ..., n - 1
     std::uint64_t seed = 0;
     std::size_t epochs = 1;
@@ -299,6 +303,7 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
     const Loss loss = o.loss;
     const double eps = o.eps;
     const bool fit_b = o.fit_intercept;
+    const double b_scale = o.intercept_lr_scale;
 
     // Positions [begin, end) of the epoch's order with the rates `rate` (one per position,
     // or null: `fixed_rate`), a thread's intercept b and its Adagrad sum ab; returns the
@@ -356,9 +361,9 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
             if (fit_b) {
                 if constexpr (kAdagrad) {
                     ab += g * g;
-                    b -= lr * g / (std::sqrt(ab) + eps);
+                    b -= lr * b_scale * g / (std::sqrt(ab) + eps);
                 } else {
-                    b -= lr_g;
+                    b -= lr_g * b_scale;
                 }
             }
         }
