@@ -143,9 +143,6 @@ def _csr(X: MatrixLike, n_features: int | None) -> tuple[np.ndarray, np.ndarray,
     if indices.shape != data.shape:
         msg = f"indices has shape {indices.shape} but data {data.shape}: one index per value"
         raise ValueError(msg)
-    if not np.isfinite(data).all():
-        msg = "data must be finite (it holds NaN or Inf)"
-        raise ValueError(msg)
     if n_features is None:
         n_features = shape_features if shape_features is not None else (
             int(indices.max()) + 1 if indices.size else 0)  # fmt: skip
@@ -183,7 +180,11 @@ def _labels(y: Any, n_rows: int, loss: str, dtype: np.dtype,
             msg = "y must be finite"
             raise ValueError(msg)
         return yf, None
-    classes = np.unique(y)
+    if y.dtype.kind in "biuf" and y.size:  # min/max: much faster than np.unique's sort
+        lo, hi = y.min(), y.max()
+        classes = np.array([lo, hi]) if lo != hi and ((y == lo) | (y == hi)).all() else np.unique(y)
+    else:
+        classes = np.unique(y)
     if signed_ok and y.dtype.kind in "iuf" and np.isin(classes, (-1, 1)).all():
         return y.astype(dtype), (-1, 1)
     if classes.size != 2:

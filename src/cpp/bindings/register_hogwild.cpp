@@ -7,6 +7,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -63,12 +65,35 @@ struct CheckedCsr {
         if (p[np1 - 1] != nnz)
             throw py::value_error("indptr[-1] must equal len(indices) = " + std::to_string(nnz) +
                                   ", got " + std::to_string(p[np1 - 1]));
+        // One pass that vectorises (min/max, and x - x == 0 for finite x); the offending
+        // element is looked for only when it fails.
         const I* idx = indices.data();
-        for (std::int64_t k = 0; k < nnz; ++k)
-            if (idx[k] < 0 || static_cast<std::uint64_t>(idx[k]) >= n_cols)
-                throw py::value_error("indices[" + std::to_string(k) + "] = " +
-                                      std::to_string(idx[k]) + " is out of range for " +
-                                      std::to_string(n_cols) + " features");
+        const T* x = data.data();
+        I lo = 0, hi = 0;
+        bool finite = true;
+        if (nnz > 0) {
+            lo = hi = idx[0];
+            for (std::int64_t k = 0; k < nnz; ++k) {
+                lo = std::min(lo, idx[k]);
+                hi = std::max(hi, idx[k]);
+            }
+            int bad = 0;
+            for (std::int64_t k = 0; k < nnz; ++k) bad |= !(x[k] - x[k] == T(0));
+            finite = !bad;
+        }
+        if (lo < 0 || static_cast<std::uint64_t>(hi) >= n_cols) {
+            std::int64_t k = 0;
+            while (idx[k] >= 0 && static_cast<std::uint64_t>(idx[k]) < n_cols) ++k;
+            throw py::value_error("indices[" + std::to_string(k) + "] = " +
+                                  std::to_string(idx[k]) + " is out of range for " +
+                                  std::to_string(n_cols) + " features");
+        }
+        if (!finite) {
+            std::int64_t k = 0;
+            while (std::isfinite(x[k])) ++k;
+            throw py::value_error("data must be finite: data[" + std::to_string(k) + "] = " +
+                                  std::to_string(x[k]));
+        }
         view = {p, idx, data.data(), np1 - 1, n_cols};
     }
 };

@@ -100,6 +100,8 @@ struct Options {
 
 /// Examples a thread takes from the shared counter at a time; the intercept's delay.
 inline constexpr std::size_t kChunk = 256;
+/// Shuffle elements drawn by thread 0 per example it trains (see train_impl).
+inline constexpr std::size_t kShuffleWork = 8;
 /// Examples between two synchronisations of a thread's intercept with the shared one.
 inline constexpr std::size_t kSync = 16;
 /// Prefetch distances, in examples: offsets and label, then indices and values, then weights.
@@ -207,12 +209,36 @@ private:
 
 }  // namespace detail
 
-/// The permutation of epoch `epoch`: Fisher-Yates (i = n-1 down to 1, swap i with a uniform
-/// j <= i) over the identity, with draws from PhiloxStream(seed, epoch). n < 2^32.
+/// Builds the permutation of one epoch in steps, so that it can be drawn while the previous
+/// epoch runs: the identity, then Fisher-Yates (i = n-1 down to 1, swap i with a uniform
+/// j <= i) with draws from PhiloxStream(seed, epoch). The result does not depend on how the
+/// work was split. n < 2^32.
+class Shuffle {
+public:
+    Shuffle(std::uint32_t* order, std::size_t n, std::uint64_t seed, std::uint64_t epoch)
+        : order_(order), n_(n), stream_(seed, epoch), i_(n) {}
+    /// Does up to `work` elements' worth; returns true when the permutation is complete.
+    bool advance(std::size_t work) {
+        for (; filled_ < n_ && work; --work, ++filled_)
+            order_[filled_] = static_cast<std::uint32_t>(filled_);
+        for (; i_ > 1 && work; --work) {
+            --i_;
+            std::swap(order_[i_], order_[stream_.below(i_ + 1)]);
+        }
+        return done();
+    }
+    bool done() const { return filled_ == n_ && i_ <= 1; }
+
+private:
+    std::uint32_t* order_;
+    std::size_t n_;
+    detail::PhiloxStream stream_;
+    std::size_t filled_ = 0, i_;
+};
+
+/// The permutation of epoch `epoch` (see Shuffle), in one go.
 inline void permutation(std::uint32_t* order, std::size_t n, std::uint64_t seed, std::uint64_t epoch) {
-    for (std::size_t i = 0; i < n; ++i) order[i] = static_cast<std::uint32_t>(i);
-    detail::PhiloxStream s(seed, epoch);
-    for (std::size_t i = n; i-- > 1;) std::swap(order[i], order[s.below(i + 1)]);
+    Shuffle(order, n, seed, epoch).advance(2 * n);
 }
 
 namespace detail {
@@ -243,6 +269,36 @@ struct alignas(64) Padded {
 /// Rows per block of the objective's fixed-order reduction.
 inline constexpr std::size_t kObjectiveBlock = 4096;
 
+/// How many rows store each feature (a repeated index counts each time), on `threads`.
+template <class T, class I>
+std::vector<std::uint32_t> feature_counts(const Csr<T, I>& X, int threads) {
+    const std::size_t d = X.n_cols;
+    const auto nnz = static_cast<std::size_t>(X.indptr[X.n_rows]);
+    std::vector<std::uint32_t> count(d, 0);
+#if defined(_OPENMP)
+    if (threads > 1 && nnz > (std::size_t{1} << 20)) {
+        // One histogram per thread over a slice of the indices, then summed.
+        std::vector<std::uint32_t> part(d * static_cast<std::size_t>(threads - 1), 0);
+#pragma omp parallel num_threads(threads)
+        {
+            const auto t = static_cast<std::size_t>(omp_get_thread_num());
+            const auto nt = static_cast<std::size_t>(omp_get_num_threads());
+            std::uint32_t* h = t == 0 ? count.data() : part.data() + (t - 1) * d;
+            for (std::size_t k = nnz * t / nt; k < nnz * (t + 1) / nt; ++k)
+                ++h[std::size_t(X.indices[k])];
+#pragma omp barrier
+#pragma omp for schedule(static)
+            for (std::size_t j = 0; j < d; ++j)
+                for (std::size_t u = 1; u < nt; ++u) count[j] += part[(u - 1) * d + j];
+        }
+        return count;
+    }
+#endif
+    (void)threads;
+    for (std::size_t k = 0; k < nnz; ++k) ++count[std::size_t(X.indices[k])];
+    return count;
+}
+
 /// The loss sum of rows [begin, end) under weights w (stride S in `w`) and intercept b.
 template <class T, class I, std::size_t S>
 double loss_sum(const Csr<T, I>& X, const T* y, const T* w, double b, Loss loss,
@@ -269,23 +325,26 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
     constexpr std::size_t S = kUsed == 3 ? 4 : kUsed;
     const std::size_t n = X.n_rows, d = X.n_cols;
 
-    std::vector<T> work(d * S, T(0));
-    for (std::size_t j = 0; j < d; ++j) work[j * S] = coef[j];
-    if constexpr (kL2) {
-        std::vector<std::uint32_t> count(d, 0);
-        for (std::int64_t k = 0; k < X.indptr[n]; ++k) ++count[std::size_t(X.indices[k])];
-        const std::size_t c = 1 + kAdagrad;
-        for (std::size_t j = 0; j < d; ++j)
-            work[j * S + c] = count[j] ? T(o.alpha * double(n) / double(count[j])) : T(0);
-    }
-    std::vector<std::uint32_t> order(n);
-    if (!o.shuffle)
-        for (std::size_t i = 0; i < n; ++i) order[i] = static_cast<std::uint32_t>(i);
-
     int threads = o.threads < 1 ? 1 : o.threads;
 #if !defined(_OPENMP)
     threads = 1;
 #endif
+    std::vector<T> work(d * S, T(0));
+    for (std::size_t j = 0; j < d; ++j) work[j * S] = coef[j];
+    if constexpr (kL2) {
+        const auto count = feature_counts(X, threads);
+        const std::size_t c = 1 + kAdagrad;
+        for (std::size_t j = 0; j < d; ++j)
+            work[j * S + c] = count[j] ? T(o.alpha * double(n) / double(count[j])) : T(0);
+    }
+    // Two orders: epoch e runs on one while the next epoch's is drawn into the other.
+    std::vector<std::uint32_t> orders[2] = {std::vector<std::uint32_t>(n),
+                                            std::vector<std::uint32_t>(o.shuffle ? n : 0)};
+    if (o.shuffle)
+        permutation(orders[0].data(), n, o.seed, 0);
+    else
+        for (std::size_t i = 0; i < n; ++i) orders[0][i] = static_cast<std::uint32_t>(i);
+    Shuffle next_order(orders[1].data(), n, o.seed, 1);
     const bool shared_b = threads > 1;
     std::atomic<double> b_shared{intercept};
     std::atomic<double> a_shared{0.0};  // the intercept's Adagrad sum
@@ -299,7 +358,6 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
     const std::int64_t* const indptr = X.indptr;
     const I* const indices = X.indices;
     const T* const data = X.data;
-    const std::uint32_t* const perm = order.data();
     const Loss loss = o.loss;
     const double eps = o.eps;
     const bool fit_b = o.fit_intercept;
@@ -308,8 +366,8 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
     // Positions [begin, end) of the epoch's order with the rates `rate` (one per position,
     // or null: `fixed_rate`), a thread's intercept b and its Adagrad sum ab; returns the
     // sum of the examples' losses.
-    auto run_range = [=](std::size_t begin, std::size_t end, const double* rate,
-                         double fixed_rate, double& b, double& ab) {
+    auto run_range = [=](const std::uint32_t* perm, std::size_t begin, std::size_t end,
+                         const double* rate, double fixed_rate, double& b, double& ab) {
         double loss_total = 0;
         for (std::size_t p = begin; p < end; ++p) {
             // Rows are visited in random order, far apart in memory, and the weights they
@@ -376,13 +434,8 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
     {
         const int tid = thread_id();
         for (std::size_t epoch = 0; epoch < o.epochs; ++epoch) {
-#if defined(_OPENMP)
-#pragma omp single
-#endif
-            {
-                if (o.shuffle) permutation(order.data(), n, o.seed, epoch);
-                next.store(0, std::memory_order_relaxed);
-            }  // implicit barrier: the order is ready for everyone
+            const std::uint32_t* const perm = orders[o.shuffle ? epoch % 2 : 0].data();
+            const bool draw_next = o.shuffle && tid == 0 && epoch + 1 < o.epochs;
             const double fixed_rate = o.rate_unit == RateUnit::kConstant ? o.rates[0]
                                       : o.rate_unit == RateUnit::kEpoch  ? o.rates[epoch]
                                                                          : 0.0;
@@ -393,17 +446,21 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
                 if (begin >= n) break;
                 const std::size_t end = std::min(n, begin + kChunk);
                 if (!shared_b) {
-                    my_loss += run_range(begin, end, rate, fixed_rate, b_single, a_single);
-                    continue;
+                    my_loss += run_range(perm, begin, end, rate, fixed_rate, b_single, a_single);
+                } else {
+                    for (std::size_t sub = begin; sub < end; sub += kSync) {
+                        double b = b_shared.load(std::memory_order_relaxed);
+                        double ab = a_shared.load(std::memory_order_relaxed);
+                        const double b0 = b, ab0 = ab;
+                        my_loss += run_range(perm, sub, std::min(end, sub + kSync), rate,
+                                             fixed_rate, b, ab);
+                        atomic_add(b_shared, b - b0);
+                        atomic_add(a_shared, ab - ab0);
+                    }
                 }
-                for (std::size_t sub = begin; sub < end; sub += kSync) {
-                    double b = b_shared.load(std::memory_order_relaxed);
-                    double ab = a_shared.load(std::memory_order_relaxed);
-                    const double b0 = b, ab0 = ab;
-                    my_loss += run_range(sub, std::min(end, sub + kSync), rate, fixed_rate, b, ab);
-                    atomic_add(b_shared, b - b0);
-                    atomic_add(a_shared, ab - ab0);
-                }
+                // Thread 0 draws the next epoch's order alongside: kShuffleWork elements per
+                // example it trains finishes it within the first half of an epoch on 2 threads.
+                if (draw_next) next_order.advance(kShuffleWork * (end - begin));
             }
             loss_of[static_cast<std::size_t>(tid)].value = my_loss;
 #if defined(_OPENMP)
@@ -431,6 +488,12 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
                 } else {
                     for (const auto& t : loss_of) total += t.value;
                     history[epoch] = n ? total / double(n) : 0.0;
+                }
+                next.store(0, std::memory_order_relaxed);  // the next epoch's first chunk
+                if (o.shuffle && epoch + 1 < o.epochs) {
+                    next_order.advance(2 * n);  // whatever is left (small n, busy thread 0)
+                    if (epoch + 2 < o.epochs)  // the epoch after: into the order just used
+                        next_order = Shuffle(orders[epoch % 2].data(), n, o.seed, epoch + 2);
                 }
             }  // implicit barrier before the next epoch's shuffle
         }
