@@ -125,11 +125,23 @@ def main(argv=None) -> int:
 
         sk = fit_sklearn
 
+    # A gauge of how much of the 2 CPUs this process gets: an embarrassingly parallel pass
+    # (X @ w, read-only) on 1 and 2 threads, timed in each repetition.
+    gauge: list[float] = []
+    w_probe = np.ones(args.features, dtype=np.float32)
+
+    def probe() -> float:
+        t1 = min(timed(lambda: hogwild.decision_function(X, w_probe, n_threads=1))[0] for _ in range(2))
+        t2 = min(timed(lambda: hogwild.decision_function(X, w_probe, n_threads=2))[0] for _ in range(2))
+        return t1 / t2
+
     samples: dict[str, list] = {f"t{t}": [] for t in threads}
     if sk:
         samples["sklearn"] = []
     models = {}
     for rep in range(args.repeats):
+        gauge.append(probe())
+        print(f"  rep {rep}: parallel gauge (X @ w, 2 vs 1 thread) {gauge[-1]:.2f}x", flush=True)
         for t in threads:
             dt, r = timed(lambda t=t: hogwild.train(X, y, loss=ours_loss, alpha=args.alpha, lr=lr,
                                                     epochs=args.epochs, seed=args.seed + rep,
@@ -186,9 +198,15 @@ def main(argv=None) -> int:
                 print(f"{name[1:]} thread(s) vs SGDClassifier: {s['time'] / o['time']:.2f}x faster, "
                       f"held-out accuracy {o['test_acc'] - s['test_acc']:+.4f}, "
                       f"loss {o['loss'] - s['loss']:+.5f}")  # fmt: skip
+    g = statistics.median(gauge)
+    print(f"parallel gauge: X @ w ran {g:.2f}x faster on 2 threads than on 1 (median)")
+    if g < 1.6:
+        print("WARNING: other processes are using the CPUs; multi-threaded figures of this run "
+              "are unreliable (the gauge should be ~1.9x on an idle 2-CPU machine)")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"args": vars(args), "samples": samples, "summary": rows_out}, fh, indent=1)
+            json.dump({"args": vars(args), "samples": samples, "summary": rows_out,
+                       "gauge": gauge}, fh, indent=1)
     return 0
 
 

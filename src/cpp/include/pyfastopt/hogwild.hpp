@@ -445,7 +445,7 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
                 const std::size_t begin = next.fetch_add(kChunk, std::memory_order_relaxed);
                 if (begin >= n) break;
                 const std::size_t end = std::min(n, begin + kChunk);
-                if (!shared_b) {
+                if (!shared_b || !fit_b) {
                     my_loss += run_range(perm, begin, end, rate, fixed_rate, b_single, a_single);
                 } else {
                     for (std::size_t sub = begin; sub < end; sub += kSync) {
@@ -455,7 +455,7 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
                         my_loss += run_range(perm, sub, std::min(end, sub + kSync), rate,
                                              fixed_rate, b, ab);
                         atomic_add(b_shared, b - b0);
-                        atomic_add(a_shared, ab - ab0);
+                        if constexpr (kAdagrad) atomic_add(a_shared, ab - ab0);
                     }
                 }
                 // Thread 0 draws the next epoch's order alongside: kShuffleWork elements per
