@@ -99,14 +99,16 @@ def main(argv=None) -> int:
     nnz = int(X[2][-1])
     print(f"data: {args.rows} rows x {args.features} features, {nnz / args.rows:.1f} nnz/row "
           f"(+{len(y_test)} held out), float32, generated in {t_gen:.1f} s")  # fmt: skip
+    info = pyfastopt.build_info()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"load {os.getloadavg()[0]:.2f}; pyfastopt {pyfastopt.__version__} "
-          f"({pyfastopt.build_info()['compiler']}, openmp {pyfastopt.build_info()['openmp']})")  # fmt: skip
+          f"({info['compiler']}, openmp {info['openmp']})")  # fmt: skip
 
     eta0 = sklearn_eta0(args.loss, args.alpha)
     lr = schedules.time_based_decay_schedule(eta0, args.alpha * eta0)
-    print(f"{args.loss}, alpha {args.alpha:g}, {args.epochs} epochs, lr 1/(alpha (t0 + t)) from "
-          f"{eta0:.3g}, intercept rate x0.01, {args.repeats} repetitions (interleaved)\n")  # fmt: skip
+    print(f"{args.loss}, alpha {args.alpha:g}, {args.epochs} epochs, lr 1/(alpha (t0 + t)) "
+          f"from {eta0:.3g}, intercept rate x0.01, {args.repeats} repetitions "
+          "(interleaved)\n")  # fmt: skip
 
     sk = None
     if not args.no_sklearn:
@@ -131,9 +133,11 @@ def main(argv=None) -> int:
     w_probe = np.ones(args.features, dtype=np.float32)
 
     def probe() -> float:
-        t1 = min(timed(lambda: hogwild.decision_function(X, w_probe, n_threads=1))[0] for _ in range(2))
-        t2 = min(timed(lambda: hogwild.decision_function(X, w_probe, n_threads=2))[0] for _ in range(2))
-        return t1 / t2
+        def best(t: int) -> float:
+            return min(timed(lambda: hogwild.decision_function(X, w_probe, n_threads=t))[0]
+                       for _ in range(2))  # fmt: skip
+
+        return best(1) / best(2)
 
     samples: dict[str, list] = {f"t{t}": [] for t in threads}
     if sk:
@@ -143,9 +147,9 @@ def main(argv=None) -> int:
         gauge.append(probe())
         print(f"  rep {rep}: parallel gauge (X @ w, 2 vs 1 thread) {gauge[-1]:.2f}x", flush=True)
         for t in threads:
-            dt, r = timed(lambda t=t: hogwild.train(X, y, loss=ours_loss, alpha=args.alpha, lr=lr,
-                                                    epochs=args.epochs, seed=args.seed + rep,
-                                                    n_threads=t, n_features=args.features))  # fmt: skip
+            dt, r = timed(lambda t=t: hogwild.train(
+                X, y, loss=ours_loss, alpha=args.alpha, lr=lr, epochs=args.epochs,
+                seed=args.seed + rep, n_threads=t, n_features=args.features))  # fmt: skip
             f = hogwild.objective(X, y, r.coef, r.intercept, loss=ours_loss, alpha=args.alpha)
             samples[f"t{t}"].append({"time": dt, "loss": f})
             models[f"t{t}"] = (r.coef, r.intercept)
@@ -177,7 +181,8 @@ def main(argv=None) -> int:
         if name == "t1":
             base = eps
         rows_out[name] = dict(time=t_med, examples_per_s=eps, loss=f_med,
-                              train_acc=accuracy(name, X, y), test_acc=accuracy(name, X_test, y_test))  # fmt: skip
+                              train_acc=accuracy(name, X, y),
+                              test_acc=accuracy(name, X_test, y_test))  # fmt: skip
         label = ("pyfastopt.hogwild", name[1:]) if name != "sklearn" else ("SGDClassifier", "1")
         ratio = f"{eps / base:.2f}" if base else "-"
         r = rows_out[name]
@@ -195,7 +200,8 @@ def main(argv=None) -> int:
         for name in ("t1", "t2"):
             if name in rows_out:
                 o = rows_out[name]
-                print(f"{name[1:]} thread(s) vs SGDClassifier: {s['time'] / o['time']:.2f}x faster, "
+                print(f"{name[1:]} thread(s) vs SGDClassifier: "
+                      f"{s['time'] / o['time']:.2f}x faster, "
                       f"held-out accuracy {o['test_acc'] - s['test_acc']:+.4f}, "
                       f"loss {o['loss'] - s['loss']:+.5f}")  # fmt: skip
     g = statistics.median(gauge)

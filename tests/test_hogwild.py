@@ -187,7 +187,8 @@ def test_permutation_is_fisher_yates_over_philox():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("loss", LOSSES)
-@pytest.mark.parametrize(("alpha", "adagrad"), [(0.0, False), (0.05, False), (0.0, True), (0.05, True)])
+@pytest.mark.parametrize("adagrad", [False, True])
+@pytest.mark.parametrize("alpha", [0.0, 0.05])
 def test_one_thread_matches_reference(dtype, loss, alpha, adagrad):
     X, y, d = tiny(dtype, loss=loss)
     lr = 0.05
@@ -337,7 +338,8 @@ def test_squared_converges_to_ridge_closed_form():
     np.testing.assert_allclose(r.coef, w, atol=0.05)
 
 
-@pytest.mark.parametrize(("loss", "adagrad"), [("hinge", False), ("hinge", True), ("logistic", True)])
+@pytest.mark.parametrize(("loss", "adagrad"),
+                         [("hinge", False), ("hinge", True), ("logistic", True)])  # fmt: skip
 def test_other_losses_and_adagrad_learn(loss, adagrad):
     X, y = classification(8000, 200, 8, seed=9)
     r = hogwild.train(X, y, loss=loss, alpha=1e-4, lr=0.1, epochs=8, adagrad=adagrad, n_threads=1)

@@ -106,7 +106,7 @@ def _csr(X: MatrixLike, n_features: int | None) -> tuple[np.ndarray, np.ndarray,
     """(indptr as int64, indices as int32/int64, data as float32/float64, n_features)."""
     if isinstance(X, tuple):
         if len(X) != 3:
-            msg = f"X must be a scipy.sparse matrix or a (data, indices, indptr) tuple, got a tuple of {len(X)}"
+            msg = f"X must be a (data, indices, indptr) tuple, got a tuple of {len(X)}"
             raise TypeError(msg)
         data, indices, indptr = X
         shape_features = None
@@ -118,10 +118,11 @@ def _csr(X: MatrixLike, n_features: int | None) -> tuple[np.ndarray, np.ndarray,
         data, indices, indptr = csr.data, csr.indices, csr.indptr
         shape_features = int(X.shape[1])
     else:
-        msg = f"X must be a scipy.sparse matrix or a (data, indices, indptr) tuple, got {type(X).__name__}"
+        msg = ("X must be a scipy.sparse matrix or a (data, indices, indptr) tuple, got "
+               f"{type(X).__name__}")
         raise TypeError(msg)
-    data, indices, indptr = (_array(name, a) for name, a in
-                             (("data", data), ("indices", indices), ("indptr", indptr)))  # fmt: skip
+    data, indices, indptr = (_array("data", data), _array("indices", indices),
+                             _array("indptr", indptr))  # fmt: skip
     if data.dtype not in (np.float32, np.float64):
         msg = f"data has dtype {data.dtype}, expected float32 or float64"
         raise TypeError(msg)
@@ -188,7 +189,7 @@ def _labels(y: Any, n_rows: int, loss: str, dtype: np.dtype,
     if signed_ok and y.dtype.kind in "iuf" and np.isin(classes, (-1, 1)).all():
         return y.astype(dtype), (-1, 1)
     if classes.size != 2:
-        msg = f"y must hold exactly two classes for loss={loss!r}, got {classes.size}: {classes[:5]}"
+        msg = f"y must hold exactly two classes for loss={loss!r}, got {classes.size}"
         raise ValueError(msg)
     return np.where(y == classes[1], 1, -1).astype(dtype), (classes[0].item(), classes[1].item())
 
@@ -330,7 +331,8 @@ def decision_function(X: MatrixLike, coef: np.ndarray, intercept: float = 0.0, *
     """
     coef = _coef(coef)
     indptr, indices, data, _ = _csr(X, coef.size)
-    return _core.hogwild_decision_function(indptr, indices, data, coef.astype(data.dtype, copy=False),
+    return _core.hogwild_decision_function(indptr, indices, data,
+                                           coef.astype(data.dtype, copy=False),
                                            float(intercept), _threads(n_threads))  # fmt: skip
 
 

@@ -54,8 +54,8 @@ struct CheckedCsr {
         const std::int64_t* p = indptr.data();
         const auto nnz = static_cast<std::int64_t>(indices.size());
         if (data.size() != indices.size())
-            throw py::value_error("data has " + std::to_string(data.size()) + " values but indices " +
-                                  std::to_string(indices.size()));
+            throw py::value_error("data has " + std::to_string(data.size()) +
+                                  " values but indices " + std::to_string(indices.size()));
         if (p[0] != 0) throw py::value_error("indptr[0] must be 0, got " + std::to_string(p[0]));
         for (std::size_t i = 1; i < np1; ++i)
             if (p[i] < p[i - 1])
@@ -106,8 +106,9 @@ hogwild::Loss loss_of(int loss) {
 template <class T, class I>
 py::tuple train(py::handle indptr, py::handle indices, py::handle data, py::handle y_,
                 py::handle coef_, double intercept, py::handle rates_, int loss, double alpha,
-                bool adagrad, double eps, bool fit_intercept, double intercept_lr_scale, bool shuffle,
-                std::uint64_t seed, std::size_t epochs, int rate_unit, int threads, bool objective_history) {
+                bool adagrad, double eps, bool fit_intercept, double intercept_lr_scale,
+                bool shuffle, std::uint64_t seed, std::size_t epochs, int rate_unit, int threads,
+                bool objective_history) {
     auto coef = vector_arg<T>(coef_, "coef", true);
     const CheckedCsr<T, I> X(indptr, indices, data, static_cast<std::size_t>(coef.size()));
     auto y = vector_arg<T>(y_, "y");
@@ -191,7 +192,8 @@ auto by_dtype(py::handle indices, py::handle data, F&& f) {
     const bool i64 = py::isinstance<py::array_t<std::int64_t>>(indices);
     if (!i64 && !py::isinstance<py::array_t<std::int32_t>>(indices))
         throw py::type_error("indices must be an int32 or int64 numpy.ndarray");
-    if (f64) return i64 ? f(Tag<double>{}, Tag<std::int64_t>{}) : f(Tag<double>{}, Tag<std::int32_t>{});
+    if (f64)
+        return i64 ? f(Tag<double>{}, Tag<std::int64_t>{}) : f(Tag<double>{}, Tag<std::int32_t>{});
     return i64 ? f(Tag<float>{}, Tag<std::int64_t>{}) : f(Tag<float>{}, Tag<std::int32_t>{});
 }
 

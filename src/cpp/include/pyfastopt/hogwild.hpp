@@ -237,7 +237,10 @@ private:
 };
 
 /// The permutation of epoch `epoch` (see Shuffle), in one go.
-inline void permutation(std::uint32_t* order, std::size_t n, std::uint64_t seed, std::uint64_t epoch) {
+inline void permutation(std::uint32_t* order,
+                        std::size_t n,
+                        std::uint64_t seed,
+                        std::uint64_t epoch) {
     Shuffle(order, n, seed, epoch).advance(2 * n);
 }
 
