@@ -274,19 +274,19 @@ inline constexpr std::size_t kObjectiveBlock = 4096;
 
 /// How many rows store each feature (a repeated index counts each time), on `threads`.
 template <class T, class I>
-std::vector<std::uint32_t> feature_counts(const Csr<T, I>& X, int threads) {
+std::vector<std::uint64_t> feature_counts(const Csr<T, I>& X, int threads) {
     const std::size_t d = X.n_cols;
     const auto nnz = static_cast<std::size_t>(X.indptr[X.n_rows]);
-    std::vector<std::uint32_t> count(d, 0);
+    std::vector<std::uint64_t> count(d, 0);
 #if defined(_OPENMP)
     if (threads > 1 && nnz > (std::size_t{1} << 20)) {
         // One histogram per thread over a slice of the indices, then summed.
-        std::vector<std::uint32_t> part(d * static_cast<std::size_t>(threads - 1), 0);
+        std::vector<std::uint64_t> part(d * static_cast<std::size_t>(threads - 1), 0);
 #pragma omp parallel num_threads(threads)
         {
             const auto t = static_cast<std::size_t>(omp_get_thread_num());
             const auto nt = static_cast<std::size_t>(omp_get_num_threads());
-            std::uint32_t* h = t == 0 ? count.data() : part.data() + (t - 1) * d;
+            std::uint64_t* h = t == 0 ? count.data() : part.data() + (t - 1) * d;
             for (std::size_t k = nnz * t / nt; k < nnz * (t + 1) / nt; ++k)
                 ++h[std::size_t(X.indices[k])];
 #pragma omp barrier
