@@ -15,7 +15,10 @@ heuristic (pyfastopt: ``time_based_decay_schedule(eta0, alpha * eta0)``, the sam
 intercept at 1/100 of the weights' rate in both (scikit-learn does this for sparse input).
 Each repetition runs pyfastopt with 1 and 2 threads and scikit-learn back to back
 (interleaved, so machine noise hits all alike); the table reports medians. Times are whole
-calls (pyfastopt's input checks included); examples/s = rows * epochs / time.
+calls (pyfastopt's input checks included); examples/s = rows * epochs / time. "CPU time"
+is the CPU time of all the process's threads during the call: on a busy machine, where wall
+times of the multi-threaded runs are unreliable, equal CPU times at 1 and 2 threads mean the
+threads did not slow each other down (spinning at OpenMP barriers counts as CPU time).
 """
 
 from __future__ import annotations
@@ -74,6 +77,14 @@ def timed(f):
     t = time.perf_counter()
     out = f()
     return time.perf_counter() - t, out
+
+
+def timed_cpu(f):
+    """(wall seconds, CPU seconds of all threads of the process, f())."""
+    c = time.process_time()
+    t = time.perf_counter()
+    out = f()
+    return time.perf_counter() - t, time.process_time() - c, out
 
 
 def main(argv=None) -> int:
@@ -147,20 +158,20 @@ def main(argv=None) -> int:
         gauge.append(probe())
         print(f"  rep {rep}: parallel gauge (X @ w, 2 vs 1 thread) {gauge[-1]:.2f}x", flush=True)
         for t in threads:
-            dt, r = timed(lambda t=t: hogwild.train(
+            dt, cpu, r = timed_cpu(lambda t=t: hogwild.train(
                 X, y, loss=ours_loss, alpha=args.alpha, lr=lr, epochs=args.epochs,
                 seed=args.seed + rep, n_threads=t, n_features=args.features))  # fmt: skip
             f = hogwild.objective(X, y, r.coef, r.intercept, loss=ours_loss, alpha=args.alpha)
-            samples[f"t{t}"].append({"time": dt, "loss": f})
+            samples[f"t{t}"].append({"time": dt, "cpu": cpu, "loss": f})
             models[f"t{t}"] = (r.coef, r.intercept)
             print(f"  rep {rep}: pyfastopt {t} thread(s) {dt:7.3f} s  loss {f:.5f}", flush=True)
         if sk:
             with np.errstate(all="ignore"):
-                dt, m = timed(sk)
+                dt, cpu, m = timed_cpu(sk)
             coef = m.coef_[0].astype(np.float32)
             f = hogwild.objective(X, y, coef, float(m.intercept_[0]), loss=ours_loss,
                                   alpha=args.alpha)  # fmt: skip
-            samples["sklearn"].append({"time": dt, "loss": f})
+            samples["sklearn"].append({"time": dt, "cpu": cpu, "loss": f})
             models["sklearn"] = (coef, float(m.intercept_[0]))
             print(f"  rep {rep}: sklearn SGDClassifier {dt:7.3f} s  loss {f:.5f}", flush=True)
 
@@ -169,24 +180,26 @@ def main(argv=None) -> int:
         return float(np.mean(np.where(hogwild.decision_function(Xs, coef, b) > 0, 1.0, -1.0) == ys))
 
     print()
-    print("| trainer | threads | time (median) | examples/s | x 1 thread | final training loss "
-          "| train acc | held-out acc |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+    print("| trainer | threads | time (median) | CPU time | examples/s | x 1 thread "
+          "| final training loss | train acc | held-out acc |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     rows_out = {}
     base = None
     for name, s in samples.items():
         t_med = statistics.median(x["time"] for x in s)
         f_med = statistics.median(x["loss"] for x in s)
+        c_med = statistics.median(x["cpu"] for x in s)
         eps = args.rows * args.epochs / t_med
         if name == "t1":
             base = eps
-        rows_out[name] = dict(time=t_med, examples_per_s=eps, loss=f_med,
+        rows_out[name] = dict(time=t_med, cpu=c_med, examples_per_s=eps, loss=f_med,
                               train_acc=accuracy(name, X, y),
                               test_acc=accuracy(name, X_test, y_test))  # fmt: skip
         label = ("pyfastopt.hogwild", name[1:]) if name != "sklearn" else ("SGDClassifier", "1")
         ratio = f"{eps / base:.2f}" if base else "-"
         r = rows_out[name]
-        print(f"| {label[0]} | {label[1]} | {t_med:.3f} s | {eps / 1e6:.2f} M | {ratio} | "
+        print(f"| {label[0]} | {label[1]} | {t_med:.3f} s | {c_med:.3f} s | {eps / 1e6:.2f} M "
+              f"| {ratio} | "
               f"{f_med:.5f} | {r['train_acc']:.4f} | {r['test_acc']:.4f} |")  # fmt: skip
 
     if "t1" in rows_out and "t2" in rows_out:
