@@ -31,7 +31,7 @@ Arithmetic is in float64; the weights (and Adagrad sums) are stored in the dtype
 Determinism: with ``n_threads=1`` the result is a pure function of the inputs and ``seed``.
 With more threads the threads race on the weights by design (Hogwild!: no locks; every
 access is a relaxed atomic load or store, so two simultaneous updates of one coordinate may
-lose one), and the intercept is synchronised every 256 examples per thread, so results vary
+lose one), and the intercept is synchronised every 64 examples per thread, so results vary
 from run to run: this is the one place where pyfastopt is not bitwise reproducible.
 
 Learning rate: a number, or a schedule from :mod:`pyfastopt.schedules` (any ``step -> value``

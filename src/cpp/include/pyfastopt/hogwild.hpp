@@ -35,9 +35,9 @@
 // function of the inputs, the seed and the epoch count.
 //
 // The intercept is touched by every step, so a shared scalar would bounce one cache line
-// between cores on every example. Each thread instead keeps a private copy for one chunk of
-// kChunk examples and then adds its change to the shared value (an atomic add): updates to
-// b are delayed by at most a chunk per thread, none is lost. With one thread the private
+// between cores on every example. Each thread instead keeps a private copy for kSync (64)
+// examples and then adds its change to the shared value (an atomic add): updates to b are
+// delayed by at most kSync examples per thread, none is lost. With one thread the private
 // copy simply is the intercept.
 //
 // Work: each epoch's permutation (Fisher-Yates, Philox4x32-10 draws keyed by the seed and
@@ -103,7 +103,7 @@ inline constexpr std::size_t kChunk = 256;
 /// Shuffle elements drawn by thread 0 per example it trains (see train_impl).
 inline constexpr std::size_t kShuffleWork = 8;
 /// Examples between two synchronisations of a thread's intercept with the shared one.
-inline constexpr std::size_t kSync = 16;
+inline constexpr std::size_t kSync = 64;
 /// Prefetch distances, in examples: offsets and label, then indices and values, then weights.
 inline constexpr std::size_t kAheadOffsets = 24, kAheadRow = 12, kAheadWeights = 4;
 
