@@ -57,6 +57,7 @@ import numpy as np
 from . import _core
 from . import _validate as check
 from ._config import get_num_threads
+from .schedules import Schedule
 
 __all__ = ["LOSSES", "HogwildResult", "decision_function", "objective", "train"]
 
@@ -205,13 +206,12 @@ def _rates(lr: Any, lr_unit: str, epochs: int, n_rows: int) -> tuple[np.ndarray,
         msg = f"Invalid lr_unit: {lr_unit!r} (must be 'step' or 'epoch')"
         raise ValueError(msg)
     steps = np.arange(epochs * n_rows if lr_unit == "step" else epochs, dtype=np.int64)
-    rates = np.asarray(_evaluate(lr, steps), dtype=np.float64)
+    rates = np.ascontiguousarray(_evaluate(lr, steps), dtype=np.float64)
     if rates.shape != steps.shape:
         msg = f"lr schedule returned shape {rates.shape} for {steps.shape} steps"
         raise ValueError(msg)
-    bad = ~(np.isfinite(rates) & (rates >= 0))
-    if bad.any():
-        t = int(np.argmax(bad))
+    if rates.size and not (rates.min() >= 0 and np.isfinite(rates.max())):  # NaN fails too
+        t = int(np.argmax(~(np.isfinite(rates) & (rates >= 0))))
         msg = f"lr schedule returned {rates[t]!r} at step {t} (rates must be finite and >= 0)"
         raise ValueError(msg)
     return rates, 1 if lr_unit == "epoch" else 2
@@ -219,6 +219,8 @@ def _rates(lr: Any, lr_unit: str, epochs: int, n_rows: int) -> tuple[np.ndarray,
 
 def _evaluate(schedule: Callable[..., Any], steps: np.ndarray) -> Any:
     """The schedule over an array of steps; element by element if it is not vectorised."""
+    if isinstance(schedule, Schedule):  # its vectorised function, without the copy of __call__
+        return np.broadcast_to(np.asarray(schedule._fn(steps), dtype=np.float64), steps.shape)
     try:
         values = schedule(steps)
     except (TypeError, ValueError):

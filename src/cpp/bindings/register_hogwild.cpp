@@ -58,7 +58,9 @@ struct CheckedCsr {
                                   " values but indices " + std::to_string(indices.size()));
         if (p[0] != 0) throw py::value_error("indptr[0] must be 0, got " + std::to_string(p[0]));
         for (std::size_t i = 1; i < np1; ++i)
-            if (p[i] < p[i - 1])
+            if (p[i] - p[i - 1] >= (std::int64_t{1} << 32))
+                throw py::value_error("row " + std::to_string(i - 1) + " has 2^32 or more values");
+            else if (p[i] < p[i - 1])
                 throw py::value_error("indptr must be non-decreasing: indptr[" + std::to_string(i) +
                                       "] = " + std::to_string(p[i]) + " < indptr[" +
                                       std::to_string(i - 1) + "] = " + std::to_string(p[i - 1]));

@@ -254,6 +254,14 @@ inline int thread_id() {
 #endif
 }
 
+/// Where row i is and its label, in 16 bytes for float32 (24 for float64).
+template <class T>
+struct Row {
+    std::int64_t begin;
+    std::uint32_t nnz;
+    T label;
+};
+
 /// Prefetches the cache lines of [begin, end).
 template <class V>
 PFO_INLINE void prefetch_range(const V* begin, const V* end) {
@@ -358,7 +366,15 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
     std::vector<double> block_loss(o.objective_history ? n_blocks : 0);
 
     T* const w = work.data();
-    const std::int64_t* const indptr = X.indptr;
+    // A row's offsets and label side by side: visited in random order, each costs one cache
+    // line instead of two (the loop is bound by memory traffic on 2 threads).
+    std::vector<Row<T>> rows(n);
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(threads) if (n > 65536)
+#endif
+    for (std::size_t i = 0; i < n; ++i)
+        rows[i] = {X.indptr[i], static_cast<std::uint32_t>(X.indptr[i + 1] - X.indptr[i]), y[i]};
+    const Row<T>* const row = rows.data();
     const I* const indices = X.indices;
     const T* const data = X.data;
     const Loss loss = o.loss;
@@ -379,26 +395,27 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
             // then (once those have arrived) its weights, with intent to write.
             if (p + kAheadOffsets < n) {
                 const std::size_t r = perm[p + kAheadOffsets];
-                PFO_PREFETCH(indptr + r);
-                PFO_PREFETCH(y + r);
+                PFO_PREFETCH(row + r);
             }
             if (p + kAheadRow < n) {
                 const std::size_t r = perm[p + kAheadRow];
-                prefetch_range(indices + indptr[r], indices + indptr[r + 1]);
-                prefetch_range(data + indptr[r], data + indptr[r + 1]);
+                const std::int64_t k0 = row[r].begin, k1 = k0 + row[r].nnz;
+                prefetch_range(indices + k0, indices + k1);
+                prefetch_range(data + k0, data + k1);
             }
             if (p + kAheadWeights < n) {
                 const std::size_t r = perm[p + kAheadWeights];
-                for (std::int64_t k = indptr[r]; k < indptr[r + 1]; ++k)
+                const std::int64_t k0 = row[r].begin, k1 = k0 + row[r].nnz;
+                for (std::int64_t k = k0; k < k1; ++k)
                     PFO_PREFETCH_W(&w[std::size_t(indices[k]) * S]);
             }
             const std::size_t i = perm[p];
-            const std::int64_t k0 = indptr[i], k1 = indptr[i + 1];
+            const std::int64_t k0 = row[i].begin, k1 = k0 + row[i].nnz;
             double z = b;
             for (std::int64_t k = k0; k < k1; ++k)
                 z += double(data[k]) * double(racy_load(&w[std::size_t(indices[k]) * S]));
             double l, g;
-            loss_and_grad(loss, double(y[i]), z, l, g);
+            loss_and_grad(loss, double(row[i].label), z, l, g);
             loss_total += l;
             const double lr = rate ? rate[p] : fixed_rate;
             if (g == 0.0 && !kL2) continue;  // nothing moves (hinge beyond the margin)
@@ -512,7 +529,8 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
 /// receives epoch e's mean loss over its examples, each taken at the weights it was trained
 /// with (the running, "progressive" loss; no penalty term), or with o.objective_history
 /// the objective F after the epoch. Labels y are +-1 for the classification losses. The
-/// caller checks the CSR (see the top of the file for the update rule and the races).
+/// caller checks the CSR, rows of fewer than 2^32 values (see the top of the file for the
+/// update rule and the races).
 template <class T, class I>
 double train(const Csr<T, I>& X, const T* y, T* coef, double intercept, const Options& o,
              double* history) {
