@@ -7,7 +7,7 @@ around them :mod:`pyfastopt.transforms` (clipping, gradient noise, weight averag
 
 from __future__ import annotations
 
-from . import functional, optim, reference, schedules, training, transforms
+from . import functional, hogwild, optim, reference, schedules, training, transforms
 from ._config import build_info, get_num_threads, set_num_threads
 from .transforms import (
     EMA,
@@ -30,6 +30,7 @@ __all__ = [
     "clip_grad_value_",
     "ema_",
     "global_norm",
+    "hogwild",
     "build_info",
     "functional",
     "get_num_threads",

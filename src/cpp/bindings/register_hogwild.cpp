@@ -1,0 +1,266 @@
+// `_core.hogwild_train`, `hogwild_decision_function`, `hogwild_objective`: Hogwild! SGD for
+// sparse linear models (pyfastopt/hogwild.hpp). Private: use pyfastopt.hogwild, which
+// normalises dtypes and checks hyperparameters; this layer checks everything it relies on
+// for memory safety (dtypes, sizes, contiguity, indptr, index range) before any work, raising
+// TypeError/ValueError naming the argument, then releases the GIL. Compiled for the baseline
+// ISA only: the inner loops are gathers and scatters over a row's non-zeros, not vectorisable.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include <pyfastopt/hogwild.hpp>
+
+namespace pyfastopt::bindings {
+namespace {
+
+namespace py = pybind11;
+
+/// `obj` as a 1-D C-contiguous array of dtype Want (no conversion), else TypeError/ValueError.
+template <class Want>
+py::array_t<Want> vector_arg(py::handle obj, const char* name, bool written = false) {
+    if (!py::isinstance<py::array>(obj))
+        throw py::type_error(std::string(name) + " must be a numpy.ndarray");
+    auto arr = py::reinterpret_borrow<py::array>(obj);
+    if (!py::isinstance<py::array_t<Want>>(obj))
+        throw py::type_error(std::string(name) + " has dtype " + std::string(py::str(arr.dtype())) +
+                             ", expected " + std::string(py::str(py::dtype::of<Want>())));
+    if (arr.ndim() != 1)
+        throw py::value_error(std::string(name) + " must be 1-dimensional, got " +
+                              std::to_string(arr.ndim()) + " dimensions");
+    if (!(arr.flags() & py::array::c_style))
+        throw py::value_error(std::string(name) + " must be C-contiguous");
+    if (written && !arr.writeable()) throw py::value_error(std::string(name) + " is read-only");
+    return py::reinterpret_borrow<py::array_t<Want>>(obj);
+}
+
+/// The checked CSR arrays (kept alive here) and their view.
+template <class T, class I>
+struct CheckedCsr {
+    py::array_t<std::int64_t> indptr;
+    py::array_t<I> indices;
+    py::array_t<T> data;
+    hogwild::Csr<T, I> view;
+
+    CheckedCsr(py::handle indptr_, py::handle indices_, py::handle data_, std::size_t n_cols)
+        : indptr(vector_arg<std::int64_t>(indptr_, "indptr")),
+          indices(vector_arg<I>(indices_, "indices")),
+          data(vector_arg<T>(data_, "data")) {
+        const auto np1 = static_cast<std::size_t>(indptr.size());
+        if (np1 == 0) throw py::value_error("indptr must hold n_rows + 1 >= 1 offsets, got 0");
+        const std::int64_t* p = indptr.data();
+        const auto nnz = static_cast<std::int64_t>(indices.size());
+        if (data.size() != indices.size())
+            throw py::value_error("data has " + std::to_string(data.size()) +
+                                  " values but indices " + std::to_string(indices.size()));
+        if (p[0] != 0) throw py::value_error("indptr[0] must be 0, got " + std::to_string(p[0]));
+        for (std::size_t i = 1; i < np1; ++i)
+            if (p[i] - p[i - 1] >= (std::int64_t{1} << 32))
+                throw py::value_error("row " + std::to_string(i - 1) + " has 2^32 or more values");
+            else if (p[i] < p[i - 1])
+                throw py::value_error("indptr must be non-decreasing: indptr[" + std::to_string(i) +
+                                      "] = " + std::to_string(p[i]) + " < indptr[" +
+                                      std::to_string(i - 1) + "] = " + std::to_string(p[i - 1]));
+        if (p[np1 - 1] != nnz)
+            throw py::value_error("indptr[-1] must equal len(indices) = " + std::to_string(nnz) +
+                                  ", got " + std::to_string(p[np1 - 1]));
+        // One pass that vectorises (min/max, and x - x == 0 for finite x); the offending
+        // element is looked for only when it fails.
+        const I* idx = indices.data();
+        const T* x = data.data();
+        I lo = 0, hi = 0;
+        bool finite = true;
+        if (nnz > 0) {
+            lo = hi = idx[0];
+            for (std::int64_t k = 0; k < nnz; ++k) {
+                lo = std::min(lo, idx[k]);
+                hi = std::max(hi, idx[k]);
+            }
+            int bad = 0;
+            for (std::int64_t k = 0; k < nnz; ++k) bad |= !(x[k] - x[k] == T(0));
+            finite = !bad;
+        }
+        if (lo < 0 || static_cast<std::uint64_t>(hi) >= n_cols) {
+            std::int64_t k = 0;
+            while (idx[k] >= 0 && static_cast<std::uint64_t>(idx[k]) < n_cols) ++k;
+            throw py::value_error("indices[" + std::to_string(k) + "] = " +
+                                  std::to_string(idx[k]) + " is out of range for " +
+                                  std::to_string(n_cols) + " features");
+        }
+        if (!finite) {
+            std::int64_t k = 0;
+            while (std::isfinite(x[k])) ++k;
+            throw py::value_error("data must be finite: data[" + std::to_string(k) + "] = " +
+                                  std::to_string(x[k]));
+        }
+        view = {p, idx, data.data(), np1 - 1, n_cols};
+    }
+};
+
+hogwild::Loss loss_of(int loss) {
+    if (loss < 0 || loss > 2) throw py::value_error("loss must be 0, 1 or 2");
+    return static_cast<hogwild::Loss>(loss);
+}
+
+template <class T, class I>
+py::tuple train(py::handle indptr, py::handle indices, py::handle data, py::handle y_,
+                py::handle coef_, double intercept, py::handle rates_, int loss, double alpha,
+                bool adagrad, double eps, bool fit_intercept, double intercept_lr_scale,
+                bool shuffle, std::uint64_t seed, std::size_t epochs, int rate_unit, int threads,
+                bool objective_history) {
+    auto coef = vector_arg<T>(coef_, "coef", true);
+    const CheckedCsr<T, I> X(indptr, indices, data, static_cast<std::size_t>(coef.size()));
+    auto y = vector_arg<T>(y_, "y");
+    if (static_cast<std::size_t>(y.size()) != X.view.n_rows)
+        throw py::value_error("y has " + std::to_string(y.size()) + " labels for " +
+                              std::to_string(X.view.n_rows) + " rows");
+    if (X.view.n_rows >= (std::size_t{1} << 32))
+        throw py::value_error("at most 2^32 - 1 rows are supported");
+    auto rates = vector_arg<double>(rates_, "rates");
+    if (rate_unit < 0 || rate_unit > 2) throw py::value_error("rate_unit must be 0, 1 or 2");
+    const std::size_t want = rate_unit == 0 ? 1 : rate_unit == 1 ? epochs : epochs * X.view.n_rows;
+    if (static_cast<std::size_t>(rates.size()) != want)
+        throw py::value_error("rates must hold " + std::to_string(want) + " values, got " +
+                              std::to_string(rates.size()));
+    hogwild::Options o;
+    o.loss = loss_of(loss);
+    o.alpha = alpha;
+    o.adagrad = adagrad;
+    o.eps = eps;
+    o.fit_intercept = fit_intercept;
+    o.intercept_lr_scale = intercept_lr_scale;
+    o.shuffle = shuffle;
+    o.seed = seed;
+    o.epochs = epochs;
+    o.threads = threads;
+    o.objective_history = objective_history;
+    o.rate_unit = static_cast<hogwild::RateUnit>(rate_unit);
+    o.rates = rates.data();
+    py::array_t<double> history(static_cast<py::ssize_t>(epochs));
+    double* h = history.mutable_data();
+    T* w = coef.mutable_data();
+    const T* yp = y.data();
+    double b;
+    {
+        const py::gil_scoped_release release;  // no Python object touched below
+        b = hogwild::train<T, I>(X.view, yp, w, intercept, o, h);
+    }
+    return py::make_tuple(b, history);
+}
+
+template <class T, class I>
+py::array_t<double> margins(py::handle indptr, py::handle indices, py::handle data,
+                            py::handle coef_, double intercept, int threads) {
+    auto coef = vector_arg<T>(coef_, "coef");
+    const CheckedCsr<T, I> X(indptr, indices, data, static_cast<std::size_t>(coef.size()));
+    py::array_t<double> out(static_cast<py::ssize_t>(X.view.n_rows));
+    double* m = out.mutable_data();
+    const T* w = coef.data();
+    const py::gil_scoped_release release;
+    hogwild::decision_function<T, I>(X.view, w, intercept, m, threads);
+    return out;
+}
+
+template <class T, class I>
+double objective(py::handle indptr, py::handle indices, py::handle data, py::handle y_,
+                 py::handle coef_, double intercept, int loss, double alpha, int threads) {
+    auto coef = vector_arg<T>(coef_, "coef");
+    const CheckedCsr<T, I> X(indptr, indices, data, static_cast<std::size_t>(coef.size()));
+    auto y = vector_arg<T>(y_, "y");
+    if (static_cast<std::size_t>(y.size()) != X.view.n_rows)
+        throw py::value_error("y has " + std::to_string(y.size()) + " labels for " +
+                              std::to_string(X.view.n_rows) + " rows");
+    const hogwild::Loss l = loss_of(loss);
+    const T* w = coef.data();
+    const T* yp = y.data();
+    const py::gil_scoped_release release;
+    return hogwild::objective<T, I>(X.view, yp, w, intercept, l, alpha, threads);
+}
+
+template <class T>
+struct Tag {
+    using type = T;
+};
+
+/// f(Tag<T>{}, Tag<I>{}) for the dtypes of data (T) and indices (I).
+template <class F>
+auto by_dtype(py::handle indices, py::handle data, F&& f) {
+    const bool f64 = py::isinstance<py::array_t<double>>(data);
+    if (!f64 && !py::isinstance<py::array_t<float>>(data))
+        throw py::type_error("data must be a float32 or float64 numpy.ndarray");
+    const bool i64 = py::isinstance<py::array_t<std::int64_t>>(indices);
+    if (!i64 && !py::isinstance<py::array_t<std::int32_t>>(indices))
+        throw py::type_error("indices must be an int32 or int64 numpy.ndarray");
+    if (f64)
+        return i64 ? f(Tag<double>{}, Tag<std::int64_t>{}) : f(Tag<double>{}, Tag<std::int32_t>{});
+    return i64 ? f(Tag<float>{}, Tag<std::int64_t>{}) : f(Tag<float>{}, Tag<std::int32_t>{});
+}
+
+#define PFO_TYPES(t, i)                      \
+    using T = typename decltype(t)::type; \
+    using I = typename decltype(i)::type
+
+}  // namespace
+
+void register_hogwild(py::module_& m) {
+    m.def(
+        "hogwild_train",
+        [](py::handle indptr, py::handle indices, py::handle data, py::handle y, py::handle coef,
+           double intercept, py::handle rates, int loss, double alpha, bool adagrad, double eps,
+           bool fit_intercept, double intercept_lr_scale, bool shuffle, std::uint64_t seed,
+           std::size_t epochs, int rate_unit, int n_threads, bool objective_history) {
+            return by_dtype(indices, data, [&](auto t, auto i) {
+                PFO_TYPES(t, i);
+                return train<T, I>(indptr, indices, data, y, coef, intercept, rates, loss, alpha,
+                                   adagrad, eps, fit_intercept, intercept_lr_scale, shuffle, seed,
+                                   epochs, rate_unit, n_threads, objective_history);
+            });
+        },
+        py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("y"), py::arg("coef"),
+        py::arg("intercept"), py::arg("rates"), py::arg("loss"), py::arg("alpha"),
+        py::arg("adagrad"), py::arg("eps"), py::arg("fit_intercept"),
+        py::arg("intercept_lr_scale"), py::arg("shuffle"),
+        py::arg("seed"), py::arg("epochs"), py::arg("rate_unit"), py::arg("n_threads"),
+        py::arg("objective_history"),
+        "Hogwild! training in place on coef; returns (intercept, history). Private: use "
+        "pyfastopt.hogwild.train.");
+    m.def(
+        "hogwild_decision_function",
+        [](py::handle indptr, py::handle indices, py::handle data, py::handle coef,
+           double intercept, int n_threads) {
+            return by_dtype(indices, data, [&](auto t, auto i) {
+                PFO_TYPES(t, i);
+                return margins<T, I>(indptr, indices, data, coef, intercept, n_threads);
+            });
+        },
+        py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("coef"),
+        py::arg("intercept"), py::arg("n_threads"), "X @ coef + intercept, float64.");
+    m.def(
+        "hogwild_objective",
+        [](py::handle indptr, py::handle indices, py::handle data, py::handle y, py::handle coef,
+           double intercept, int loss, double alpha, int n_threads) {
+            return by_dtype(indices, data, [&](auto t, auto i) {
+                PFO_TYPES(t, i);
+                return objective<T, I>(indptr, indices, data, y, coef, intercept, loss, alpha,
+                                       n_threads);
+            });
+        },
+        py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("y"), py::arg("coef"),
+        py::arg("intercept"), py::arg("loss"), py::arg("alpha"), py::arg("n_threads"),
+        "mean loss + alpha/2 ||coef||^2, reduced in a fixed order.");
+    m.def(
+        "_hogwild_permutation",
+        [](std::size_t n, std::uint64_t seed, std::uint64_t epoch) {
+            if (n >= (std::size_t{1} << 32)) throw py::value_error("n must be < 2^32");
+            py::array_t<std::uint32_t> out(static_cast<py::ssize_t>(n));
+            hogwild::permutation(out.mutable_data(), n, seed, epoch);
+            return out;
+        },
+        py::arg("n"), py::arg("seed"), py::arg("epoch"),
+        "Test hook: the row order of one epoch.");
+}
+
+}  // namespace pyfastopt::bindings

@@ -1,0 +1,585 @@
+// pyfastopt/hogwild.hpp: Hogwild! (Niu, Recht, Re & Wright 2011), lock-free multi-threaded
+// SGD (or Adagrad) for sparse linear models on a CSR data set.
+//
+// Public, Python-free, header-only: include it from any C++17 TU. Uses OpenMP when the TU is
+// compiled with it (-fopenmp); without it, every call runs on one thread.
+//
+// The model: margin z_i = w . x_i + b, loss l(y_i, z_i) (logistic, hinge or squared), and
+// the objective
+//
+//     F(w, b) = 1/n sum_i l(y_i, z_i) + alpha/2 ||w||^2            (b is not penalised)
+//
+// Each step draws one example i (the epoch's permutation) and, with g = dl/dz at the current
+// weights, updates only the coordinates j the row touches:
+//
+//     w_j <- w_j - lr (g x_ij + c_j w_j),   c_j = alpha n / count_j,     b <- b - lr s g
+//
+// count_j is the number of rows in which feature j is stored. This is the paper's sparse
+// regulariser (Sec. 2: the penalty split over the examples, each feature's share divided by
+// its degree): E_i[c_j w_j [j in row i]] = alpha w_j, so the step is an unbiased stochastic
+// gradient of F itself, and a step writes only the row's coordinates: no dense decay, no
+// shared scale factor, nothing for the threads to contend for beyond the features they share.
+// s (intercept_lr_scale, 0.01 by default in Python, scikit-learn's SPARSE_INTERCEPT_DECAY)
+// slows the intercept: every example moves it, while a feature moves only in the rows that
+// store it, so at the weights' rate b would be by far the noisiest coordinate.
+// With Adagrad the same per-coordinate gradient G_ij = g x_ij + c_j w_j feeds
+// A_j += G_ij^2, w_j -= lr G_ij / (sqrt(A_j) + eps) (and likewise for b, at rate lr s).
+//
+// Races (the deliberate exception to pyfastopt's determinism): threads read and write the
+// shared weights (and Adagrad sums) without locks. Every such access is a relaxed atomic
+// load or store (__atomic_load/__atomic_store with __ATOMIC_RELAXED on GCC/Clang), so the
+// program has no data race in the C++ sense; on x86-64 and AArch64 these are plain moves.
+// A read-modify-write of one coordinate is not atomic: two threads updating w_j at once may
+// lose one update, which is exactly Hogwild!'s model. With more than one thread the result
+// depends on timing and is not reproducible bit for bit; with one thread it is a pure
+// function of the inputs, the seed and the epoch count.
+//
+// The intercept is touched by every step, so a shared scalar would bounce one cache line
+// between cores on every example. Each thread instead keeps a private copy for kSync (64)
+// examples and then adds its change to the shared value (an atomic add): updates to b are
+// delayed by at most kSync examples per thread, none is lost. With one thread the private
+// copy simply is the intercept.
+//
+// Work: each epoch's permutation (Fisher-Yates, Philox4x32-10 draws keyed by the seed and
+// counted by the epoch: a pure function of (n, seed, epoch)) is dealt to the threads in
+// chunks of kChunk positions taken from a shared counter, so a slow thread (a busy machine)
+// does not hold the others back. Position p of epoch e is step t = e n + p, the index of its
+// learning rate when rates are given per step.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+#include "config.hpp"
+#include "random.hpp"
+
+namespace pyfastopt::hogwild {
+
+/// The loss l(y, z) of a margin z for a label y (+-1 for the classification losses).
+enum class Loss : int {
+    kLogistic = 0,  ///< log(1 + exp(-y z))
+    kHinge = 1,     ///< max(0, 1 - y z); subgradient -y where y z < 1, else 0
+    kSquared = 2,   ///< (z - y)^2 / 2
+};
+
+/// A CSR matrix: row i holds indices[indptr[i]:indptr[i+1]] and the same slice of data.
+template <class T, class I>
+struct Csr {
+    const std::int64_t* indptr;  ///< n_rows + 1 offsets, non-decreasing, from 0
+    const I* indices;            ///< column of each stored value, in [0, n_cols)
+    const T* data;               ///< the stored values
+    std::size_t n_rows, n_cols;
+};
+
+/// How learning rates are given: one for the run, one per epoch, or one per step.
+enum class RateUnit : int { kConstant = 0, kEpoch = 1, kStep = 2 };
+
+struct Options {
+    Loss loss = Loss::kLogistic;
+    double alpha = 0.0;          ///< L2 strength (see the objective above)
+    bool adagrad = false;        ///< Adagrad instead of plain SGD
+    double eps = 1e-10;          ///< Adagrad's denominator floor
+    bool fit_intercept = true;
+    double intercept_lr_scale = 1.0;  ///< the intercept's rate relative to the weights'
+    bool shuffle = true;         ///< false: every epoch visits rows 0, 1, ..., n - 1
+    std::uint64_t seed = 0;
+    std::size_t epochs = 1;
+    int threads = 1;
+    bool objective_history = false;  ///< history: F after each epoch instead of the running loss
+    RateUnit rate_unit = RateUnit::kConstant;
+    const double* rates = nullptr;   ///< 1, epochs or epochs * n_rows values
+};
+
+/// Examples a thread takes from the shared counter at a time; the intercept's delay.
+inline constexpr std::size_t kChunk = 256;
+/// Shuffle elements drawn by thread 0 per example it trains (see train_impl).
+inline constexpr std::size_t kShuffleWork = 8;
+/// Examples between two synchronisations of a thread's intercept with the shared one.
+inline constexpr std::size_t kSync = 64;
+/// Prefetch distances, in examples: offsets and label, then indices and values, then weights.
+inline constexpr std::size_t kAheadOffsets = 24, kAheadRow = 12, kAheadWeights = 4;
+
+#if defined(__GNUC__)
+#define PFO_PREFETCH(p) __builtin_prefetch(p)
+#define PFO_PREFETCH_W(p) __builtin_prefetch(p, 1)
+#else
+#define PFO_PREFETCH(p) ((void)(p))
+#define PFO_PREFETCH_W(p) ((void)(p))
+#endif
+
+namespace detail {
+
+/// Relaxed atomic load/store of a shared float: Hogwild!'s racy but defined accesses.
+template <class T>
+PFO_INLINE T racy_load(const T* p) {
+#if defined(__GNUC__)
+    T v;
+    __atomic_load(p, &v, __ATOMIC_RELAXED);
+    return v;
+#else
+    return *static_cast<const volatile T*>(p);  // MSVC: volatile accesses are not torn
+#endif
+}
+template <class T>
+PFO_INLINE void racy_store(T* p, T v) {
+#if defined(__GNUC__)
+    __atomic_store(p, &v, __ATOMIC_RELAXED);
+#else
+    *static_cast<volatile T*>(p) = v;
+#endif
+}
+
+/// Atomic x += d on a double (a CAS loop; fetch_add on floating types is C++20).
+inline void atomic_add(std::atomic<double>& x, double d) {
+    double old = x.load(std::memory_order_relaxed);
+    while (!x.compare_exchange_weak(old, old + d, std::memory_order_relaxed)) {
+    }
+}
+
+/// The loss and its derivative dl/dz at margin z, label y.
+PFO_INLINE void loss_and_grad(Loss loss, double y, double z, double& l, double& g) {
+    switch (loss) {
+        case Loss::kLogistic: {
+            const double m = y * z;
+            if (m > 0) {
+                const double e = std::exp(-m);
+                l = std::log1p(e);
+                g = -y * e / (1.0 + e);
+            } else {
+                const double e = std::exp(m);
+                l = -m + std::log1p(e);
+                g = -y / (1.0 + e);
+            }
+            return;
+        }
+        case Loss::kHinge: {
+            const double m = y * z;
+            l = m < 1.0 ? 1.0 - m : 0.0;
+            g = m < 1.0 ? -y : 0.0;
+            return;
+        }
+        case Loss::kSquared:
+        default: {
+            const double r = z - y;
+            l = 0.5 * r * r;
+            g = r;
+            return;
+        }
+    }
+}
+
+/// The next uint32 of a Philox4x32-10 stream: block k has counter (k, epoch), key seed.
+class PhiloxStream {
+public:
+    PhiloxStream(std::uint64_t seed, std::uint64_t epoch) : seed_(seed), epoch_(epoch) {}
+    std::uint32_t next() {
+        if (lane_ == 4) {
+            block_ = random::philox4x32_10(
+                {{static_cast<std::uint32_t>(k_), static_cast<std::uint32_t>(k_ >> 32),
+                  static_cast<std::uint32_t>(epoch_), static_cast<std::uint32_t>(epoch_ >> 32)}},
+                static_cast<std::uint32_t>(seed_), static_cast<std::uint32_t>(seed_ >> 32));
+            ++k_;
+            lane_ = 0;
+        }
+        return block_.v[lane_++];
+    }
+    /// Uniform in [0, range), range in [1, 2^32]: Lemire's multiply-shift with rejection.
+    std::uint64_t below(std::uint64_t range) {
+        std::uint64_t m = std::uint64_t{next()} * range;
+        if (static_cast<std::uint32_t>(m) < range) {
+            const std::uint64_t t = ((std::uint64_t{1} << 32) - range) % range;
+            while ((m & 0xFFFFFFFFu) < t) m = std::uint64_t{next()} * range;
+        }
+        return m >> 32;
+    }
+
+private:
+    std::uint64_t seed_, epoch_, k_ = 0;
+    random::Philox4x32 block_{};
+    int lane_ = 4;
+};
+
+}  // namespace detail
+
+/// Builds the permutation of one epoch in steps, so that it can be drawn while the previous
+/// epoch runs: the identity, then Fisher-Yates (i = n-1 down to 1, swap i with a uniform
+/// j <= i) with draws from PhiloxStream(seed, epoch). The result does not depend on how the
+/// work was split. n < 2^32.
+class Shuffle {
+public:
+    Shuffle(std::uint32_t* order, std::size_t n, std::uint64_t seed, std::uint64_t epoch)
+        : order_(order), n_(n), stream_(seed, epoch), i_(n) {}
+    /// Does up to `work` elements' worth; returns true when the permutation is complete.
+    bool advance(std::size_t work) {
+        for (; filled_ < n_ && work; --work, ++filled_)
+            order_[filled_] = static_cast<std::uint32_t>(filled_);
+        for (; i_ > 1 && work; --work) {
+            --i_;
+            std::swap(order_[i_], order_[stream_.below(i_ + 1)]);
+        }
+        return done();
+    }
+    bool done() const { return filled_ == n_ && i_ <= 1; }
+
+private:
+    std::uint32_t* order_;
+    std::size_t n_;
+    detail::PhiloxStream stream_;
+    std::size_t filled_ = 0, i_;
+};
+
+/// The permutation of epoch `epoch` (see Shuffle), in one go.
+inline void permutation(std::uint32_t* order,
+                        std::size_t n,
+                        std::uint64_t seed,
+                        std::uint64_t epoch) {
+    Shuffle(order, n, seed, epoch).advance(2 * n);
+}
+
+namespace detail {
+
+inline int thread_id() {
+#if defined(_OPENMP)
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/// Where row i is and its label, in 16 bytes for float32 (24 for float64).
+template <class T>
+struct Row {
+    std::int64_t begin;
+    std::uint32_t nnz;
+    T label;
+};
+
+/// Prefetches the cache lines of [begin, end).
+template <class V>
+PFO_INLINE void prefetch_range(const V* begin, const V* end) {
+    const char* p = reinterpret_cast<const char*>(begin);
+    const char* e = reinterpret_cast<const char*>(end);
+    for (; p < e; p += 64) PFO_PREFETCH(p);
+    if (e > reinterpret_cast<const char*>(begin))  // the last line when the row straddles it
+        PFO_PREFETCH(e - 1);
+}
+
+/// One cache line per thread: the per-thread sums never share a line.
+struct alignas(64) Padded {
+    double value = 0;
+};
+
+/// Rows per block of the objective's fixed-order reduction.
+inline constexpr std::size_t kObjectiveBlock = 4096;
+
+/// How many rows store each feature (a repeated index counts each time), on `threads`.
+template <class T, class I>
+std::vector<std::uint64_t> feature_counts(const Csr<T, I>& X, int threads) {
+    const std::size_t d = X.n_cols;
+    const auto nnz = static_cast<std::size_t>(X.indptr[X.n_rows]);
+    std::vector<std::uint64_t> count(d, 0);
+#if defined(_OPENMP)
+    if (threads > 1 && nnz > (std::size_t{1} << 20)) {
+        // One histogram per thread over a slice of the indices, then summed.
+        std::vector<std::uint64_t> part(d * static_cast<std::size_t>(threads - 1), 0);
+#pragma omp parallel num_threads(threads)
+        {
+            const auto t = static_cast<std::size_t>(omp_get_thread_num());
+            const auto nt = static_cast<std::size_t>(omp_get_num_threads());
+            std::uint64_t* h = t == 0 ? count.data() : part.data() + (t - 1) * d;
+            for (std::size_t k = nnz * t / nt; k < nnz * (t + 1) / nt; ++k)
+                ++h[std::size_t(X.indices[k])];
+#pragma omp barrier
+#pragma omp for schedule(static)
+            for (std::size_t j = 0; j < d; ++j)
+                for (std::size_t u = 1; u < nt; ++u) count[j] += part[(u - 1) * d + j];
+        }
+        return count;
+    }
+#endif
+    (void)threads;
+    for (std::size_t k = 0; k < nnz; ++k) ++count[std::size_t(X.indices[k])];
+    return count;
+}
+
+/// The loss sum of rows [begin, end) under weights w (stride S in `w`) and intercept b.
+template <class T, class I, std::size_t S>
+double loss_sum(const Csr<T, I>& X, const T* y, const T* w, double b, Loss loss,
+                std::size_t begin, std::size_t end) {
+    double total = 0;
+    for (std::size_t i = begin; i < end; ++i) {
+        double z = b;
+        for (std::int64_t k = X.indptr[i]; k < X.indptr[i + 1]; ++k)
+            z += double(X.data[k]) * double(racy_load(&w[std::size_t(X.indices[k]) * S]));
+        double l, g;
+        loss_and_grad(loss, double(y[i]), z, l, g);
+        total += l;
+    }
+    return total;
+}
+
+/// The training loop; kAdagrad and kL2 pick the state kept next to each weight in `work`
+/// (stride S: w, then A if Adagrad, then c if L2; padded to a power of two so that one
+/// coordinate's values share a cache line).
+template <class T, class I, bool kAdagrad, bool kL2>
+double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, const Options& o,
+                  double* history) {
+    constexpr std::size_t kUsed = 1 + kAdagrad + kL2;
+    constexpr std::size_t S = kUsed == 3 ? 4 : kUsed;
+    const std::size_t n = X.n_rows, d = X.n_cols;
+
+    int threads = o.threads < 1 ? 1 : o.threads;
+#if !defined(_OPENMP)
+    threads = 1;
+#endif
+    std::vector<T> work(d * S, T(0));
+    for (std::size_t j = 0; j < d; ++j) work[j * S] = coef[j];
+    if constexpr (kL2) {
+        const auto count = feature_counts(X, threads);
+        const std::size_t c = 1 + kAdagrad;
+        for (std::size_t j = 0; j < d; ++j)
+            work[j * S + c] = count[j] ? T(o.alpha * double(n) / double(count[j])) : T(0);
+    }
+    // Two orders: epoch e runs on one while the next epoch's is drawn into the other.
+    std::vector<std::uint32_t> orders[2] = {std::vector<std::uint32_t>(n),
+                                            std::vector<std::uint32_t>(o.shuffle ? n : 0)};
+    if (o.shuffle)
+        permutation(orders[0].data(), n, o.seed, 0);
+    else
+        for (std::size_t i = 0; i < n; ++i) orders[0][i] = static_cast<std::uint32_t>(i);
+    Shuffle next_order(orders[1].data(), n, o.seed, 1);
+    const bool shared_b = threads > 1;
+    std::atomic<double> b_shared{intercept};
+    std::atomic<double> a_shared{0.0};  // the intercept's Adagrad sum
+    double b_single = intercept, a_single = 0.0;
+    std::atomic<std::size_t> next{0};
+    std::vector<Padded> loss_of(static_cast<std::size_t>(threads));
+    const std::size_t n_blocks = (n + kObjectiveBlock - 1) / kObjectiveBlock;
+    std::vector<double> block_loss(o.objective_history ? n_blocks : 0);
+
+    T* const w = work.data();
+    // A row's offsets and label side by side: visited in random order, each costs one cache
+    // line instead of two (the loop is bound by memory traffic on 2 threads).
+    std::vector<Row<T>> rows(n);
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(threads) if (n > 65536)
+#endif
+    for (std::size_t i = 0; i < n; ++i)
+        rows[i] = {X.indptr[i], static_cast<std::uint32_t>(X.indptr[i + 1] - X.indptr[i]), y[i]};
+    const Row<T>* const row = rows.data();
+    const I* const indices = X.indices;
+    const T* const data = X.data;
+    const Loss loss = o.loss;
+    const double eps = o.eps;
+    const bool fit_b = o.fit_intercept;
+    const double b_scale = o.intercept_lr_scale;
+
+    // Positions [begin, end) of the epoch's order with the rates `rate` (one per position,
+    // or null: `fixed_rate`), a thread's intercept b and its Adagrad sum ab; returns the
+    // sum of the examples' losses.
+    auto run_range = [=](const std::uint32_t* perm, std::size_t begin, std::size_t end,
+                         const double* rate, double fixed_rate, double& b, double& ab) {
+        double loss_total = 0;
+        for (std::size_t p = begin; p < end; ++p) {
+            // Rows are visited in random order, far apart in memory, and the weights they
+            // touch were last written by any thread. Prefetch in three stages: a row's
+            // offsets and label, then (once they have arrived) its indices and values,
+            // then (once those have arrived) its weights, with intent to write.
+            if (p + kAheadOffsets < n) {
+                const std::size_t r = perm[p + kAheadOffsets];
+                PFO_PREFETCH(row + r);
+            }
+            if (p + kAheadRow < n) {
+                const std::size_t r = perm[p + kAheadRow];
+                const std::int64_t k0 = row[r].begin, k1 = k0 + row[r].nnz;
+                prefetch_range(indices + k0, indices + k1);
+                prefetch_range(data + k0, data + k1);
+            }
+            if (p + kAheadWeights < n) {
+                const std::size_t r = perm[p + kAheadWeights];
+                const std::int64_t k0 = row[r].begin, k1 = k0 + row[r].nnz;
+                for (std::int64_t k = k0; k < k1; ++k)
+                    PFO_PREFETCH_W(&w[std::size_t(indices[k]) * S]);
+            }
+            const std::size_t i = perm[p];
+            const std::int64_t k0 = row[i].begin, k1 = k0 + row[i].nnz;
+            double z = b;
+            for (std::int64_t k = k0; k < k1; ++k)
+                z += double(data[k]) * double(racy_load(&w[std::size_t(indices[k]) * S]));
+            double l, g;
+            loss_and_grad(loss, double(row[i].label), z, l, g);
+            loss_total += l;
+            const double lr = rate ? rate[p] : fixed_rate;
+            if (g == 0.0 && !kL2) continue;  // nothing moves (hinge beyond the margin)
+            const double lr_g = lr * g;
+            for (std::int64_t k = k0; k < k1; ++k) {
+                T* const wj = &w[std::size_t(indices[k]) * S];
+                const double x = double(data[k]);
+                const double wv = double(racy_load(wj));
+                if constexpr (kAdagrad) {
+                    double grad = g * x;
+                    if constexpr (kL2) grad += double(wj[2]) * wv;
+                    const T acc = T(double(racy_load(wj + 1)) + grad * grad);
+                    racy_store(wj + 1, acc);
+                    racy_store(wj, T(wv - lr * grad / (std::sqrt(double(acc)) + eps)));
+                } else if constexpr (kL2) {
+                    racy_store(wj, T(wv - lr * (g * x + double(wj[1]) * wv)));
+                } else {
+                    racy_store(wj, T(wv - lr_g * x));
+                }
+            }
+            if (fit_b) {
+                if constexpr (kAdagrad) {
+                    ab += g * g;
+                    b -= lr * b_scale * g / (std::sqrt(ab) + eps);
+                } else {
+                    b -= lr_g * b_scale;
+                }
+            }
+        }
+        return loss_total;
+    };
+
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(threads)
+#endif
+    {
+        const int tid = thread_id();
+        for (std::size_t epoch = 0; epoch < o.epochs; ++epoch) {
+            const std::uint32_t* const perm = orders[o.shuffle ? epoch % 2 : 0].data();
+            const bool draw_next = o.shuffle && tid == 0 && epoch + 1 < o.epochs;
+            const double fixed_rate = o.rate_unit == RateUnit::kConstant ? o.rates[0]
+                                      : o.rate_unit == RateUnit::kEpoch  ? o.rates[epoch]
+                                                                         : 0.0;
+            const double* rate = o.rate_unit == RateUnit::kStep ? o.rates + epoch * n : nullptr;
+            double my_loss = 0;
+            for (;;) {
+                const std::size_t begin = next.fetch_add(kChunk, std::memory_order_relaxed);
+                if (begin >= n) break;
+                const std::size_t end = std::min(n, begin + kChunk);
+                if (!shared_b || !fit_b) {
+                    my_loss += run_range(perm, begin, end, rate, fixed_rate, b_single, a_single);
+                } else {
+                    for (std::size_t sub = begin; sub < end; sub += kSync) {
+                        double b = b_shared.load(std::memory_order_relaxed);
+                        double ab = a_shared.load(std::memory_order_relaxed);
+                        const double b0 = b, ab0 = ab;
+                        my_loss += run_range(perm, sub, std::min(end, sub + kSync), rate,
+                                             fixed_rate, b, ab);
+                        atomic_add(b_shared, b - b0);
+                        if constexpr (kAdagrad) atomic_add(a_shared, ab - ab0);
+                    }
+                }
+                // Thread 0 draws the next epoch's order alongside: kShuffleWork elements per
+                // example it trains finishes it within the first half of an epoch on 2 threads.
+                if (draw_next) next_order.advance(kShuffleWork * (end - begin));
+            }
+            loss_of[static_cast<std::size_t>(tid)].value = my_loss;
+#if defined(_OPENMP)
+#pragma omp barrier
+#endif
+            if (o.objective_history) {
+                const double b = shared_b ? b_shared.load() : b_single;
+#if defined(_OPENMP)
+#pragma omp for schedule(static)
+#endif
+                for (std::size_t blk = 0; blk < n_blocks; ++blk)
+                    block_loss[blk] = loss_sum<T, I, S>(X, y, w, b, loss, blk * kObjectiveBlock,
+                                                        std::min(n, (blk + 1) * kObjectiveBlock));
+            }  // implicit barrier of omp for
+#if defined(_OPENMP)
+#pragma omp single
+#endif
+            {
+                double total = 0;
+                if (o.objective_history) {
+                    for (double v : block_loss) total += v;
+                    double sq = 0;
+                    for (std::size_t j = 0; j < d; ++j) sq += double(w[j * S]) * double(w[j * S]);
+                    history[epoch] = (n ? total / double(n) : 0.0) + 0.5 * o.alpha * sq;
+                } else {
+                    for (const auto& t : loss_of) total += t.value;
+                    history[epoch] = n ? total / double(n) : 0.0;
+                }
+                next.store(0, std::memory_order_relaxed);  // the next epoch's first chunk
+                if (o.shuffle && epoch + 1 < o.epochs) {
+                    next_order.advance(2 * n);  // whatever is left (small n, busy thread 0)
+                    if (epoch + 2 < o.epochs)  // the epoch after: into the order just used
+                        next_order = Shuffle(orders[epoch % 2].data(), n, o.seed, epoch + 2);
+                }
+            }  // implicit barrier before the next epoch's shuffle
+        }
+    }
+    for (std::size_t j = 0; j < d; ++j) coef[j] = w[j * S];
+    return shared_b ? b_shared.load() : b_single;
+}
+
+}  // namespace detail
+
+/// Trains in place: `coef` (n_cols values) holds the initial weights and receives the
+/// result; returns the intercept (starting from `intercept`). history[e] (o.epochs values)
+/// receives epoch e's mean loss over its examples, each taken at the weights it was trained
+/// with (the running, "progressive" loss; no penalty term), or with o.objective_history
+/// the objective F after the epoch. Labels y are +-1 for the classification losses. The
+/// caller checks the CSR, rows of fewer than 2^32 values (see the top of the file for the
+/// update rule and the races).
+template <class T, class I>
+double train(const Csr<T, I>& X, const T* y, T* coef, double intercept, const Options& o,
+             double* history) {
+    const bool l2 = o.alpha > 0;
+    if (o.adagrad)
+        return l2 ? detail::train_impl<T, I, true, true>(X, y, coef, intercept, o, history)
+                  : detail::train_impl<T, I, true, false>(X, y, coef, intercept, o, history);
+    return l2 ? detail::train_impl<T, I, false, true>(X, y, coef, intercept, o, history)
+              : detail::train_impl<T, I, false, false>(X, y, coef, intercept, o, history);
+}
+
+/// margins[i] = w . x_i + b for every row, on up to `threads` threads.
+template <class T, class I>
+void decision_function(const Csr<T, I>& X, const T* coef, double intercept, double* margins,
+                       int threads) {
+    const std::size_t n = X.n_rows;
+    (void)threads;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(threads < 1 ? 1 : threads) if (n > 4096)
+#endif
+    for (std::size_t i = 0; i < n; ++i) {
+        double z = intercept;
+        for (std::int64_t k = X.indptr[i]; k < X.indptr[i + 1]; ++k)
+            z += double(X.data[k]) * double(coef[std::size_t(X.indices[k])]);
+        margins[i] = z;
+    }
+}
+
+/// The objective F(w, b) (see the top of the file), reduced in fixed blocks of rows: the
+/// same value for any thread count.
+template <class T, class I>
+double objective(const Csr<T, I>& X, const T* y, const T* coef, double intercept, Loss loss,
+                 double alpha, int threads) {
+    const std::size_t n = X.n_rows, d = X.n_cols;
+    const std::size_t n_blocks = (n + detail::kObjectiveBlock - 1) / detail::kObjectiveBlock;
+    std::vector<double> block(n_blocks, 0.0);
+    (void)threads;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(threads < 1 ? 1 : threads) if (n_blocks > 1)
+#endif
+    for (std::size_t blk = 0; blk < n_blocks; ++blk)
+        block[blk] = detail::loss_sum<T, I, 1>(X, y, coef, intercept, loss,
+                                               blk * detail::kObjectiveBlock,
+                                               std::min(n, (blk + 1) * detail::kObjectiveBlock));
+    double total = 0;
+    for (double v : block) total += v;
+    double sq = 0;
+    for (std::size_t j = 0; j < d; ++j) sq += double(coef[j]) * double(coef[j]);
+    return (n ? total / double(n) : 0.0) + 0.5 * alpha * sq;
+}
+
+}  // namespace pyfastopt::hogwild
