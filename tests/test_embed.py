@@ -130,8 +130,9 @@ def test_downstream_cmake_project_matches_the_reference(tmp_path):
     configure = [cmake, "-S", str(src), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
                  f"-Dpyfastopt_DIR={pyfastopt.get_cmake_dir()}"]  # fmt: skip
     ninja = Path(sys.executable).parent / "ninja"
-    if ninja.is_file() or shutil.which("ninja"):
-        configure += ["-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja if ninja.is_file() else 'ninja'}"]
+    ninja = str(ninja) if ninja.is_file() else shutil.which("ninja")
+    if ninja:
+        configure += ["-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja}"]
     _run(configure)
     _run([cmake, "--build", str(build)])
     exe = next(p for p in (build / "demo", build / "demo.exe", build / "Release" / "demo.exe")

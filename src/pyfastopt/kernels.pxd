@@ -74,7 +74,8 @@ cdef extern from "pyfastopt/flat.hpp" namespace "pyfastopt::flat" nogil:
              size_t n, int threads) noexcept
 
 
-cdef inline bint _overlap(const void* a, Py_ssize_t na, const void* b, Py_ssize_t nb) noexcept nogil:
+cdef inline bint _overlap(const void* a, Py_ssize_t na,
+                          const void* b, Py_ssize_t nb) noexcept nogil:
     cdef const char* x = <const char*>a
     cdef const char* y = <const char*>b
     return na > 0 and nb > 0 and x < y + nb and y < x + na

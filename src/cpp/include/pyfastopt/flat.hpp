@@ -94,7 +94,8 @@ int step_rule(const double* coeffs,
         s[k] = states[k];
     }
     try {
-        PFO_CPU_NAMESPACE::update<Rule, T>(coeffs_from<Rule, T>(coeffs), param, grad, s, n, threads);
+        const auto c = coeffs_from<Rule, T>(coeffs);
+        PFO_CPU_NAMESPACE::update<Rule, T>(c, param, grad, s, n, threads);
     } catch (...) {  // std::bad_alloc from the driver's per-call offsets (before any write)
         return kOutOfMemory;
     }
