@@ -28,7 +28,10 @@ if(pyfastopt_OpenMP_FOUND)
   target_link_libraries(demo PRIVATE pyfastopt::openmp)
 endif()
 if(NOT MSVC)
-  target_compile_options(demo PRIVATE -Wall -Wextra -Werror)
+  # Imported include directories are SYSTEM (warnings hidden): not here, so that -Werror
+  # covers pyfastopt's headers too.
+  set_target_properties(demo PROPERTIES NO_SYSTEM_FROM_IMPORTED ON)
+  target_compile_options(demo PRIVATE -Wall -Wextra -Wpedantic -Werror)
 endif()
 """
 
