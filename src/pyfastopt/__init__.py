@@ -3,12 +3,15 @@
 Layers: :mod:`pyfastopt.functional` (in-place steps on arrays), :mod:`pyfastopt.optim`
 (torch-style optimizer classes), :mod:`pyfastopt.reference` (plain NumPy specification);
 around them :mod:`pyfastopt.transforms` (clipping, gradient noise, weight averaging).
+:func:`get_include` and :func:`get_cmake_dir` locate the header-only C++ kernels for
+embedding (C++, CMake, and Cython through ``cimport pyfastopt.kernels``).
 """
 
 from __future__ import annotations
 
 from . import functional, hogwild, optim, reference, schedules, training, transforms
 from ._config import build_info, get_num_threads, set_num_threads
+from ._paths import get_cmake_dir, get_include
 from .transforms import (
     EMA,
     GradientNoise,
@@ -33,6 +36,8 @@ __all__ = [
     "hogwild",
     "build_info",
     "functional",
+    "get_cmake_dir",
+    "get_include",
     "get_num_threads",
     "optim",
     "reference",
