@@ -40,6 +40,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
     raise ImportError(msg) from exc
 
 from . import functional as F
+from . import optim
 from .optim._common import betas as _check_betas
 
 __all__ = [
@@ -394,15 +395,7 @@ class Adam(_Adapter, torch.optim.Adam):
     """torch.optim.Adam (and AMSGrad, and AdamW through ``decoupled_weight_decay=True``)
     stepped by :func:`pyfastopt.functional.adam_`."""
 
-    def _rule(self, group):
-        beta1, beta2 = _check_betas(group["betas"])
-        return F.adam_rule(
-            lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
-            weight_decay=group["weight_decay"], amsgrad=group["amsgrad"],
-            maximize=group["maximize"],
-            decoupled_weight_decay=group.get("decoupled_weight_decay", False),
-            bias_correction=True,
-        )  # fmt: skip
+    _rule = optim.Adam._rule  # the same group keys as torch's
 
     def _init_state(self, param, group):
         state = {"step": torch.tensor(0.0, dtype=_scalar_dtype()), "exp_avg": _zeros(param),
@@ -423,12 +416,7 @@ class SGD(_Adapter, torch.optim.SGD):
 
     _scalar_keys = ()
 
-    def _rule(self, group):
-        return F.sgd_rule(
-            lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
-            weight_decay=group["weight_decay"], nesterov=group["nesterov"],
-            maximize=group["maximize"],
-        )  # fmt: skip
+    _rule = optim.SGD._rule  # the same group keys as torch's
 
     def _init_state(self, param, group):
         return {}
@@ -443,11 +431,7 @@ class SGD(_Adapter, torch.optim.SGD):
 class Adagrad(_Adapter, torch.optim.Adagrad):
     """torch.optim.Adagrad stepped by :func:`pyfastopt.functional.adagrad_`."""
 
-    def _rule(self, group):
-        return F.adagrad_rule(
-            lr=group["lr"], lr_decay=group["lr_decay"], weight_decay=group["weight_decay"],
-            eps=group["eps"], maximize=group["maximize"], eps_inside_sqrt=False,
-        )  # fmt: skip
+    _rule = optim.Adagrad._rule  # the same group keys as torch's
 
     def _init_state(self, param, group):
         value = _number(group["initial_accumulator_value"])
@@ -459,12 +443,7 @@ class RMSprop(_Adapter, torch.optim.RMSprop):
     """torch.optim.RMSprop (centered, momentum) stepped by
     :func:`pyfastopt.functional.rmsprop_`."""
 
-    def _rule(self, group):
-        return F.rmsprop_rule(
-            lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
-            weight_decay=group["weight_decay"], momentum=group["momentum"],
-            centered=group["centered"], maximize=group["maximize"], eps_inside_sqrt=False,
-        )  # fmt: skip
+    _rule = optim.RMSprop._rule  # the same group keys as torch's
 
     def _init_state(self, param, group):
         state = {"step": torch.tensor(0.0, dtype=_scalar_dtype()), "square_avg": _zeros(param)}
@@ -478,11 +457,7 @@ class RMSprop(_Adapter, torch.optim.RMSprop):
 class Adadelta(_Adapter, torch.optim.Adadelta):
     """torch.optim.Adadelta stepped by :func:`pyfastopt.functional.adadelta_`."""
 
-    def _rule(self, group):
-        return F.adadelta_rule(
-            lr=group["lr"], rho=group["rho"], eps=group["eps"],
-            weight_decay=group["weight_decay"], maximize=group["maximize"],
-        )  # fmt: skip
+    _rule = optim.Adadelta._rule  # the same group keys as torch's
 
     def _init_state(self, param, group):
         return {"step": torch.tensor(0.0, dtype=_scalar_dtype()), "square_avg": _zeros(param),
@@ -492,12 +467,7 @@ class Adadelta(_Adapter, torch.optim.Adadelta):
 class Adamax(_Adapter, torch.optim.Adamax):
     """torch.optim.Adamax stepped by :func:`pyfastopt.functional.adamax_`."""
 
-    def _rule(self, group):
-        beta1, beta2 = _check_betas(group["betas"])
-        return F.adamax_rule(
-            lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
-            weight_decay=group["weight_decay"], maximize=group["maximize"],
-        )  # fmt: skip
+    _rule = optim.Adamax._rule  # the same group keys as torch's
 
     def _init_state(self, param, group):
         return {"step": torch.tensor(0.0, dtype=_scalar_dtype()), "exp_avg": _zeros(param),
@@ -507,13 +477,7 @@ class Adamax(_Adapter, torch.optim.Adamax):
 class RAdam(_Adapter, torch.optim.RAdam):
     """torch.optim.RAdam stepped by :func:`pyfastopt.functional.radam_`."""
 
-    def _rule(self, group):
-        beta1, beta2 = _check_betas(group["betas"])
-        return F.radam_rule(
-            lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            decoupled_weight_decay=group["decoupled_weight_decay"], maximize=group["maximize"],
-        )  # fmt: skip
+    _rule = optim.RAdam._rule  # the same group keys as torch's
 
     def _init_state(self, param, group):
         return {"step": torch.tensor(0.0, dtype=_scalar_dtype()), "exp_avg": _zeros(param),
@@ -524,10 +488,7 @@ class Rprop(_Adapter, torch.optim.Rprop):
     """torch.optim.Rprop stepped by :func:`pyfastopt.functional.rprop_`; each element's
     step size starts at ``lr``."""
 
-    def _rule(self, group):
-        return F.rprop_rule(
-            etas=group["etas"], step_sizes=group["step_sizes"], maximize=group["maximize"]
-        )
+    _rule = optim.Rprop._rule  # the same group keys as torch's
 
     def _init_state(self, param, group):
         return {"step": torch.tensor(0.0, dtype=_scalar_dtype()), "prev": _zeros(param),

@@ -42,5 +42,5 @@ class Adagrad(Optimizer):
         return F.adagrad_rule(
             lr=group["lr"], lr_decay=group["lr_decay"], weight_decay=group["weight_decay"],
             eps=group["eps"], maximize=group["maximize"],
-            eps_inside_sqrt=group["eps_inside_sqrt"],
+            eps_inside_sqrt=group.get("eps_inside_sqrt", False),
         )  # fmt: skip

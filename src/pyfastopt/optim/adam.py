@@ -42,8 +42,9 @@ class Adam(Optimizer):
         return F.adam_rule(
             lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
             weight_decay=group["weight_decay"], amsgrad=group["amsgrad"],
-            maximize=group["maximize"], decoupled_weight_decay=group["decoupled_weight_decay"],
-            bias_correction=group["bias_correction"],
+            maximize=group["maximize"],
+            decoupled_weight_decay=group.get("decoupled_weight_decay", False),
+            bias_correction=group.get("bias_correction", True),
         )  # fmt: skip
 
 

@@ -38,5 +38,5 @@ class RMSprop(Optimizer):
             lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
             weight_decay=group["weight_decay"], momentum=group["momentum"],
             centered=group["centered"], maximize=group["maximize"],
-            eps_inside_sqrt=group["eps_inside_sqrt"],
+            eps_inside_sqrt=group.get("eps_inside_sqrt", False),
         )  # fmt: skip

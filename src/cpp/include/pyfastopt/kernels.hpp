@@ -25,37 +25,11 @@
 #include <utility>
 
 #include "batch.hpp"
+#include "coeffs.hpp"
 #include "cpu/loop-inl.hpp"
 #include "rules/all.hpp"
 
 namespace pyfastopt {
-
-/// Number of per-step coefficients of a rule (its Coeffs fields, all of type T).
-template <class Rule>
-inline constexpr std::size_t kNumCoeffs = sizeof(CoeffsOf<Rule, double>) / sizeof(double);
-
-/// False for the transforms that read no gradient (rules/transforms.hpp): they ignore it.
-template <class Rule, class = void>
-struct ReadsGradient : std::true_type {};
-template <class Rule>
-struct ReadsGradient<Rule, std::void_t<decltype(Rule::kReadsGrad)>>
-    : std::bool_constant<Rule::kReadsGrad> {};
-
-namespace detail {
-template <class Rule, class T, std::size_t... I>
-CoeffsOf<Rule, T> coeffs_from(const double* x, std::index_sequence<I...>) {
-    return CoeffsOf<Rule, T>{static_cast<T>(x[I])...};
-}
-}  // namespace detail
-
-/// The rule's Coeffs<T> from x[0..kNumCoeffs<Rule>), in field order (computed in double,
-/// rounded to T once, as the Python bindings do).
-template <class Rule, class T>
-CoeffsOf<Rule, T> coeffs_from(const double* x) {
-    static_assert(sizeof(CoeffsOf<Rule, float>) * 2 == sizeof(CoeffsOf<Rule, double>),
-                  "every Coeffs field must be of type T");
-    return detail::coeffs_from<Rule, T>(x, std::make_index_sequence<kNumCoeffs<Rule>>{});
-}
 
 namespace PFO_CPU_NAMESPACE {
 
