@@ -127,13 +127,11 @@ def main(argv=None) -> int:
         from sklearn.linear_model import SGDClassifier
 
         X_sp = sp.csr_matrix((X[0], X[1], X[2]), shape=(args.rows, args.features))
-        X_test_sp = sp.csr_matrix((X_test[0], X_test[1], X_test[2]),
-                                  shape=(len(y_test), args.features))  # fmt: skip
 
-        def fit_sklearn():
+        def fit_sklearn(seed):
             return SGDClassifier(loss=args.loss, penalty="l2", alpha=args.alpha,
                                  learning_rate="optimal", max_iter=args.epochs, tol=None,
-                                 shuffle=True, random_state=args.seed,
+                                 shuffle=True, random_state=seed,
                                  fit_intercept=True).fit(X_sp, y)  # fmt: skip
 
         sk = fit_sklearn
@@ -162,7 +160,19 @@ def main(argv=None) -> int:
     samples: dict[str, list] = {f"t{t}": [] for t in threads}
     if sk:
         samples["sklearn"] = []
-    models = {}
+    def accuracy(model, Xs, ys):
+        coef, b = model
+        return float(np.mean(np.where(hogwild.decision_function(Xs, coef, b) > 0, 1.0, -1.0) == ys))
+
+    def record(name, dt, cpu, model):
+        """One repetition's time and the model's loss and accuracies (each repetition
+        shuffles with its own seed, sklearn's too: medians compare like with like)."""
+        f = hogwild.objective(X, y, model[0], model[1], loss=ours_loss, alpha=args.alpha)
+        samples[name].append({"time": dt, "cpu": cpu, "loss": f,
+                              "train_acc": accuracy(model, X, y),
+                              "test_acc": accuracy(model, X_test, y_test)})  # fmt: skip
+        return f
+
     for rep in range(args.repeats):
         gauge.append(probe())
         print(f"  rep {rep}: parallel gauge (compute-bound kernel, 2 vs 1 thread) "
@@ -171,23 +181,13 @@ def main(argv=None) -> int:
             dt, cpu, r = timed_cpu(lambda t=t: hogwild.train(
                 X, y, loss=ours_loss, alpha=args.alpha, lr=lr, epochs=args.epochs,
                 seed=args.seed + rep, n_threads=t, n_features=args.features))  # fmt: skip
-            f = hogwild.objective(X, y, r.coef, r.intercept, loss=ours_loss, alpha=args.alpha)
-            samples[f"t{t}"].append({"time": dt, "cpu": cpu, "loss": f})
-            models[f"t{t}"] = (r.coef, r.intercept)
+            f = record(f"t{t}", dt, cpu, (r.coef, r.intercept))
             print(f"  rep {rep}: pyfastopt {t} thread(s) {dt:7.3f} s  loss {f:.5f}", flush=True)
         if sk:
             with np.errstate(all="ignore"):
-                dt, cpu, m = timed_cpu(sk)
-            coef = m.coef_[0].astype(np.float32)
-            f = hogwild.objective(X, y, coef, float(m.intercept_[0]), loss=ours_loss,
-                                  alpha=args.alpha)  # fmt: skip
-            samples["sklearn"].append({"time": dt, "cpu": cpu, "loss": f})
-            models["sklearn"] = (coef, float(m.intercept_[0]))
+                dt, cpu, m = timed_cpu(lambda rep=rep: sk(args.seed + rep))
+            f = record("sklearn", dt, cpu, (m.coef_[0].astype(np.float32), float(m.intercept_[0])))
             print(f"  rep {rep}: sklearn SGDClassifier {dt:7.3f} s  loss {f:.5f}", flush=True)
-
-    def accuracy(name, Xs, ys):
-        coef, b = models[name]
-        return float(np.mean(np.where(hogwild.decision_function(Xs, coef, b) > 0, 1.0, -1.0) == ys))
 
     print()
     print("| trainer | threads | time (median) | CPU time | examples/s | x 1 thread "
@@ -203,8 +203,8 @@ def main(argv=None) -> int:
         if name == "t1":
             base = eps
         rows_out[name] = dict(time=t_med, cpu=c_med, examples_per_s=eps, loss=f_med,
-                              train_acc=accuracy(name, X, y),
-                              test_acc=accuracy(name, X_test, y_test))  # fmt: skip
+                              train_acc=statistics.median(x["train_acc"] for x in s),
+                              test_acc=statistics.median(x["test_acc"] for x in s))  # fmt: skip
         label = ("pyfastopt.hogwild", name[1:]) if name != "sklearn" else ("SGDClassifier", "1")
         ratio = f"{eps / base:.2f}" if base else "-"
         r = rows_out[name]
