@@ -81,3 +81,14 @@ def pair(name: str, value: object) -> tuple[object, object]:
         msg = f"{name} must be a pair of numbers, got {value!r}"
         raise TypeError(msg) from None
     return first, second
+
+
+def like_param(name: str, dtype: object, shape: tuple, param_dtype: object,
+               param_shape: tuple) -> None:  # fmt: skip
+    """A gradient's dtype and shape against its parameter's (TypeError, ValueError)."""
+    if dtype != param_dtype:
+        msg = f"{name} has dtype {dtype}, expected {param_dtype} (its parameter's)"
+        raise TypeError(msg)
+    if shape != param_shape:
+        msg = f"{name} has shape {shape}, expected {param_shape} (its parameter's)"
+        raise ValueError(msg)

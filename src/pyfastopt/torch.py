@@ -39,6 +39,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
     )
     raise ImportError(msg) from exc
 
+from . import _validate as check
 from . import functional as F
 from . import optim
 from .optim._common import betas as _check_betas
@@ -338,12 +339,8 @@ class _Adapter(torch.optim.Optimizer):
             if g is None:
                 continue
             _check_tensor(g, f"params[{i}].grad")
-            if g.dtype != p.dtype:
-                msg = f"params[{i}].grad has dtype {g.dtype}, expected {p.dtype} (its parameter's)"
-                raise TypeError(msg)
-            if g.shape != p.shape:
-                msg = f"params[{i}].grad has shape {tuple(g.shape)}, expected {tuple(p.shape)}"
-                raise ValueError(msg)
+            check.like_param(f"params[{i}].grad", g.dtype, tuple(g.shape), p.dtype,
+                             tuple(p.shape))
 
     def _general_step(self, group: dict[str, Any], rule: F.Rule) -> None:
         """Any mix of missing gradients, new state, dtypes and cohorts: everything is

@@ -11,11 +11,13 @@ from typing import Any, Hashable, Iterable, Sequence
 
 import numpy as np
 
+from .. import _validate as check
 from .. import functional as F
 from .._buffers import as_array
 from ..sparse import SparseRows, check_rows
 from ..transforms import GradientNoise
 from ._common import state_buffers
+
 
 @dataclass
 class _Plan:
@@ -306,12 +308,7 @@ class Optimizer:
                 check_rows(p, g, f"grads[{i}]")
                 continue
             g = checked[i] = as_array(g, f"grads[{i}]")
-            if g.dtype != p.dtype:
-                msg = f"grads[{i}] has dtype {g.dtype}, expected {p.dtype} (its parameter's)"
-                raise TypeError(msg)
-            if g.shape != p.shape:
-                msg = f"grads[{i}] has shape {g.shape}, expected {p.shape} (its parameter's)"
-                raise ValueError(msg)
+            check.like_param(f"grads[{i}]", g.dtype, g.shape, p.dtype, p.shape)
             if not g.flags.c_contiguous:
                 msg = f"grads[{i}] must be C-contiguous"
                 raise ValueError(msg)
