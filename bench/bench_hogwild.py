@@ -46,7 +46,7 @@ def test_hogwild(benchmark, problem, loss, impl):
     X, y = problem
     eta0 = sklearn_eta0(LOSSES[loss], ALPHA)
     if impl == "sklearn":
-        if not HAVE_SKLEARN:
+        if not HAVE_SKLEARN:  # the peer is optional: the [bench] extra does not pull it in
             pytest.skip("scikit-learn / SciPy not installed")
         import scipy.sparse as sp
         from sklearn.linear_model import SGDClassifier

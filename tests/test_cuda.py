@@ -29,6 +29,8 @@ try:
 except ImportError:
     _cuda = None
 
+# The CUDA module is an opt-in build (-DPYFASTOPT_CUDA=ON); .ci/run builds it and runs this
+# file again, so these tests run there. Device tests also need a GPU, which CI lacks.
 needs_build = pytest.mark.skipif(_cuda is None, reason="pyfastopt built without CUDA")
 
 # Device-array factories: CuPy, else a CUDA build of PyTorch.
@@ -88,6 +90,7 @@ def test_import_error_names_the_build_option(monkeypatch):
     assert "-Ccmake.define.PYFASTOPT_CUDA=ON" in str(info.value)
 
 
+# The CPU-only build's error message; the CUDA step of .ci/run has the other case.
 @pytest.mark.skipif(_cuda is not None, reason="pyfastopt built with CUDA")
 def test_import_error_without_cuda_build():
     with pytest.raises(ImportError, match="pip install . -Ccmake.define.PYFASTOPT_CUDA=ON"):

@@ -99,8 +99,7 @@ def _cmake() -> str:
     for candidate in (Path(sys.executable).parent / "cmake", shutil.which("cmake")):
         if candidate and Path(candidate).is_file():
             return str(candidate)
-    pytest.skip("cmake is not installed (it is in the test extra)")
-    return ""
+    pytest.fail("cmake not found: it is in the test extra (pip install '.[test]')")
 
 
 def test_paths_point_at_the_installed_headers_and_config():

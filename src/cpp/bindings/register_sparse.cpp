@@ -66,33 +66,33 @@ SparseGrad check_sparse(const CheckedBatch<T, K>& table,
     return {indices, values, n};
 }
 
-/// Position of the first out-of-range index, for int32/int64 (signed or not).
-std::size_t first_bad_index(const py::array& indices, std::size_t n, std::size_t rows) {
+/// Calls f(const I* indices) with I the checked index array's type: int32/int64, signed
+/// or not.
+template <class F>
+decltype(auto) with_index_type(const py::array& indices, F&& f) {
     const void* data = indices.data();
     const bool is_signed = indices.dtype().kind() == 'i';
     if (indices.itemsize() == 4)
-        return is_signed ? sparse::first_out_of_range(static_cast<const std::int32_t*>(data), n, rows)
-                         : sparse::first_out_of_range(static_cast<const std::uint32_t*>(data), n, rows);
-    return is_signed ? sparse::first_out_of_range(static_cast<const std::int64_t*>(data), n, rows)
-                     : sparse::first_out_of_range(static_cast<const std::uint64_t*>(data), n, rows);
+        return is_signed ? f(static_cast<const std::int32_t*>(data))
+                         : f(static_cast<const std::uint32_t*>(data));
+    return is_signed ? f(static_cast<const std::int64_t*>(data))
+                     : f(static_cast<const std::uint64_t*>(data));
 }
 
 template <class T>
 sparse::TouchedRows<T> touched_rows(const SparseGrad& grad, TableShape shape) {
-    const std::size_t bad = first_bad_index(grad.indices, grad.n, shape.rows);
+    const std::size_t bad = with_index_type(grad.indices, [&](const auto* indices) {
+        return sparse::first_out_of_range(indices, grad.n, shape.rows);
+    });
     if (bad != grad.n)
         throw py::value_error("indices[" + std::to_string(bad) + "] = " +
                               std::string(py::str(grad.indices.attr("__getitem__")(bad))) +
                               " is out of range for param with " + std::to_string(shape.rows) +
                               " rows");
     const auto* values = static_cast<const T*>(grad.values.data());
-    const void* data = grad.indices.data();
-    const bool is_signed = grad.indices.dtype().kind() == 'i';
-    if (grad.indices.itemsize() == 4)
-        return is_signed ? sparse::TouchedRows<T>(static_cast<const std::int32_t*>(data), grad.n, values, shape.dim)
-                         : sparse::TouchedRows<T>(static_cast<const std::uint32_t*>(data), grad.n, values, shape.dim);
-    return is_signed ? sparse::TouchedRows<T>(static_cast<const std::int64_t*>(data), grad.n, values, shape.dim)
-                     : sparse::TouchedRows<T>(static_cast<const std::uint64_t*>(data), grad.n, values, shape.dim);
+    return with_index_type(grad.indices, [&](const auto* indices) {
+        return sparse::TouchedRows<T>(indices, grad.n, values, shape.dim);
+    });
 }
 
 template <class Rule>

@@ -88,7 +88,8 @@ class Optimizer:
 
     def _rule(self, group: dict[str, Any]) -> F.Rule | None:
         """The group's hyperparameters as a checked :class:`pyfastopt.functional.Rule`.
-        Optimizers with scalar state (NAdam, SWATS) return None and override _update."""
+        SWATS, whose per-array phase switch is no single rule, returns None and overrides
+        _update."""
         return None
 
     def _init_state(self, param: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
@@ -111,9 +112,12 @@ class Optimizer:
         """Updates params (same dtype, same cohort) in one native call."""
         rule = self._checked_rule(group)
         self._add_buffers(group, params, states, rule.state_names)
-        dense = [i for i, g in enumerate(grads) if not isinstance(g, SparseRows)]
-        for i in sorted(set(range(len(grads))) - set(dense)):  # one call per sparse table
-            rule.apply(params[i], grads[i], {n: states[i][n] for n in rule.state_names}, step)
+        dense = []
+        for i, g in enumerate(grads):
+            if isinstance(g, SparseRows):  # one call per sparse table
+                rule.apply(params[i], g, {n: states[i][n] for n in rule.state_names}, step)
+            else:
+                dense.append(i)
         buffers = {name: [states[i][name] for i in dense] for name in rule.state_names}
         rule.apply([params[i] for i in dense], [grads[i] for i in dense], buffers, step)
 
@@ -171,7 +175,7 @@ class Optimizer:
         step = plan.step + 1
         coeffs, scalars = self._step_coeffs(rule, step, plan.scalars)
         if not plan.native.step(grads, coeffs):
-            return False  # a None gradient
+            return False  # a None gradient, or one that is not an ndarray
         plan.step, plan.scalars = step, scalars
         return True
 
@@ -188,20 +192,24 @@ class Optimizer:
         """The state of each parameter, by index. Reading it brings every "step" up to
         date: the native path counts steps in its plan, not in one dict per parameter
         (90 us a step for 2000 tensors), so read steps through ``opt.state``."""
-        plan = self._plan
-        if plan is not None and plan.synced != plan.step:
-            for state in plan.states:
-                state["step"] = plan.step
-                state.update(zip(self._scalar_state, plan.scalars))
-            plan.synced = plan.step
+        self._sync_plan()
         return self._state
 
     @state.setter
     def state(self, value: dict[int, dict[str, Any]]) -> None:
         self._state = value
 
+    def _sync_plan(self) -> None:
+        """Writes the plan's step count and scalar state to the per-parameter dicts."""
+        plan = self._plan
+        if plan is not None and plan.synced != plan.step:
+            for state in plan.states:
+                state["step"] = plan.step
+                state.update(zip(self._scalar_state, plan.scalars))
+            plan.synced = plan.step
+
     def _drop_plan(self) -> None:
-        self.state  # noqa: B018 (syncs the steps)
+        self._sync_plan()
         self._plan = None
 
     def _build_plan(self, rule: F.Rule, params: list[np.ndarray]) -> _Plan | None:

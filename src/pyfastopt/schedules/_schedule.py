@@ -476,20 +476,3 @@ def join_schedules(schedules: Sequence[Callable[[Any], Any]],
 
     return _schedule("join_schedules", fn, schedules=parts, boundaries=bounds)
 
-
-__all__ = [
-    "Schedule",
-    "constant_schedule",
-    "cosine_decay_schedule",
-    "cosine_onecycle_schedule",
-    "cosine_warm_restarts_schedule",
-    "exponential_decay_schedule",
-    "inverse_sqrt_schedule",
-    "join_schedules",
-    "linear_schedule",
-    "piecewise_constant_schedule",
-    "polynomial_schedule",
-    "step_decay_schedule",
-    "time_based_decay_schedule",
-    "warmup_cosine_decay_schedule",
-]
