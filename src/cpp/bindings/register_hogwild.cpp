@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
 
 #include <pyfastopt/hogwild.hpp>
@@ -45,7 +46,8 @@ struct CheckedCsr {
     py::array_t<T> data;
     hogwild::Csr<T, I> view;
 
-    CheckedCsr(py::handle indptr_, py::handle indices_, py::handle data_, std::size_t n_cols)
+    CheckedCsr(py::handle indptr_, py::handle indices_, py::handle data_, std::size_t n_cols,
+               int threads)
         : indptr(vector_arg<std::int64_t>(indptr_, "indptr")),
           indices(vector_arg<I>(indices_, "indices")),
           data(vector_arg<T>(data_, "data")) {
@@ -67,34 +69,32 @@ struct CheckedCsr {
         if (p[np1 - 1] != nnz)
             throw py::value_error("indptr[-1] must equal len(indices) = " + std::to_string(nnz) +
                                   ", got " + std::to_string(p[np1 - 1]));
-        // One pass that vectorises (min/max, and x - x == 0 for finite x); the offending
-        // element is looked for only when it fails.
+        // One pass over both arrays that vectorises (signed compares; x - x == 0 for finite
+        // x), on `threads` threads without the GIL; the offending element is looked for only
+        // when it fails.
         const I* idx = indices.data();
         const T* x = data.data();
-        I lo = 0, hi = 0;
-        bool finite = true;
-        if (nnz > 0) {
-            lo = hi = idx[0];
-            for (std::int64_t k = 0; k < nnz; ++k) {
-                lo = std::min(lo, idx[k]);
-                hi = std::max(hi, idx[k]);
-            }
-            int bad = 0;
-            for (std::int64_t k = 0; k < nnz; ++k) bad |= !(x[k] - x[k] == T(0));
-            finite = !bad;
+        const auto max_index = static_cast<std::uint64_t>(std::numeric_limits<I>::max());
+        const I last = n_cols == 0 ? I(-1) : I(std::min<std::uint64_t>(n_cols - 1, max_index));
+        int bad = 0;
+        {
+            const py::gil_scoped_release release;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) reduction(| : bad) num_threads(std::max(threads, 1)) \
+    if (threads > 1 && nnz > (std::int64_t{1} << 20))
+#endif
+            for (std::int64_t k = 0; k < nnz; ++k)
+                bad |= (idx[k] < 0) | (idx[k] > last) | !(x[k] - x[k] == T(0));
         }
-        if (lo < 0 || static_cast<std::uint64_t>(hi) >= n_cols) {
-            std::int64_t k = 0;
-            while (idx[k] >= 0 && static_cast<std::uint64_t>(idx[k]) < n_cols) ++k;
-            throw py::value_error("indices[" + std::to_string(k) + "] = " +
-                                  std::to_string(idx[k]) + " is out of range for " +
-                                  std::to_string(n_cols) + " features");
-        }
-        if (!finite) {
-            std::int64_t k = 0;
-            while (std::isfinite(x[k])) ++k;
-            throw py::value_error("data must be finite: data[" + std::to_string(k) + "] = " +
-                                  std::to_string(x[k]));
+        if (bad) {
+            const I* out = std::find_if(idx, idx + nnz, [&](I j) { return j < 0 || j > last; });
+            if (out != idx + nnz)
+                throw py::value_error("indices[" + std::to_string(out - idx) + "] = " +
+                                      std::to_string(*out) + " is out of range for " +
+                                      std::to_string(n_cols) + " features");
+            const T* nan = std::find_if(x, x + nnz, [](T v) { return !std::isfinite(v); });
+            throw py::value_error("data must be finite: data[" + std::to_string(nan - x) +
+                                  "] = " + std::to_string(*nan));
         }
         view = {p, idx, data.data(), np1 - 1, n_cols};
     }
@@ -112,7 +112,8 @@ py::tuple train(py::handle indptr, py::handle indices, py::handle data, py::hand
                 bool shuffle, std::uint64_t seed, std::size_t epochs, int rate_unit, int threads,
                 bool objective_history) {
     auto coef = vector_arg<T>(coef_, "coef", true);
-    const CheckedCsr<T, I> X(indptr, indices, data, static_cast<std::size_t>(coef.size()));
+    const CheckedCsr<T, I> X(indptr, indices, data, static_cast<std::size_t>(coef.size()),
+                            threads);
     auto y = vector_arg<T>(y_, "y");
     if (static_cast<std::size_t>(y.size()) != X.view.n_rows)
         throw py::value_error("y has " + std::to_string(y.size()) + " labels for " +
@@ -155,7 +156,8 @@ template <class T, class I>
 py::array_t<double> margins(py::handle indptr, py::handle indices, py::handle data,
                             py::handle coef_, double intercept, int threads) {
     auto coef = vector_arg<T>(coef_, "coef");
-    const CheckedCsr<T, I> X(indptr, indices, data, static_cast<std::size_t>(coef.size()));
+    const CheckedCsr<T, I> X(indptr, indices, data, static_cast<std::size_t>(coef.size()),
+                            threads);
     py::array_t<double> out(static_cast<py::ssize_t>(X.view.n_rows));
     double* m = out.mutable_data();
     const T* w = coef.data();
@@ -168,7 +170,8 @@ template <class T, class I>
 double objective(py::handle indptr, py::handle indices, py::handle data, py::handle y_,
                  py::handle coef_, double intercept, int loss, double alpha, int threads) {
     auto coef = vector_arg<T>(coef_, "coef");
-    const CheckedCsr<T, I> X(indptr, indices, data, static_cast<std::size_t>(coef.size()));
+    const CheckedCsr<T, I> X(indptr, indices, data, static_cast<std::size_t>(coef.size()),
+                            threads);
     auto y = vector_arg<T>(y_, "y");
     if (static_cast<std::size_t>(y.size()) != X.view.n_rows)
         throw py::value_error("y has " + std::to_string(y.size()) + " labels for " +

@@ -280,34 +280,60 @@ struct alignas(64) Padded {
 /// Rows per block of the objective's fixed-order reduction.
 inline constexpr std::size_t kObjectiveBlock = 4096;
 
-/// How many rows store each feature (a repeated index counts each time), on `threads`.
-template <class T, class I>
-std::vector<std::uint64_t> feature_counts(const Csr<T, I>& X, int threads) {
-    const std::size_t d = X.n_cols;
-    const auto nnz = static_cast<std::size_t>(X.indptr[X.n_rows]);
-    std::vector<std::uint64_t> count(d, 0);
+/// Feature counts in 32 bits while they cannot overflow: the histogram stays in L2 longer.
+template <class T, class I, class Count>
+void count_features(const Csr<T, I>& X, std::size_t begin, std::size_t end, Count* count) {
+    for (std::size_t k = begin; k < end; ++k) ++count[std::size_t(X.indices[k])];
+}
+
+/// The setup of a run, on `threads` threads in one parallel region: the first epoch's order
+/// (drawn by thread 0, while the others start on the rest), rows[i] = (offset, length,
+/// label), and, when L2 is on, c_j = alpha n / count_j into work[j S + c_slot].
+template <class T, class I, class Count>
+void prepare(const Csr<T, I>& X, const T* y, const Options& o, int threads, std::uint32_t* order,
+             Row<T>* rows, T* work, std::size_t S, std::size_t c_slot) {
+    const std::size_t n = X.n_rows, d = X.n_cols;
+    const auto nnz = static_cast<std::size_t>(X.indptr[n]);
+    const bool l2 = o.alpha > 0;
+    const std::size_t nt = static_cast<std::size_t>(threads);
+    // One histogram per thread (thread 0's is `count`), summed after: no atomics.
+    std::vector<Count> count(l2 ? d : 0, 0), part(l2 ? d * (nt - 1) : 0, 0);
+    constexpr std::size_t kRowsGrain = 1 << 16, kCountGrain = 1 << 20;
 #if defined(_OPENMP)
-    if (threads > 1 && nnz > (std::size_t{1} << 20)) {
-        // One histogram per thread over a slice of the indices, then summed.
-        std::vector<std::uint64_t> part(d * static_cast<std::size_t>(threads - 1), 0);
 #pragma omp parallel num_threads(threads)
-        {
-            const auto t = static_cast<std::size_t>(omp_get_thread_num());
-            const auto nt = static_cast<std::size_t>(omp_get_num_threads());
-            std::uint64_t* h = t == 0 ? count.data() : part.data() + (t - 1) * d;
-            for (std::size_t k = nnz * t / nt; k < nnz * (t + 1) / nt; ++k)
-                ++h[std::size_t(X.indices[k])];
-#pragma omp barrier
-#pragma omp for schedule(static)
-            for (std::size_t j = 0; j < d; ++j)
-                for (std::size_t u = 1; u < nt; ++u) count[j] += part[(u - 1) * d + j];
-        }
-        return count;
-    }
 #endif
-    (void)threads;
-    for (std::size_t k = 0; k < nnz; ++k) ++count[std::size_t(X.indices[k])];
-    return count;
+    {
+        const auto t = static_cast<std::size_t>(thread_id());
+        if (t == 0) {
+            if (o.shuffle)
+                permutation(order, n, o.seed, 0);
+            else
+                for (std::size_t i = 0; i < n; ++i) order[i] = static_cast<std::uint32_t>(i);
+        }
+#if defined(_OPENMP)
+#pragma omp for schedule(dynamic) nowait
+#endif
+        for (std::size_t i0 = 0; i0 < n; i0 += kRowsGrain)
+            for (std::size_t i = i0; i < std::min(n, i0 + kRowsGrain); ++i)
+                rows[i] = {X.indptr[i], static_cast<std::uint32_t>(X.indptr[i + 1] - X.indptr[i]),
+                           y[i]};
+        if (l2) {
+            Count* h = t == 0 ? count.data() : part.data() + (t - 1) * d;
+#if defined(_OPENMP)
+#pragma omp for schedule(dynamic)
+#endif
+            for (std::size_t k0 = 0; k0 < nnz; k0 += kCountGrain)
+                count_features(X, k0, std::min(nnz, k0 + kCountGrain), h);
+#if defined(_OPENMP)
+#pragma omp for schedule(static)
+#endif
+            for (std::size_t j = 0; j < d; ++j) {
+                std::uint64_t c = count[j];
+                for (std::size_t u = 1; u < nt; ++u) c += part[(u - 1) * d + j];
+                work[j * S + c_slot] = c ? T(o.alpha * double(n) / double(c)) : T(0);
+            }
+        }
+    }
 }
 
 /// The loss sum of rows [begin, end) under weights w (stride S in `w`) and intercept b.
@@ -342,19 +368,18 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
 #endif
     std::vector<T> work(d * S, T(0));
     for (std::size_t j = 0; j < d; ++j) work[j * S] = coef[j];
-    if constexpr (kL2) {
-        const auto count = feature_counts(X, threads);
-        const std::size_t c = 1 + kAdagrad;
-        for (std::size_t j = 0; j < d; ++j)
-            work[j * S + c] = count[j] ? T(o.alpha * double(n) / double(count[j])) : T(0);
-    }
     // Two orders: epoch e runs on one while the next epoch's is drawn into the other.
     std::vector<std::uint32_t> orders[2] = {std::vector<std::uint32_t>(n),
                                             std::vector<std::uint32_t>(o.shuffle ? n : 0)};
-    if (o.shuffle)
-        permutation(orders[0].data(), n, o.seed, 0);
+    // A row's offsets and label side by side: visited in random order, each costs one cache
+    // line instead of two (the loop is bound by memory traffic on 2 threads).
+    std::vector<Row<T>> rows(n);
+    if (static_cast<std::size_t>(X.indptr[n]) < (std::size_t{1} << 32))
+        prepare<T, I, std::uint32_t>(X, y, o, threads, orders[0].data(), rows.data(),
+                                     work.data(), S, 1 + kAdagrad);
     else
-        for (std::size_t i = 0; i < n; ++i) orders[0][i] = static_cast<std::uint32_t>(i);
+        prepare<T, I, std::uint64_t>(X, y, o, threads, orders[0].data(), rows.data(),
+                                     work.data(), S, 1 + kAdagrad);
     Shuffle next_order(orders[1].data(), n, o.seed, 1);
     const bool shared_b = threads > 1;
     std::atomic<double> b_shared{intercept};
@@ -366,14 +391,6 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
     std::vector<double> block_loss(o.objective_history ? n_blocks : 0);
 
     T* const w = work.data();
-    // A row's offsets and label side by side: visited in random order, each costs one cache
-    // line instead of two (the loop is bound by memory traffic on 2 threads).
-    std::vector<Row<T>> rows(n);
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(threads) if (n > 65536)
-#endif
-    for (std::size_t i = 0; i < n; ++i)
-        rows[i] = {X.indptr[i], static_cast<std::uint32_t>(X.indptr[i + 1] - X.indptr[i]), y[i]};
     const Row<T>* const row = rows.data();
     const I* const indices = X.indices;
     const T* const data = X.data;
