@@ -114,21 +114,22 @@ def cache_level(working_set: int, caches: dict[str, int]) -> str:
 def test_arrays(count: int, n: int, dtype, *, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Parameters in [0.5, 1.5) and gradients of both signs with |g| in [0.5, 1.5): no
     denormal, zero or NaN however many steps run. Cut or tiled from 128 Ki random values (fast
-    to make at any size); each array is its own allocation, touched now."""
+    to make at any size); each array is its own allocation, touched now. All parameters are
+    allocated before all gradients, as in a training program (the model is built, then
+    backward makes the gradients): allocating them in pairs would interleave each
+    parameter with its gradient in memory, a layout no framework produces."""
     rng = np.random.default_rng(seed)
     k = 1 << 16
     base_p = (rng.random(2 * k) + 0.5).astype(dtype)
     base_g = ((rng.random(2 * k) + 0.5) * rng.choice([-1.0, 1.0], 2 * k)).astype(dtype)
-    params, grads = [], []
-    for i in range(count):
+
+    def arrays(base: np.ndarray) -> list[np.ndarray]:
         if n <= k:
-            start = (i * 7919) % k
-            params.append(base_p[start : start + n].copy())
-            grads.append(base_g[start : start + n].copy())
-        else:
-            params.append(np.resize(base_p[i % k :], n))
-            grads.append(np.resize(base_g[i % k :], n))
-    return params, grads
+            return [base[(i * 7919) % k :][:n].copy() for i in range(count)]
+        return [np.resize(base[i % k :], n) for i in range(count)]
+
+    params = arrays(base_p)
+    return params, arrays(base_g)
 
 
 # --------------------------------------------------------------------------------------
