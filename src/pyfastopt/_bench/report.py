@@ -126,6 +126,7 @@ def derive(records: Sequence[dict[str, Any]], itemsize: int) -> tuple[list[dict]
                     "pct_ceiling": None if pat is None else 100 * rate / gbs("adam-pattern", size, pat),
                     "pct_triad": None if tri is None else 100 * rate / gbs("triad", size, tri),
                     "functional_s": med.get(("step", size, t, name, "functional")),
+                    "one_array_s": med.get(("step", size, t, name, "one-array")),
                     "peers_s": peers,
                     "speedup": {p: (None if v is None else v / ours) for p, v in peers.items()},
                 }  # fmt: skip
@@ -195,7 +196,7 @@ def tables(info: dict, config: dict, roof: list[dict], rows: list[dict], records
         f"{info['system']}",
         f"build  pyfastopt {info['pyfastopt']}: isa {b['isa']} (compiled {' '.join(b['isas'])}), "
         f"openmp {'on' if b['openmp'] else 'off'}, {b.get('compiler', '?')}; numpy {info['numpy']}; "
-        + (f"torch {info['torch']}" if info["torch"] else "torch not installed (no torch peers)")
+        + (f"torch {info['torch']}" if info["torch"] else "no torch peers (torch not installed, or --no-torch)")
         + f"; python {info['python']}",
     ]
     out: list[Any] = [Text("\n".join(head))]
@@ -225,7 +226,8 @@ def tables(info: dict, config: dict, roof: list[dict], rows: list[dict], records
                   title_justify="left")  # fmt: skip
         t.add_column("optimizer")
         for col in ("thr", "B/el", "time/step", "Gelem/s", "GB/s", "%ceil", "%triad",
-                    "functional", "x numpy", "x t-forloop", "x t-foreach", "x t-fused"):  # fmt: skip
+                    "functional", "vs 1 array", "x numpy", "x t-forloop", "x t-foreach",
+                    "x t-fused"):  # fmt: skip
             t.add_column(col, justify="right")
         last = None
         for r in (r for r in rows if r["size"] == label):
@@ -236,6 +238,7 @@ def tables(info: dict, config: dict, roof: list[dict], rows: list[dict], records
             t.add_row(r["optimizer"], str(r["threads"]), str(r["bytes_per_element"]),
                       _time(r["median_s"]), f"{r['gelem_per_s']:.3g}", f"{r['gb_per_s']:.3g}",
                       _pct(r["pct_ceiling"]), _pct(r["pct_triad"]), _time(r["functional_s"]),
+                      _x(None if r["one_array_s"] is None else r["median_s"] / r["one_array_s"]),
                       *(_x(sp[p]) for p in PEERS))  # fmt: skip
         out.append(t)
 
@@ -264,8 +267,10 @@ def tables(info: dict, config: dict, roof: list[dict], rows: list[dict], records
         "arithmetic; staggered)",
         "timed in the same group; %triad: over the STREAM triad's at that size and thread "
         "count.",
-        "functional: the pyfastopt.functional call. x <peer>: the peer's time over pyfastopt's "
-        "(the optim class, opt.step(grads)).",
+        "functional: the pyfastopt.functional call. vs 1 array (models): the step's time over "
+        "the same optimizer's step on one",
+        "array of as many elements, timed in the same group. x <peer>: the peer's time over "
+        "pyfastopt's (the optim class, opt.step(grads)).",
         "numpy: the faster of whole-array and cache-blocked in-place ufuncs, one thread. "
         "t-forloop/foreach/fused: torch.optim with",
         "foreach=False (torch's CPU default), foreach=True, fused=True (CPU kernels exist for "

@@ -112,7 +112,7 @@ def plan(config: Config, records: list[dict[str, Any]]) -> list[Task]:
         tasks.append(Task(f"roofline {size.label}", len(config.threads)
                           * _estimate(size, 2, config.timing) / 3, roofline))  # fmt: skip
         for spec in config.specs:
-            n_entries = 3 + len(spec.torch_modes if torch else ()) + 1
+            n_entries = 3 + len(spec.torch_modes if torch else ()) + 1 + (size.count > 1)
 
             def step(spec=spec, size=size, holder=holder, warm=warm) -> None:
                 w = Workload(spec, size, config.dtype, torch=torch, block=config.block)

@@ -23,7 +23,7 @@ from .baselines import FORMULATIONS, NUMPY_BLOCK, numpy_stepper
 from .optimizers import OPTIMIZERS, TIMED_STEP, Spec
 
 #: Implementations, in table order. "pyfastopt" is the optimizer class (what users call).
-IMPLS = ("pyfastopt", "functional", "numpy", "numpy-blocked",
+IMPLS = ("pyfastopt", "functional", "one-array", "numpy", "numpy-blocked",
          "torch-forloop", "torch-foreach", "torch-fused")  # fmt: skip
 #: The peers each pyfastopt result is compared with ("numpy": the faster of the two).
 PEERS = ("numpy", "torch-forloop", "torch-foreach", "torch-fused")
@@ -198,6 +198,12 @@ class Workload:
         self.calls["functional"] = functional_stepper(
             spec, self.params, self.grads, self.states, step=TIMED_STEP
         )
+        if size.count > 1:  # the model's elements as one array, timed beside it
+            (p1,), (g1,) = test_arrays(1, size.total, self.dtype, seed=seed)
+            one = getattr(optim, spec.cls)([p1], **spec.kwargs)
+            one.step([g1])
+            self.calls["one-array"] = lambda: one.step([g1])
+            self.notes["one-array"] = f"optim.{spec.cls}.step on one array of {size.total}"
         form = FORMULATIONS[spec.name]
         args = (spec.name, spec.kwargs, self.params, self.grads, self.states)
         self.calls["numpy"] = numpy_stepper(*args, step=TIMED_STEP)
