@@ -23,8 +23,8 @@ struct Rprop {
         T& step = s[1];
         g = c.grad_sign * g;
         const T agreement = g * prev;
-        const T factor =
-            agreement > T(0) ? c.eta_plus : (agreement < T(0) ? c.eta_minus : T(1));
+        const T grow = agreement > T(0) ? c.eta_plus : T(1);
+        const T factor = agreement < T(0) ? c.eta_minus : grow;
         step = clamp(step * factor, c.step_min, c.step_max);
         g = agreement < T(0) ? T(0) : g;
         p = p - sign(g) * step;
