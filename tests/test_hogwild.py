@@ -252,6 +252,44 @@ def test_per_epoch_schedule_and_plain_callable():
     np.testing.assert_array_equal(r2.coef, r.coef)
 
 
+def test_later_epochs_use_their_own_rates():
+    # Per-step rates of epochs >= 1 are filled while the epoch before runs: a schedule that is
+    # zero from epoch 2 on must leave the weights of 2 epochs unchanged (bitwise, 1 thread).
+    X, y, d = tiny(np.float64, n=30)
+    n = len(y)
+
+    def stops_after_two(t):
+        t = np.asarray(t)
+        return np.where(t < 2 * n, 0.2 / (1.0 + 0.01 * t), 0.0)
+
+    two = hogwild.train(X, y, lr=stops_after_two, epochs=2, seed=4, n_threads=1, n_features=d)
+    five = hogwild.train(X, y, lr=stops_after_two, epochs=5, seed=4, n_threads=1, n_features=d)
+    np.testing.assert_array_equal(five.coef, two.coef)
+    assert five.intercept == two.intercept
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bad_rate_in_a_later_epoch_raises(threads):
+    X, y, d = tiny(np.float64, n=30)
+    n = len(y)
+    bad_step = 2 * n + 5
+
+    def nan_later(t):
+        t = np.asarray(t)
+        return np.where(t == bad_step, np.nan, 0.1)
+
+    with pytest.raises(ValueError, match=rf"returned nan at step {bad_step} "):
+        hogwild.train(X, y, lr=nan_later, epochs=4, n_threads=threads, n_features=d)
+
+    def fails_later(t):
+        if np.max(t) >= 3 * n:
+            raise RuntimeError("schedule broke")
+        return np.full(np.shape(t), 0.1)
+
+    with pytest.raises(RuntimeError, match="schedule broke"):
+        hogwild.train(X, y, lr=fails_later, epochs=4, n_threads=threads, n_features=d)
+
+
 # -- input forms ------------------------------------------------------------------------------
 
 

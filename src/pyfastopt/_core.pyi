@@ -1,6 +1,6 @@
 """Stubs for the compiled extension (private: use pyfastopt.functional and .optim)."""
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -38,7 +38,7 @@ def swats_adam(params: _Arrays, grads: _Arrays, states: Sequence[_Arrays], coeff
 # Hogwild! (pyfastopt/hogwild.hpp); private: use pyfastopt.hogwild. indptr int64, indices
 # int32/int64, data/y/coef float32/float64 (one dtype), rates float64; loss 0 logistic,
 # 1 hinge, 2 squared; rate_unit 0 constant, 1 per epoch, 2 per step. coef is trained in place.
-def hogwild_train(indptr: npt.NDArray[np.int64], indices: npt.NDArray[np.integer[Any]], data: npt.NDArray[np.floating[Any]], y: npt.NDArray[np.floating[Any]], coef: npt.NDArray[np.floating[Any]], intercept: float, rates: npt.NDArray[np.float64], loss: int, alpha: float, adagrad: bool, eps: float, fit_intercept: bool, intercept_lr_scale: float, shuffle: bool, seed: int, epochs: int, rate_unit: int, n_threads: int, objective_history: bool) -> tuple[float, npt.NDArray[np.float64]]: ...
+def hogwild_train(indptr: npt.NDArray[np.int64], indices: npt.NDArray[np.integer[Any]], data: npt.NDArray[np.floating[Any]], y: npt.NDArray[np.floating[Any]], coef: npt.NDArray[np.floating[Any]], intercept: float, rates: npt.NDArray[np.float64], loss: int, alpha: float, adagrad: bool, eps: float, fit_intercept: bool, intercept_lr_scale: float, shuffle: bool, seed: int, epochs: int, rate_unit: int, n_threads: int, objective_history: bool, fill_rates: Callable[[int], None] | None = None) -> tuple[float, npt.NDArray[np.float64]]: ...
 def hogwild_decision_function(indptr: npt.NDArray[np.int64], indices: npt.NDArray[np.integer[Any]], data: npt.NDArray[np.floating[Any]], coef: npt.NDArray[np.floating[Any]], intercept: float, n_threads: int) -> npt.NDArray[np.float64]: ...
 def hogwild_objective(indptr: npt.NDArray[np.int64], indices: npt.NDArray[np.integer[Any]], data: npt.NDArray[np.floating[Any]], y: npt.NDArray[np.floating[Any]], coef: npt.NDArray[np.floating[Any]], intercept: float, loss: int, alpha: float, n_threads: int) -> float: ...
 def _hogwild_permutation(n: int, seed: int, epoch: int) -> npt.NDArray[np.uint32]: ...

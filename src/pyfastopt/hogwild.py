@@ -35,12 +35,15 @@ lose one), and the intercept is synchronised every 64 examples per thread, so re
 from run to run: this is the one place where pyfastopt is not bitwise reproducible.
 
 Learning rate: a number, or a schedule from :mod:`pyfastopt.schedules` (any ``step -> value``
-callable, vectorised over an integer array). The schedule is evaluated in Python before the
-run into an array that the C++ loop reads: with ``lr_unit="step"`` (default) one rate per
-update, step ``t = epoch * n_rows + p`` for the ``p``-th example of the epoch's order (with
-several threads ``t`` counts updates across all threads, so a decaying schedule decays with
-the total work done); with ``lr_unit="epoch"`` one rate per epoch. A per-step schedule
-holds ``epochs * n_rows`` float64 values (8 MB per million rows and epoch).
+callable, vectorised over an integer array). The schedule is evaluated in Python into an
+array that the C++ loop reads: with ``lr_unit="step"`` (default) one rate per update, step
+``t = epoch * n_rows + p`` for the ``p``-th example of the epoch's order (with several
+threads ``t`` counts updates across all threads, so a decaying schedule decays with the
+total work done); with ``lr_unit="epoch"`` one rate per epoch. A per-step schedule holds
+``epochs * n_rows`` float64 values (8 MB per million rows and epoch); epoch 0's are
+evaluated before the run, each later epoch's by the calling thread during the epoch before,
+so that with several threads the others train meanwhile. A bad value in a later epoch stops
+the run after the current epoch and raises (the partial result is discarded).
 
 Order: each epoch visits the rows in a permutation drawn by Fisher-Yates from a Philox
 stream keyed by ``(seed, epoch)``; ``shuffle=False`` visits them in order.
@@ -50,7 +53,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
-from typing import Any, Callable, Tuple, Union
+from typing import Any, Callable, Union
 
 import numpy as np
 
@@ -67,7 +70,7 @@ LOSSES = {"logistic": 0, "hinge": 1, "squared": 2}
 # malloc's heap; whole-run arrays (40 MB for 5M steps) cost page faults and memory traffic.
 _RATE_CHUNK = 1 << 14
 
-CsrTuple = Tuple[np.ndarray, np.ndarray, np.ndarray]
+CsrTuple = tuple[np.ndarray, np.ndarray, np.ndarray]
 MatrixLike = Union[CsrTuple, Any]  # (data, indices, indptr), or a scipy.sparse matrix
 
 
@@ -200,31 +203,43 @@ def _labels(y: Any, n_rows: int, loss: str, dtype: np.dtype,
     return signs, (classes[0].item(), classes[1].item())
 
 
-def _rates(lr: Any, lr_unit: str, epochs: int, n_rows: int) -> tuple[np.ndarray, int]:
-    """(rates as float64, rate_unit code: 0 constant, 1 per epoch, 2 per step)."""
+def _rates(lr: Any, lr_unit: str, epochs: int,
+           n_rows: int) -> tuple[np.ndarray, int, Callable[[int], None] | None]:  # fmt: skip
+    """(rates as float64, rate_unit code: 0 constant, 1 per epoch, 2 per step, and for per-step
+    rates of several epochs fill(e), which fills epoch e's; epoch 0's are filled now)."""
     if isinstance(lr, numbers.Real) and not isinstance(lr, bool):
-        return np.array([check.positive("lr", lr)]), 0
+        return np.array([check.positive("lr", lr)]), 0, None
     if not callable(lr):
         msg = f"lr must be a positive number or a schedule (step -> value), got {type(lr).__name__}"
         raise TypeError(msg)
     if lr_unit not in ("step", "epoch"):
         msg = f"Invalid lr_unit: {lr_unit!r} (must be 'step' or 'epoch')"
         raise ValueError(msg)
-    rates = np.empty(epochs * n_rows if lr_unit == "step" else epochs, dtype=np.float64)
+    if lr_unit == "epoch":
+        rates = np.empty(epochs, dtype=np.float64)
+        _fill(lr, rates, 0, epochs)
+        return rates, 1, None
+    rates = np.empty(epochs * n_rows, dtype=np.float64)
+    _fill(lr, rates, 0, n_rows)
+    if epochs == 1:
+        return rates, 2, None
+    return rates, 2, lambda e: _fill(lr, rates, e * n_rows, (e + 1) * n_rows)
 
-    for start in range(0, rates.size, _RATE_CHUNK):
-        steps = np.arange(start, min(rates.size, start + _RATE_CHUNK), dtype=np.int64)
+
+def _fill(lr: Callable[..., Any], rates: np.ndarray, first: int, stop: int) -> None:
+    """rates[t] = lr(t) for the steps t in [first, stop), checked to be finite and >= 0."""
+    for start in range(first, stop, _RATE_CHUNK):
+        steps = np.arange(start, min(stop, start + _RATE_CHUNK), dtype=np.int64)
         values = np.asarray(_evaluate(lr, steps), dtype=np.float64)
         if values.shape != steps.shape:
             msg = f"lr schedule returned shape {values.shape} for {steps.shape} steps"
             raise ValueError(msg)
         if not (values.min() >= 0 and np.isfinite(values.max())):  # NaN fails too
             t = int(np.argmax(~(np.isfinite(values) & (values >= 0))))
-            msg = (f"lr schedule returned {values[t]!r} at step {start + t} (rates must be "
+            msg = (f"lr schedule returned {float(values[t])!r} at step {start + t} (rates must be "
                    "finite and >= 0)")  # fmt: skip
             raise ValueError(msg)
         rates[start : start + steps.size] = values
-    return rates, 1 if lr_unit == "epoch" else 2
 
 
 def _evaluate(schedule: Callable[..., Any], steps: np.ndarray) -> Any:
@@ -325,12 +340,12 @@ def train(
     indptr, indices, data, n_features = _csr(X, n_features)
     n_rows = indptr.size - 1
     y_arr, classes = _labels(y, n_rows, loss, data.dtype)
-    rates, unit = _rates(lr, lr_unit, epochs, n_rows)
+    rates, unit, fill_rates = _rates(lr, lr_unit, epochs, n_rows)
     coef = np.zeros(n_features, dtype=data.dtype)
     intercept, hist = _core.hogwild_train(
         indptr, indices, data, y_arr, coef, 0.0, rates, LOSSES[loss], alpha, bool(adagrad),
         eps, bool(fit_intercept), intercept_lr_scale, bool(shuffle), seed, epochs, unit, threads,
-        history == "objective",
+        history == "objective", fill_rates,
     )  # fmt: skip
     return HogwildResult(coef, float(intercept), hist, classes)
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <exception>
 #include <limits>
 #include <string>
 
@@ -105,12 +106,31 @@ hogwild::Loss loss_of(int loss) {
     return static_cast<hogwild::Loss>(loss);
 }
 
+/// Options::fill_rates for a Python callable fill(epoch): called with the GIL taken; its
+/// exception is kept for the caller to rethrow once the run has stopped.
+struct RateFiller {
+    py::handle fill;
+    std::exception_ptr error;
+
+    static bool call(void* context, std::size_t epoch) {
+        auto* self = static_cast<RateFiller*>(context);
+        const py::gil_scoped_acquire gil;
+        try {
+            self->fill(epoch);
+            return true;
+        } catch (...) {
+            self->error = std::current_exception();
+            return false;
+        }
+    }
+};
+
 template <class T, class I>
 py::tuple train(py::handle indptr, py::handle indices, py::handle data, py::handle y_,
                 py::handle coef_, double intercept, py::handle rates_, int loss, double alpha,
                 bool adagrad, double eps, bool fit_intercept, double intercept_lr_scale,
                 bool shuffle, std::uint64_t seed, std::size_t epochs, int rate_unit, int threads,
-                bool objective_history) {
+                bool objective_history, py::handle fill_rates) {
     auto coef = vector_arg<T>(coef_, "coef", true);
     const CheckedCsr<T, I> X(indptr, indices, data, static_cast<std::size_t>(coef.size()),
                             threads);
@@ -140,6 +160,13 @@ py::tuple train(py::handle indptr, py::handle indices, py::handle data, py::hand
     o.objective_history = objective_history;
     o.rate_unit = static_cast<hogwild::RateUnit>(rate_unit);
     o.rates = rates.data();
+    RateFiller filler{fill_rates, nullptr};
+    if (!fill_rates.is_none()) {
+        if (rate_unit != 2 || !rates.writeable())
+            throw py::value_error("fill_rates needs per-step rates in a writable array");
+        o.fill_rates = &RateFiller::call;
+        o.rates_context = &filler;
+    }
     py::array_t<double> history(static_cast<py::ssize_t>(epochs));
     double* h = history.mutable_data();
     T* w = coef.mutable_data();
@@ -149,6 +176,7 @@ py::tuple train(py::handle indptr, py::handle indices, py::handle data, py::hand
         const py::gil_scoped_release release;  // no Python object touched below
         b = hogwild::train<T, I>(X.view, yp, w, intercept, o, h);
     }
+    if (filler.error) std::rethrow_exception(filler.error);
     return py::make_tuple(b, history);
 }
 
@@ -214,12 +242,13 @@ void register_hogwild(py::module_& m) {
         [](py::handle indptr, py::handle indices, py::handle data, py::handle y, py::handle coef,
            double intercept, py::handle rates, int loss, double alpha, bool adagrad, double eps,
            bool fit_intercept, double intercept_lr_scale, bool shuffle, std::uint64_t seed,
-           std::size_t epochs, int rate_unit, int n_threads, bool objective_history) {
+           std::size_t epochs, int rate_unit, int n_threads, bool objective_history,
+           py::handle fill_rates) {
             return by_dtype(indices, data, [&](auto t, auto i) {
                 PFO_TYPES(t, i);
                 return train<T, I>(indptr, indices, data, y, coef, intercept, rates, loss, alpha,
                                    adagrad, eps, fit_intercept, intercept_lr_scale, shuffle, seed,
-                                   epochs, rate_unit, n_threads, objective_history);
+                                   epochs, rate_unit, n_threads, objective_history, fill_rates);
             });
         },
         py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("y"), py::arg("coef"),
@@ -227,8 +256,9 @@ void register_hogwild(py::module_& m) {
         py::arg("adagrad"), py::arg("eps"), py::arg("fit_intercept"),
         py::arg("intercept_lr_scale"), py::arg("shuffle"),
         py::arg("seed"), py::arg("epochs"), py::arg("rate_unit"), py::arg("n_threads"),
-        py::arg("objective_history"),
-        "Hogwild! training in place on coef; returns (intercept, history). Private: use "
+        py::arg("objective_history"), py::arg("fill_rates") = py::none(),
+        "Hogwild! training in place on coef; returns (intercept, history). fill_rates(e), "
+        "if given, fills epoch e's per-step rates during epoch e - 1. Private: use "
         "pyfastopt.hogwild.train.");
     m.def(
         "hogwild_decision_function",

@@ -96,6 +96,13 @@ struct Options {
     bool objective_history = false;  ///< history: F after each epoch instead of the running loss
     RateUnit rate_unit = RateUnit::kConstant;
     const double* rates = nullptr;   ///< 1, epochs or epochs * n_rows values
+    /// Optional, with RateUnit::kStep: per-step rates filled as the run goes. The calling
+    /// thread (thread 0) calls fill_rates(rates_context, e) during epoch e - 1, for each
+    /// epoch e >= 1, so that with several threads the others train meanwhile; it fills
+    /// epoch e's n_rows rates and returns true, or returns false to stop the run after the
+    /// current epoch. Epoch 0's rates are filled before the call.
+    bool (*fill_rates)(void* context, std::size_t epoch) = nullptr;
+    void* rates_context = nullptr;
 };
 
 /// Examples a thread takes from the shared counter at a time; the intercept's delay.
@@ -386,6 +393,8 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
     std::atomic<double> a_shared{0.0};  // the intercept's Adagrad sum
     double b_single = intercept, a_single = 0.0;
     std::atomic<std::size_t> next{0};
+    std::atomic<bool> rates_failed{false};  // fill_rates said stop (set by thread 0)
+    bool ended = false;  // written in the `omp single` only: every thread sees one value
     std::vector<Padded> loss_of(static_cast<std::size_t>(threads));
     const std::size_t n_blocks = (n + kObjectiveBlock - 1) / kObjectiveBlock;
     std::vector<double> block_loss(o.objective_history ? n_blocks : 0);
@@ -470,7 +479,10 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
 #endif
     {
         const int tid = thread_id();
-        for (std::size_t epoch = 0; epoch < o.epochs; ++epoch) {
+        for (std::size_t epoch = 0; epoch < o.epochs && !ended; ++epoch) {
+            if (tid == 0 && o.fill_rates && epoch + 1 < o.epochs &&
+                !o.fill_rates(o.rates_context, epoch + 1))
+                rates_failed.store(true, std::memory_order_relaxed);
             const std::uint32_t* const perm = orders[o.shuffle ? epoch % 2 : 0].data();
             const bool draw_next = o.shuffle && tid == 0 && epoch + 1 < o.epochs;
             const double fixed_rate = o.rate_unit == RateUnit::kConstant ? o.rates[0]
@@ -527,6 +539,7 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
                     history[epoch] = n ? total / double(n) : 0.0;
                 }
                 next.store(0, std::memory_order_relaxed);  // the next epoch's first chunk
+                ended = rates_failed.load(std::memory_order_relaxed);
                 if (o.shuffle && epoch + 1 < o.epochs) {
                     next_order.advance(2 * n);  // whatever is left (small n, busy thread 0)
                     if (epoch + 2 < o.epochs)  // the epoch after: into the order just used
