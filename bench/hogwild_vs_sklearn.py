@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--alpha", type=float, default=1e-6)
     ap.add_argument("--loss", choices=("hinge", "log_loss"), default="log_loss")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", default="1,2", help="pyfastopt thread counts, e.g. 1,2")
     ap.add_argument("--no-sklearn", action="store_true")
