@@ -215,3 +215,27 @@ def test_class_rejects_aliasing_grad():
     with pytest.raises(ValueError, match="shares memory"):
         opt.step([p])
     np.testing.assert_array_equal(p, 1.0)
+
+
+@pytest.mark.parametrize("order", ["allocated", "reversed", "shuffled"])
+def test_plan_finds_an_aliasing_grad_among_many(order):
+    # The plan's overlap check starts from its previous answer: it must still catch a
+    # gradient that is a written buffer, wherever it comes in the list and in memory.
+    params = [np.ones(64) for _ in range(60)]
+    pool = [np.full(64, 0.5) for _ in range(60)]
+    index = {"allocated": np.arange(60), "reversed": np.arange(60)[::-1],
+             "shuffled": np.random.default_rng(5).permutation(60)}[order]  # fmt: skip
+    grads = [pool[i] for i in index]  # the gradients' addresses in this order
+    opt = optim.Adam(params, lr=0.1)
+    opt.step(grads)
+    opt.step(grads)  # the native plan is in use from here
+    for victim in (params[41], opt.state[17]["exp_avg_sq"], params[0], params[59]):
+        for k in (0, 30, 59):
+            aliasing = list(grads)
+            aliasing[k] = victim
+            before = [p.copy() for p in params]
+            with pytest.raises(ValueError, match="shares memory"):
+                opt.step(aliasing)
+            for p, b in zip(params, before):
+                np.testing.assert_array_equal(p, b)
+            opt.step(grads)  # a good step in between moves the check's starting point

@@ -223,9 +223,10 @@ private:
         const auto* p = py::detail::array_proxy(arrays_[i].ptr());
         constexpr int kLayout = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ |
                                 py::detail::npy_api::NPY_ARRAY_ALIGNED_;
-        return (a->flags & kLayout) == kLayout && a->nd == p->nd &&
-               std::equal(a->dimensions, a->dimensions + a->nd, p->dimensions) &&
-               (a->descr == p->descr || api.PyArray_EquivTypes_(a->descr, p->descr));
+        if ((a->flags & kLayout) != kLayout || a->nd != p->nd) return false;
+        for (int d = 0; d < a->nd; ++d)  // (std::equal became a call to memcmp)
+            if (a->dimensions[d] != p->dimensions[d]) return false;
+        return a->descr == p->descr || api.PyArray_EquivTypes_(a->descr, p->descr);
     }
 
     /// A gradient that is not a plain array of the param's kind: checked (converted if
@@ -260,23 +261,39 @@ private:
                   [](const Span& a, const Span& b) { return a.begin < b.begin; });
         for (std::size_t i = 1; i < written_.size(); ++i)
             if (written_[i - 1].end > written_[i].begin) overlap_error(written_[i], written_[i - 1]);
+        written_begins_.resize(written_.size());
+        for (std::size_t i = 0; i < written_.size(); ++i) written_begins_[i] = written_[i].begin;
     }
 
     /// A gradient may share memory with other gradients (they are only read), never with a
     /// written buffer: the one starting last before the gradient ends is the only candidate.
     void check_not_written(const Span& grad) const {
         if (grad.begin == grad.end) return;
-        auto after = std::lower_bound(
-            written_.begin(), written_.end(), grad.end,
-            [](const Span& s, std::uintptr_t end) { return s.begin < end; });
-        if (after != written_.begin() && std::prev(after)->end > grad.begin)
-            overlap_error(grad, *std::prev(after));
+        const std::size_t after = count_below(grad.end);
+        if (after != 0 && written_[after - 1].end > grad.begin)
+            overlap_error(grad, written_[after - 1]);
+    }
+
+    /// How many written buffers start below `address`. A model's thousands of gradients
+    /// are checked at every step, and a binary search is a chain of dependent cache misses
+    /// (most of that time): the previous answer is tried first, which is the answer again
+    /// for gradients that lie together (as allocated), in order or not.
+    std::size_t count_below(std::uintptr_t address) const {
+        const std::uintptr_t* begins = written_begins_.data();
+        const std::size_t n = written_begins_.size();
+        const std::size_t h = last_count_;
+        if ((h == 0 || begins[h - 1] < address) && (h == n || begins[h] >= address)) return h;
+        last_count_ = static_cast<std::size_t>(
+            std::lower_bound(begins, begins + n, address) - begins);
+        return last_count_;
     }
 
     Roles roles_;
     std::vector<py::array> arrays_;  ///< params, then states: kept alive, shapes compared
     std::vector<py::array> kept_grads_;  ///< array-like gradients' views, for one call
     std::vector<Span> written_;      ///< sorted, disjoint
+    std::vector<std::uintptr_t> written_begins_;  ///< written_[i].begin, densely
+    mutable std::size_t last_count_ = 0;          ///< count_below's previous answer
     std::vector<std::size_t> sizes_;
     std::vector<T*> params_;
     std::vector<const T*> grads_;
