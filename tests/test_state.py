@@ -132,6 +132,22 @@ def test_steady_state_path_equals_general_path():
     assert [opt.state[i]["step"] for i in range(2)] == [30, 27]
 
 
+def test_plan_follows_a_replaced_parameter():
+    """The plan holds the parameter objects it was built on: an array swapped into the
+    group's list (in place, same shape) is the one the next step updates."""
+    params = [np.ones(8), np.ones(8)]
+    opt = optim.SGD(params, lr=0.5)
+    grads = [np.ones(8), np.ones(8)]
+    opt.step(grads)
+    opt.step(grads)  # the plan is in use
+    old, new = params[1], np.full(8, 10.0)
+    opt.param_groups[0]["params"][1] = new
+    opt.step(grads)
+    np.testing.assert_array_equal(old, 0.0)  # 1 - 2 * 0.5: untouched by the third step
+    np.testing.assert_array_equal(new, 9.5)
+    np.testing.assert_array_equal(params[0], -0.5)
+
+
 def test_steady_state_path_rejects_bad_input_and_changes_nothing():
     rng = np.random.default_rng(10)
     p = rng.standard_normal(16)

@@ -161,6 +161,19 @@ public:
     /// The i-th parameter, as checked.
     const py::array& param(std::size_t i) const { return arrays_[i]; }
 
+    /// Whether `params` (a list or tuple) holds exactly the checked parameter objects.
+    bool same_params(py::handle params) const {
+        const bool list = PyList_Check(params.ptr());
+        if (!list && !PyTuple_Check(params.ptr())) return false;
+        const std::size_t n = sizes_.size();
+        if (static_cast<std::size_t>(Py_SIZE(params.ptr())) != n) return false;
+        for (std::size_t i = 0; i < n; ++i) {
+            PyObject* item = list ? PyList_GET_ITEM(params.ptr(), i) : PyTuple_GET_ITEM(params.ptr(), i);
+            if (item != arrays_[i].ptr()) return false;
+        }
+        return true;
+    }
+
 private:
     Batch<T, K> batch() const {
         Batch<T, K> b;

@@ -100,6 +100,20 @@ public:
         return true;
     }
 
+    /// Whether `params` holds exactly the parameter arrays the plan was built on.
+    bool same_params(py::handle params) const {
+        return std::visit(
+            [&](const auto& checked) {
+                using C = std::decay_t<decltype(checked)>;
+                if constexpr (std::is_same_v<C, std::monostate>) {
+                    return false;
+                } else {
+                    return checked.same_params(params);
+                }
+            },
+            batch_);
+    }
+
 private:
     template <class T>
     using Checked = CheckedBatch<T, Rule::kStates>;
@@ -110,7 +124,8 @@ template <class Rule>
 void register_plan(py::module_& m, const char* name) {
     py::class_<Plan<Rule>>(m, name, "Params and states checked once (private).")
         .def(py::init<py::handle, py::handle>(), py::arg("params"), py::arg("states"))
-        .def("step", &Plan<Rule>::step, py::arg("grads"), py::arg("coeffs"));
+        .def("step", &Plan<Rule>::step, py::arg("grads"), py::arg("coeffs"))
+        .def("same_params", &Plan<Rule>::same_params, py::arg("params"));
 }
 
 }  // namespace

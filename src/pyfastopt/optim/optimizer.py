@@ -22,12 +22,11 @@ from ._common import state_buffers
 @dataclass
 class _Plan:
     """The native plan of a one-group optimizer: valid while the group's rule and params
-    are the ones it was built for. Replace state buffers only through load_state_dict.
+    are the ones it was built for (``native.same_params`` compares the objects). Replace state buffers only through load_state_dict.
     It counts steps (and the optimizer's scalar state) itself; ``synced`` is the step last
     written to the states' dicts."""
 
     rule: F.Rule
-    params: tuple[np.ndarray, ...]
     states: list[dict[str, Any]]
     step: int
     scalars: tuple[Any, ...]
@@ -168,7 +167,7 @@ class Optimizer:
             return False
         params = group["params"]
         plan = self._plan
-        if plan is None or plan.rule is not rule or plan.params != tuple(params):
+        if plan is None or plan.rule is not rule or not plan.native.same_params(params):
             plan = self._plan = self._build_plan(rule, params)
             if plan is None:
                 return False
@@ -224,7 +223,7 @@ class Optimizer:
         buffers = [[s[name] for s in states] for name in rule.state_names]
         native = rule.plan(params, buffers)
         step, *scalars = (states[0][k] for k in keys)
-        return _Plan(rule, tuple(params), states, step, tuple(scalars), native, synced=step)
+        return _Plan(rule, states, step, tuple(scalars), native, synced=step)
 
     # -- torch.optim API ----------------------------------------------------------------
 
