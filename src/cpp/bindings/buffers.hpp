@@ -26,10 +26,8 @@ namespace py = pybind11;
 inline std::vector<py::handle> items_of(py::handle obj, const char* name) {
     if (!PyList_Check(obj.ptr()) && !PyTuple_Check(obj.ptr()))
         throw py::type_error(std::string(name) + " must be a list of numpy arrays");
-    std::vector<py::handle> items;
-    items.reserve(static_cast<std::size_t>(py::len(obj)));
-    for (py::handle item : obj) items.push_back(item);
-    return items;
+    PyObject** items = PySequence_Fast_ITEMS(obj.ptr());  // no iterator: a step of a large
+    return {items, items + PySequence_Fast_GET_SIZE(obj.ptr())};  // model reads thousands
 }
 
 /// An argument's name as the user sees it: "exp_avg", or "exp_avg[3]" in a list call.

@@ -82,9 +82,11 @@ public:
     /// SparseRows, say): the caller then takes its general path, which checks it.
     bool step(py::handle grads, py::handle coeffs) {
         const auto& api = py::detail::npy_api::get();
-        if (PyList_Check(grads.ptr()))
-            for (py::handle g : grads)
-                if (!api.PyArray_Check_(g.ptr())) return false;
+        if (PyList_Check(grads.ptr()) || PyTuple_Check(grads.ptr())) {
+            PyObject** items = PySequence_Fast_ITEMS(grads.ptr());
+            for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(grads.ptr()); ++i)
+                if (!api.PyArray_Check_(items[i])) return false;
+        }
         std::visit(
             [&](auto& checked) {
                 using C = std::decay_t<decltype(checked)>;
