@@ -206,7 +206,7 @@ def _labels(y: Any, n_rows: int, loss: str, dtype: np.dtype,
 def _rates(lr: Any, lr_unit: str, epochs: int,
            n_rows: int) -> tuple[np.ndarray, int, Callable[[int], None] | None]:  # fmt: skip
     """(rates as float64, rate_unit code: 0 constant, 1 per epoch, 2 per step, and for per-step
-    rates of several epochs fill(e), which fills epoch e's; epoch 0's are filled now)."""
+    rates fill(e), which fills epoch e's; epoch 0's are filled now)."""
     if isinstance(lr, numbers.Real) and not isinstance(lr, bool):
         return np.array([check.positive("lr", lr)]), 0, None
     if not callable(lr):
@@ -221,8 +221,6 @@ def _rates(lr: Any, lr_unit: str, epochs: int,
         return rates, 1, None
     rates = np.empty(epochs * n_rows, dtype=np.float64)
     _fill(lr, rates, 0, n_rows)
-    if epochs == 1:
-        return rates, 2, None
     return rates, 2, lambda e: _fill(lr, rates, e * n_rows, (e + 1) * n_rows)
 
 

@@ -161,14 +161,12 @@ public:
 
     /// Whether `params` (a list or tuple) holds exactly the checked parameter objects.
     bool same_params(py::handle params) const {
-        const bool list = PyList_Check(params.ptr());
-        if (!list && !PyTuple_Check(params.ptr())) return false;
+        if (!PyList_Check(params.ptr()) && !PyTuple_Check(params.ptr())) return false;
         const std::size_t n = sizes_.size();
-        if (static_cast<std::size_t>(Py_SIZE(params.ptr())) != n) return false;
-        for (std::size_t i = 0; i < n; ++i) {
-            PyObject* item = list ? PyList_GET_ITEM(params.ptr(), i) : PyTuple_GET_ITEM(params.ptr(), i);
-            if (item != arrays_[i].ptr()) return false;
-        }
+        if (static_cast<std::size_t>(PySequence_Fast_GET_SIZE(params.ptr())) != n) return false;
+        PyObject** items = PySequence_Fast_ITEMS(params.ptr());
+        for (std::size_t i = 0; i < n; ++i)
+            if (items[i] != arrays_[i].ptr()) return false;
         return true;
     }
 
@@ -272,8 +270,6 @@ private:
                   [](const Span& a, const Span& b) { return a.begin < b.begin; });
         for (std::size_t i = 1; i < written_.size(); ++i)
             if (written_[i - 1].end > written_[i].begin) overlap_error(written_[i], written_[i - 1]);
-        written_begins_.resize(written_.size());
-        for (std::size_t i = 0; i < written_.size(); ++i) written_begins_[i] = written_[i].begin;
     }
 
     /// A gradient may share memory with other gradients (they are only read), never with a
@@ -290,12 +286,13 @@ private:
     /// (most of that time): the previous answer is tried first, which is the answer again
     /// for gradients that lie together (as allocated), in order or not.
     std::size_t count_below(std::uintptr_t address) const {
-        const std::uintptr_t* begins = written_begins_.data();
-        const std::size_t n = written_begins_.size();
-        const std::size_t h = last_count_;
-        if ((h == 0 || begins[h - 1] < address) && (h == n || begins[h] >= address)) return h;
+        const std::size_t n = written_.size(), h = last_count_;
+        if ((h == 0 || written_[h - 1].begin < address) && (h == n || written_[h].begin >= address))
+            return h;
         last_count_ = static_cast<std::size_t>(
-            std::lower_bound(begins, begins + n, address) - begins);
+            std::lower_bound(written_.begin(), written_.end(), address,
+                             [](const Span& s, std::uintptr_t a) { return s.begin < a; }) -
+            written_.begin());
         return last_count_;
     }
 
@@ -303,7 +300,6 @@ private:
     std::vector<py::array> arrays_;  ///< params, then states: kept alive, shapes compared
     std::vector<py::array> kept_grads_;  ///< array-like gradients' views, for one call
     std::vector<Span> written_;      ///< sorted, disjoint
-    std::vector<std::uintptr_t> written_begins_;  ///< written_[i].begin, densely
     mutable std::size_t last_count_ = 0;          ///< count_below's previous answer
     std::vector<std::size_t> sizes_;
     std::vector<T*> params_;

@@ -101,6 +101,16 @@ struct CheckedCsr {
     }
 };
 
+/// `obj` as the labels of n_rows rows: a 1-D C-contiguous array of dtype T, one per row.
+template <class T>
+py::array_t<T> labels_arg(py::handle obj, std::size_t n_rows) {
+    auto y = vector_arg<T>(obj, "y");
+    if (static_cast<std::size_t>(y.size()) != n_rows)
+        throw py::value_error("y has " + std::to_string(y.size()) + " labels for " +
+                              std::to_string(n_rows) + " rows");
+    return y;
+}
+
 hogwild::Loss loss_of(int loss) {
     if (loss < 0 || loss > 2) throw py::value_error("loss must be 0, 1 or 2");
     return static_cast<hogwild::Loss>(loss);
@@ -134,10 +144,7 @@ py::tuple train(py::handle indptr, py::handle indices, py::handle data, py::hand
     auto coef = vector_arg<T>(coef_, "coef", true);
     const CheckedCsr<T, I> X(indptr, indices, data, static_cast<std::size_t>(coef.size()),
                             threads);
-    auto y = vector_arg<T>(y_, "y");
-    if (static_cast<std::size_t>(y.size()) != X.view.n_rows)
-        throw py::value_error("y has " + std::to_string(y.size()) + " labels for " +
-                              std::to_string(X.view.n_rows) + " rows");
+    auto y = labels_arg<T>(y_, X.view.n_rows);
     if (X.view.n_rows >= (std::size_t{1} << 32))
         throw py::value_error("at most 2^32 - 1 rows are supported");
     auto rates = vector_arg<double>(rates_, "rates");
@@ -200,10 +207,7 @@ double objective(py::handle indptr, py::handle indices, py::handle data, py::han
     auto coef = vector_arg<T>(coef_, "coef");
     const CheckedCsr<T, I> X(indptr, indices, data, static_cast<std::size_t>(coef.size()),
                             threads);
-    auto y = vector_arg<T>(y_, "y");
-    if (static_cast<std::size_t>(y.size()) != X.view.n_rows)
-        throw py::value_error("y has " + std::to_string(y.size()) + " labels for " +
-                              std::to_string(X.view.n_rows) + " rows");
+    auto y = labels_arg<T>(y_, X.view.n_rows);
     const hogwild::Loss l = loss_of(loss);
     const T* w = coef.data();
     const T* yp = y.data();

@@ -287,7 +287,7 @@ struct alignas(64) Padded {
 /// Rows per block of the objective's fixed-order reduction.
 inline constexpr std::size_t kObjectiveBlock = 4096;
 
-/// Feature counts in 32 bits while they cannot overflow: the histogram stays in L2 longer.
+/// count[j] += the number of times feature j is stored in positions [begin, end).
 template <class T, class I, class Count>
 void count_features(const Csr<T, I>& X, std::size_t begin, std::size_t end, Count* count) {
     for (std::size_t k = begin; k < end; ++k) ++count[std::size_t(X.indices[k])];
@@ -303,8 +303,8 @@ void prepare(const Csr<T, I>& X, const T* y, const Options& o, int threads, std:
     const auto nnz = static_cast<std::size_t>(X.indptr[n]);
     const bool l2 = o.alpha > 0;
     const std::size_t nt = static_cast<std::size_t>(threads);
-    // One histogram per thread (thread 0's is `count`), summed after: no atomics.
-    std::vector<Count> count(l2 ? d : 0, 0), part(l2 ? d * (nt - 1) : 0, 0);
+    // One histogram per thread, summed after: no atomics.
+    std::vector<Count> counts(l2 ? d * nt : 0, 0);
     constexpr std::size_t kRowsGrain = 1 << 16, kCountGrain = 1 << 20;
 #if defined(_OPENMP)
 #pragma omp parallel num_threads(threads)
@@ -325,7 +325,7 @@ void prepare(const Csr<T, I>& X, const T* y, const Options& o, int threads, std:
                 rows[i] = {X.indptr[i], static_cast<std::uint32_t>(X.indptr[i + 1] - X.indptr[i]),
                            y[i]};
         if (l2) {
-            Count* h = t == 0 ? count.data() : part.data() + (t - 1) * d;
+            Count* h = counts.data() + t * d;
 #if defined(_OPENMP)
 #pragma omp for schedule(dynamic)
 #endif
@@ -335,8 +335,8 @@ void prepare(const Csr<T, I>& X, const T* y, const Options& o, int threads, std:
 #pragma omp for schedule(static)
 #endif
             for (std::size_t j = 0; j < d; ++j) {
-                std::uint64_t c = count[j];
-                for (std::size_t u = 1; u < nt; ++u) c += part[(u - 1) * d + j];
+                std::uint64_t c = 0;
+                for (std::size_t u = 0; u < nt; ++u) c += counts[u * d + j];
                 work[j * S + c_slot] = c ? T(o.alpha * double(n) / double(c)) : T(0);
             }
         }
@@ -381,6 +381,7 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
     // A row's offsets and label side by side: visited in random order, each costs one cache
     // line instead of two (the loop is bound by memory traffic on 2 threads).
     std::vector<Row<T>> rows(n);
+    // 32-bit feature counts while they cannot overflow: the histograms stay in L2 longer.
     if (static_cast<std::size_t>(X.indptr[n]) < (std::size_t{1} << 32))
         prepare<T, I, std::uint32_t>(X, y, o, threads, orders[0].data(), rows.data(),
                                      work.data(), S, 1 + kAdagrad);
