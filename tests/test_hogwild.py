@@ -41,8 +41,10 @@ def philox4x32_10(counter, key0, key1):
 
 
 def permutation(n, seed, epoch):
-    """Fisher-Yates over range(n), uniform draws by Lemire's method from the uint32 stream
-    of Philox blocks with counter (k, epoch) and key seed (as 32-bit halves)."""
+    """The bucket shuffle of hogwild.hpp: the uint32 stream of Philox blocks with counter (k,
+    epoch) and key seed (as 32-bit halves); element i's bucket is byte i % 4 of draw i // 4;
+    elements sorted by bucket (stable); then Fisher-Yates within each bucket, in bucket order,
+    uniform draws by Lemire's method from the draws that follow."""
 
     def stream():
         k = 0
@@ -61,11 +63,27 @@ def permutation(n, seed, epoch):
                 m = next(bits) * r
         return m >> 32
 
-    order = list(range(n))
-    for i in range(n - 1, 0, -1):
-        j = below(i + 1)
-        order[i], order[j] = order[j], order[i]
+    words = [next(bits) for _ in range((n + 3) // 4)]
+    bucket = [(words[i // 4] >> (8 * (i % 4))) & 255 for i in range(n)]
+    order = []
+    for b in range(256):
+        part = [i for i in range(n) if bucket[i] == b]
+        for j in range(len(part) - 1, 0, -1):
+            k = below(j + 1)
+            part[j], part[k] = part[k], part[j]
+        order += part
     return order
+
+
+def test_permutation_is_uniform():
+    """Every order of 4 elements, about equally often (chi-square, 24 cells)."""
+    counts = {}
+    for seed in range(2400):
+        key = tuple(_core._hogwild_permutation(4, seed, 1).tolist())
+        counts[key] = counts.get(key, 0) + 1
+    assert len(counts) == 24
+    chi2 = sum((c - 100) ** 2 / 100 for c in counts.values())
+    assert chi2 < 49.7  # the 0.999 quantile of chi-square with 23 degrees of freedom
 
 
 def loss_grad(loss, y, z):
@@ -179,9 +197,13 @@ def classification(n, d, nnz_per_row, seed=0, dtype=np.float64, noise=0.1):
 # -- step for step against the reference ------------------------------------------------------
 
 
-def test_permutation_is_fisher_yates_over_philox():
-    for n, seed, epoch in [(1, 0, 0), (2, 0, 0), (10, 7, 3), (1000, 2**40 + 5, 2**33 + 1)]:
+def test_permutation_is_a_bucket_shuffle_over_philox():
+    for n, seed, epoch in [(0, 0, 0), (1, 0, 0), (2, 0, 0), (10, 7, 3), (1000, 2**40 + 5, 2**33 + 1),
+                           (5003, 9, 2)]:  # fmt: skip
         assert _core._hogwild_permutation(n, seed, epoch).tolist() == permutation(n, seed, epoch)
+    expected = permutation(3001, 4, 1)
+    for piece in (1, 2, 3, 5, 64, 1000):  # drawn a little at a time, as during an epoch
+        assert _core._hogwild_permutation(3001, 4, 1, piece).tolist() == expected
     assert philox4x32_10([1, 2, 3, 4], 5, 6) == list(_core._philox4x32_10([1, 2, 3, 4], 5, 6))
 
 

@@ -45,8 +45,10 @@ evaluated before the run, each later epoch's by the calling thread during the ep
 so that with several threads the others train meanwhile. A bad value in a later epoch stops
 the run after the current epoch and raises (the partial result is discarded).
 
-Order: each epoch visits the rows in a permutation drawn by Fisher-Yates from a Philox
-stream keyed by ``(seed, epoch)``; ``shuffle=False`` visits them in order.
+Order: each epoch visits the rows in a uniform random permutation drawn from a Philox stream
+keyed by ``(seed, epoch)`` (a bucket shuffle: each row to one of 256 random buckets, then
+Fisher-Yates within each bucket; see ``Shuffle`` in ``hogwild.hpp``); ``shuffle=False``
+visits them in order.
 """
 
 from __future__ import annotations

@@ -290,14 +290,20 @@ void register_hogwild(py::module_& m) {
         "mean loss + alpha/2 ||coef||^2, reduced in a fixed order.");
     m.def(
         "_hogwild_permutation",
-        [](std::size_t n, std::uint64_t seed, std::uint64_t epoch) {
+        [](std::size_t n, std::uint64_t seed, std::uint64_t epoch, std::size_t piece) {
             if (n >= (std::size_t{1} << 32)) throw py::value_error("n must be < 2^32");
             py::array_t<std::uint32_t> out(static_cast<py::ssize_t>(n));
-            hogwild::permutation(out.mutable_data(), n, seed, epoch);
+            if (piece == 0) {
+                hogwild::permutation(out.mutable_data(), n, seed, epoch);
+            } else {  // as the trainer draws it: a little at a time
+                hogwild::Shuffle shuffle(out.mutable_data(), n, seed, epoch);
+                while (!shuffle.advance(piece)) {
+                }
+            }
             return out;
         },
-        py::arg("n"), py::arg("seed"), py::arg("epoch"),
-        "Test hook: the row order of one epoch.");
+        py::arg("n"), py::arg("seed"), py::arg("epoch"), py::arg("piece") = 0,
+        "Test hook: the row order of one epoch (drawn `piece` work units at a time if > 0).");
 }
 
 }  // namespace pyfastopt::bindings

@@ -40,8 +40,8 @@
 // delayed by at most kSync examples per thread, none is lost. With one thread the private
 // copy simply is the intercept.
 //
-// Work: each epoch's permutation (Fisher-Yates, Philox4x32-10 draws keyed by the seed and
-// counted by the epoch: a pure function of (n, seed, epoch)) is dealt to the threads in
+// Work: each epoch's permutation (a bucket shuffle, Philox4x32-10 draws keyed by the seed and
+// counted by the epoch: a pure function of (n, seed, epoch); see Shuffle) is dealt to the threads in
 // chunks of kChunk positions taken from a shared counter, so a slow thread (a busy machine)
 // does not hold the others back. Position p of epoch e is step t = e n + p, the index of its
 // learning rate when rates are given per step.
@@ -52,6 +52,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #if defined(_OPENMP)
@@ -107,8 +108,8 @@ struct Options {
 
 /// Examples a thread takes from the shared counter at a time; the intercept's delay.
 inline constexpr std::size_t kChunk = 256;
-/// Shuffle elements drawn by thread 0 per example it trains (see train_impl).
-inline constexpr std::size_t kShuffleWork = 8;
+/// Shuffle work units (Shuffle::advance) done by thread 0 per example it trains.
+inline constexpr std::size_t kShuffleWork = 12;
 /// Examples between two synchronisations of a thread's intercept with the shared one.
 inline constexpr std::size_t kSync = 64;
 /// Prefetch distances, in examples: offsets and label, then indices and values, then weights.
@@ -217,30 +218,89 @@ private:
 }  // namespace detail
 
 /// Builds the permutation of one epoch in steps, so that it can be drawn while the previous
-/// epoch runs: the identity, then Fisher-Yates (i = n-1 down to 1, swap i with a uniform
-/// j <= i) with draws from PhiloxStream(seed, epoch). The result does not depend on how the
-/// work was split. n < 2^32.
+/// epoch runs. A bucket shuffle, which touches the order array in cache-sized pieces (a plain
+/// Fisher-Yates over a few MB swaps at random across it and evicts the training's weights):
+///  1. each element i gets a bucket in [0, 256): byte i % 4 of the stream's uint32 i / 4;
+///  2. the elements are placed bucket by bucket, ascending within a bucket (counting sort);
+///  3. each bucket's slice is shuffled by Fisher-Yates (j = size-1 down to 1, swap j with a
+///     uniform k <= j, Lemire's method), buckets in order, with the draws that follow step 1's.
+/// Independent uniform buckets, then a uniform order within each, give a uniform permutation.
+/// Draws come from PhiloxStream(seed, epoch); step 2 reads step 1's again from a second copy.
+/// The result is a pure function of (n, seed, epoch), however the work is split. n < 2^32.
 class Shuffle {
 public:
+    static constexpr std::size_t kBuckets = 256;
+    /// Work units for a whole permutation (advance counts one per element and phase).
+    static constexpr std::size_t work_for(std::size_t n) { return 3 * n + kBuckets + 8; }
+
     Shuffle(std::uint32_t* order, std::size_t n, std::uint64_t seed, std::uint64_t epoch)
-        : order_(order), n_(n), stream_(seed, epoch), i_(n) {}
-    /// Does up to `work` elements' worth; returns true when the permutation is complete.
+        : order_(order), n_(n), draws_(seed, epoch), replay_(seed, epoch) {}
+
+    /// Does about `work` elements' worth; returns true when the permutation is complete.
     bool advance(std::size_t work) {
-        for (; filled_ < n_ && work; --work, ++filled_)
-            order_[filled_] = static_cast<std::uint32_t>(filled_);
-        for (; i_ > 1 && work; --work) {
-            --i_;
-            std::swap(order_[i_], order_[stream_.below(i_ + 1)]);
+        while (work && phase_ != Phase::kDone) {
+            if (phase_ == Phase::kShuffle) {
+                work = shuffle_buckets(work);
+                continue;
+            }
+            // Steps 1 and 2, in whole groups of 4 elements (one draw each).
+            const std::size_t end = std::min(n_, i_ + ((work + 3) & ~std::size_t{3}));
+            work -= std::min(work, end - i_);
+            if (phase_ == Phase::kCount) {
+                for (; i_ < end; i_ += 4) {
+                    const std::uint32_t bits = draws_.next();
+                    for (std::size_t k = 0; k < 4 && i_ + k < end; ++k) ++next_[bucket(bits, k)];
+                }
+            } else {
+                for (; i_ < end; i_ += 4) {
+                    const std::uint32_t bits = replay_.next();
+                    for (std::size_t k = 0; k < 4 && i_ + k < end; ++k)
+                        order_[next_[bucket(bits, k)]++] = static_cast<std::uint32_t>(i_ + k);
+                }
+            }
+            if (i_ >= n_) next_phase();
         }
         return done();
     }
-    bool done() const { return filled_ == n_ && i_ <= 1; }
+    bool done() const { return phase_ == Phase::kDone; }
 
 private:
+    enum class Phase { kCount, kPlace, kShuffle, kDone };
+    static std::size_t bucket(std::uint32_t bits, std::size_t k) { return (bits >> (8 * k)) & 255; }
+
+    void next_phase() {
+        i_ = 0;
+        if (phase_ == Phase::kCount) {  // counts -> each bucket's first slot
+            std::size_t at = 0;
+            for (auto& c : next_) at += std::exchange(c, at);
+            phase_ = Phase::kPlace;
+        } else {  // next_[b] is now the end of bucket b
+            phase_ = Phase::kShuffle;
+        }
+    }
+
+    /// Step 3 from where it stopped; returns the work left.
+    std::size_t shuffle_buckets(std::size_t work) {
+        for (; b_ < kBuckets; ++b_, left_ = 0) {
+            const std::size_t lo = b_ ? next_[b_ - 1] : 0;
+            if (left_ == 0) left_ = next_[b_] - lo;  // positions still to fix, from the top
+            for (; left_ > 1; --left_, --work) {
+                if (!work) return 0;
+                std::swap(order_[lo + left_ - 1], order_[lo + draws_.below(left_)]);
+            }
+            if (!work) return 0;
+            --work;
+        }
+        phase_ = Phase::kDone;
+        return work;
+    }
+
     std::uint32_t* order_;
     std::size_t n_;
-    detail::PhiloxStream stream_;
-    std::size_t filled_ = 0, i_;
+    detail::PhiloxStream draws_, replay_;
+    std::size_t next_[kBuckets] = {};
+    Phase phase_ = Phase::kCount;
+    std::size_t i_ = 0, b_ = 0, left_ = 0;
 };
 
 /// The permutation of epoch `epoch` (see Shuffle), in one go.
@@ -248,7 +308,7 @@ inline void permutation(std::uint32_t* order,
                         std::size_t n,
                         std::uint64_t seed,
                         std::uint64_t epoch) {
-    Shuffle(order, n, seed, epoch).advance(2 * n);
+    Shuffle(order, n, seed, epoch).advance(Shuffle::work_for(n));
 }
 
 namespace detail {
@@ -508,8 +568,9 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
                         if constexpr (kAdagrad) atomic_add(a_shared, ab - ab0);
                     }
                 }
-                // Thread 0 draws the next epoch's order alongside: kShuffleWork elements per
-                // example it trains finishes it within the first half of an epoch on 2 threads.
+                // Thread 0 draws the next epoch's order alongside: kShuffleWork units per
+                // example it trains (3 per element) finish it within the first half of an
+                // epoch on 2 threads.
                 if (draw_next) next_order.advance(kShuffleWork * (end - begin));
             }
             loss_of[static_cast<std::size_t>(tid)].value = my_loss;
@@ -542,7 +603,7 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
                 next.store(0, std::memory_order_relaxed);  // the next epoch's first chunk
                 ended = rates_failed.load(std::memory_order_relaxed);
                 if (o.shuffle && epoch + 1 < o.epochs) {
-                    next_order.advance(2 * n);  // whatever is left (small n, busy thread 0)
+                    next_order.advance(Shuffle::work_for(n));  // whatever is left (small n, busy thread 0)
                     if (epoch + 2 < o.epochs)  // the epoch after: into the order just used
                         next_order = Shuffle(orders[epoch % 2].data(), n, o.seed, epoch + 2);
                 }
