@@ -39,10 +39,11 @@ callable, vectorised over an integer array). The schedule is evaluated in Python
 array that the C++ loop reads: with ``lr_unit="step"`` (default) one rate per update, step
 ``t = epoch * n_rows + p`` for the ``p``-th example of the epoch's order (with several
 threads ``t`` counts updates across all threads, so a decaying schedule decays with the
-total work done); with ``lr_unit="epoch"`` one rate per epoch. A per-step schedule holds
-``epochs * n_rows`` float64 values (8 MB per million rows and epoch); epoch 0's are
-evaluated before the run, each later epoch's by the calling thread during the epoch before,
-so that with several threads the others train meanwhile. A bad value in a later epoch stops
+total work done); with ``lr_unit="epoch"`` one rate per epoch. A per-step schedule is
+evaluated one epoch at a time into a ring of two epochs' float64 rates (16 MB per million
+rows, whatever the number of epochs): epoch 0's before the run, each later epoch's by the
+calling thread during the epoch before, so that with several threads the others train
+meanwhile. A bad value in a later epoch stops
 the run after the current epoch and raises (the partial result is discarded).
 
 Order: each epoch visits the rows in a uniform random permutation drawn from a Philox stream
@@ -221,13 +222,15 @@ def _rates(lr: Any, lr_unit: str, epochs: int,
         rates = np.empty(epochs, dtype=np.float64)
         _fill(lr, rates, 0, epochs)
         return rates, 1, None
-    rates = np.empty(epochs * n_rows, dtype=np.float64)
-    _fill(lr, rates, 0, n_rows)
-    return rates, 2, lambda e: _fill(lr, rates, e * n_rows, (e + 1) * n_rows)
+    # Two epochs' rates, a ring: epoch e's are filled into slot e % 2 while epoch e - 1 runs.
+    rates = np.empty(min(epochs, 2) * n_rows, dtype=np.float64)
+    _fill(lr, rates[:n_rows], 0, n_rows)
+    return rates, 2, lambda e: _fill(lr, rates[e % 2 * n_rows : (e % 2 + 1) * n_rows],
+                                     e * n_rows, (e + 1) * n_rows)
 
 
-def _fill(lr: Callable[..., Any], rates: np.ndarray, first: int, stop: int) -> None:
-    """rates[t] = lr(t) for the steps t in [first, stop), checked to be finite and >= 0."""
+def _fill(lr: Callable[..., Any], out: np.ndarray, first: int, stop: int) -> None:
+    """out[t - first] = lr(t) for the steps t in [first, stop), checked to be finite and >= 0."""
     for start in range(first, stop, _RATE_CHUNK):
         steps = np.arange(start, min(stop, start + _RATE_CHUNK), dtype=np.int64)
         values = np.asarray(_evaluate(lr, steps), dtype=np.float64)
@@ -239,7 +242,7 @@ def _fill(lr: Callable[..., Any], rates: np.ndarray, first: int, stop: int) -> N
             msg = (f"lr schedule returned {float(values[t])!r} at step {start + t} (rates must be "
                    "finite and >= 0)")  # fmt: skip
             raise ValueError(msg)
-        rates[start : start + steps.size] = values
+        out[start - first : start - first + steps.size] = values
 
 
 def _evaluate(schedule: Callable[..., Any], steps: np.ndarray) -> Any:

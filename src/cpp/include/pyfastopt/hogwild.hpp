@@ -52,6 +52,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -96,12 +97,14 @@ struct Options {
     int threads = 1;
     bool objective_history = false;  ///< history: F after each epoch instead of the running loss
     RateUnit rate_unit = RateUnit::kConstant;
-    const double* rates = nullptr;   ///< 1, epochs or epochs * n_rows values
-    /// Optional, with RateUnit::kStep: per-step rates filled as the run goes. The calling
-    /// thread (thread 0) calls fill_rates(rates_context, e) during epoch e - 1, for each
-    /// epoch e >= 1, so that with several threads the others train meanwhile; it fills
-    /// epoch e's n_rows rates and returns true, or returns false to stop the run after the
-    /// current epoch. Epoch 0's rates are filled before the call.
+    /// 1, epochs or epochs * n_rows values; with fill_rates, two epochs' (see below).
+    const double* rates = nullptr;
+    /// Optional, with RateUnit::kStep: per-step rates filled as the run goes, in a ring of two
+    /// epochs: epoch e's n_rows rates are at rates + (e % 2) n_rows. The calling thread
+    /// (thread 0) calls fill_rates(rates_context, e) during epoch e - 1, for each epoch
+    /// e >= 1, so that with several threads the others train meanwhile; it fills epoch e's
+    /// rates and returns true, or returns false to stop the run after the current epoch.
+    /// Epoch 0's rates are filled before the call.
     bool (*fill_rates)(void* context, std::size_t epoch) = nullptr;
     void* rates_context = nullptr;
 };
@@ -321,6 +324,13 @@ inline int thread_id() {
 #endif
 }
 
+/// n default-initialised values (trivial types: not zeroed), so that the pages are first
+/// touched where they are filled, by the setup's threads, not zeroed by the calling thread.
+template <class U>
+std::unique_ptr<U[]> uninitialized(std::size_t n) {
+    return std::unique_ptr<U[]>(new U[n]);
+}
+
 /// Where row i is and its label, in 16 bytes for float32 (24 for float64).
 template <class T>
 struct Row {
@@ -436,19 +446,19 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
     std::vector<T> work(d * S, T(0));
     for (std::size_t j = 0; j < d; ++j) work[j * S] = coef[j];
     // Two orders: epoch e runs on one while the next epoch's is drawn into the other.
-    std::vector<std::uint32_t> orders[2] = {std::vector<std::uint32_t>(n),
-                                            std::vector<std::uint32_t>(o.shuffle ? n : 0)};
+    std::unique_ptr<std::uint32_t[]> orders[2] = {uninitialized<std::uint32_t>(n),
+                                                  uninitialized<std::uint32_t>(o.shuffle ? n : 0)};
     // A row's offsets and label side by side: visited in random order, each costs one cache
     // line instead of two (the loop is bound by memory traffic on 2 threads).
-    std::vector<Row<T>> rows(n);
+    const std::unique_ptr<Row<T>[]> rows = uninitialized<Row<T>>(n);
     // 32-bit feature counts while they cannot overflow: the histograms stay in L2 longer.
     if (static_cast<std::size_t>(X.indptr[n]) < (std::size_t{1} << 32))
-        prepare<T, I, std::uint32_t>(X, y, o, threads, orders[0].data(), rows.data(),
+        prepare<T, I, std::uint32_t>(X, y, o, threads, orders[0].get(), rows.get(),
                                      work.data(), S, 1 + kAdagrad);
     else
-        prepare<T, I, std::uint64_t>(X, y, o, threads, orders[0].data(), rows.data(),
+        prepare<T, I, std::uint64_t>(X, y, o, threads, orders[0].get(), rows.get(),
                                      work.data(), S, 1 + kAdagrad);
-    Shuffle next_order(orders[1].data(), n, o.seed, 1);
+    Shuffle next_order(orders[1].get(), n, o.seed, 1);
     const bool shared_b = threads > 1;
     std::atomic<double> b_shared{intercept};
     std::atomic<double> a_shared{0.0};  // the intercept's Adagrad sum
@@ -461,7 +471,7 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
     std::vector<double> block_loss(o.objective_history ? n_blocks : 0);
 
     T* const w = work.data();
-    const Row<T>* const row = rows.data();
+    const Row<T>* const row = rows.get();
     const I* const indices = X.indices;
     const T* const data = X.data;
     const Loss loss = o.loss;
@@ -544,12 +554,13 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
             if (tid == 0 && o.fill_rates && epoch + 1 < o.epochs &&
                 !o.fill_rates(o.rates_context, epoch + 1))
                 rates_failed.store(true, std::memory_order_relaxed);
-            const std::uint32_t* const perm = orders[o.shuffle ? epoch % 2 : 0].data();
+            const std::uint32_t* const perm = orders[o.shuffle ? epoch % 2 : 0].get();
             const bool draw_next = o.shuffle && tid == 0 && epoch + 1 < o.epochs;
             const double fixed_rate = o.rate_unit == RateUnit::kConstant ? o.rates[0]
                                       : o.rate_unit == RateUnit::kEpoch  ? o.rates[epoch]
                                                                          : 0.0;
-            const double* rate = o.rate_unit == RateUnit::kStep ? o.rates + epoch * n : nullptr;
+            const std::size_t slot = o.fill_rates ? epoch % 2 : epoch;  // see Options::rates
+            const double* rate = o.rate_unit == RateUnit::kStep ? o.rates + slot * n : nullptr;
             double my_loss = 0;
             for (;;) {
                 const std::size_t begin = next.fetch_add(kChunk, std::memory_order_relaxed);
@@ -605,7 +616,7 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
                 if (o.shuffle && epoch + 1 < o.epochs) {
                     next_order.advance(Shuffle::work_for(n));  // whatever is left (small n, busy thread 0)
                     if (epoch + 2 < o.epochs)  // the epoch after: into the order just used
-                        next_order = Shuffle(orders[epoch % 2].data(), n, o.seed, epoch + 2);
+                        next_order = Shuffle(orders[epoch % 2].get(), n, o.seed, epoch + 2);
                 }
             }  // implicit barrier before the next epoch's shuffle
         }
