@@ -244,6 +244,14 @@ def main(argv=None) -> int:
     if g < 1.6:
         print("WARNING: other processes are using the CPUs; multi-threaded figures of this run "
               "are unreliable (the gauge should be ~1.9x on an idle 2-CPU machine)")
+    if "t1" in samples and "t2" in samples:
+        # Two threads normally spend ~10% more CPU time than one (they pull the weights' cache
+        # lines from each other). Far more, with the compute gauge at ~2x, means slow
+        # core-to-core transfers: on a VM, the host has placed the two vCPUs far apart.
+        slow = sum(b["cpu"] > 1.25 * a["cpu"] for a, b in zip(samples["t1"], samples["t2"]))
+        if slow:
+            print(f"WARNING: in {slow} of {args.repeats} repetitions the 2 threads used over 25% "
+                  "more CPU time than 1 thread: cache lines moved slowly between the cores")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"args": vars(args), "samples": samples, "summary": rows_out,
