@@ -198,8 +198,9 @@ def classification(n, d, nnz_per_row, seed=0, dtype=np.float64, noise=0.1):
 
 
 def test_permutation_is_a_bucket_shuffle_over_philox():
-    for n, seed, epoch in [(0, 0, 0), (1, 0, 0), (2, 0, 0), (10, 7, 3), (1000, 2**40 + 5, 2**33 + 1),
-                           (5003, 9, 2)]:  # fmt: skip
+    cases = [(0, 0, 0), (1, 0, 0), (2, 0, 0), (10, 7, 3), (5003, 9, 2),
+             (1000, 2**40 + 5, 2**33 + 1)]  # fmt: skip
+    for n, seed, epoch in cases:
         assert _core._hogwild_permutation(n, seed, epoch).tolist() == permutation(n, seed, epoch)
     expected = permutation(3001, 4, 1)
     for piece in (1, 2, 3, 5, 64, 1000):  # drawn a little at a time, as during an epoch

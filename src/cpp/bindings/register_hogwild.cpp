@@ -150,7 +150,8 @@ py::tuple train(py::handle indptr, py::handle indices, py::handle data, py::hand
     auto rates = vector_arg<double>(rates_, "rates");
     if (rate_unit < 0 || rate_unit > 2) throw py::value_error("rate_unit must be 0, 1 or 2");
     // Per-step rates filled as the run goes live in a ring of two epochs (Options::rates).
-    const std::size_t step_epochs = fill_rates.is_none() ? epochs : std::min<std::size_t>(epochs, 2);
+    const std::size_t step_epochs =
+        fill_rates.is_none() ? epochs : std::min<std::size_t>(epochs, 2);
     const std::size_t want = rate_unit == 0   ? 1
                              : rate_unit == 1 ? epochs
                                               : step_epochs * X.view.n_rows;

@@ -40,11 +40,11 @@
 // delayed by at most kSync examples per thread, none is lost. With one thread the private
 // copy simply is the intercept.
 //
-// Work: each epoch's permutation (a bucket shuffle, Philox4x32-10 draws keyed by the seed and
-// counted by the epoch: a pure function of (n, seed, epoch); see Shuffle) is dealt to the threads in
-// chunks of kChunk positions taken from a shared counter, so a slow thread (a busy machine)
-// does not hold the others back. Position p of epoch e is step t = e n + p, the index of its
-// learning rate when rates are given per step.
+// Work: each epoch's permutation (a bucket shuffle, see Shuffle; Philox4x32-10 draws keyed by
+// the seed and counted by the epoch: a pure function of (n, seed, epoch)) is dealt to the
+// threads in chunks of kChunk positions taken from a shared counter, so a slow thread (a busy
+// machine) does not hold the others back. Position p of epoch e is step t = e n + p, the
+// index of its learning rate when rates are given per step.
 #pragma once
 
 #include <algorithm>
@@ -614,7 +614,8 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
                 next.store(0, std::memory_order_relaxed);  // the next epoch's first chunk
                 ended = rates_failed.load(std::memory_order_relaxed);
                 if (o.shuffle && epoch + 1 < o.epochs) {
-                    next_order.advance(Shuffle::work_for(n));  // whatever is left (small n, busy thread 0)
+                    // Whatever is left (small n, or a busy thread 0).
+                    next_order.advance(Shuffle::work_for(n));
                     if (epoch + 2 < o.epochs)  // the epoch after: into the order just used
                         next_order = Shuffle(orders[epoch % 2].get(), n, o.seed, epoch + 2);
                 }
