@@ -210,8 +210,7 @@ def main(argv=None) -> int:
         rows_out[name] = {"time": t_med, "cpu": c_med, "examples_per_s": eps, "loss": f_med,
                           "train_acc": statistics.median(x["train_acc"] for x in s),
                           "test_acc": statistics.mean(accuracies),
-                          "test_acc_sd": statistics.stdev(accuracies) if len(s) > 1 else 0.0,
-                          "test_acc_range": (min(accuracies), max(accuracies))}
+                          "test_acc_sd": statistics.stdev(accuracies) if len(s) > 1 else 0.0}
         label = ("pyfastopt.hogwild", name[1:]) if name != "sklearn" else ("SGDClassifier", "1")
         ratio = f"{eps / base:.2f}" if base else "-"
         r = rows_out[name]

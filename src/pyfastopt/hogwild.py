@@ -43,8 +43,8 @@ total work done); with ``lr_unit="epoch"`` one rate per epoch. A per-step schedu
 evaluated one epoch at a time into a ring of two epochs' float64 rates (16 MB per million
 rows, whatever the number of epochs): epoch 0's before the run, each later epoch's by the
 calling thread during the epoch before, so that with several threads the others train
-meanwhile. A bad value in a later epoch stops
-the run after the current epoch and raises (the partial result is discarded).
+meanwhile. A bad value in a later epoch stops the run after the current epoch and raises (the
+partial result is discarded).
 
 Order: each epoch visits the rows in a uniform random permutation drawn from a Philox stream
 keyed by ``(seed, epoch)`` (a bucket shuffle: each row to one of 256 random buckets, then
@@ -224,9 +224,13 @@ def _rates(lr: Any, lr_unit: str, epochs: int,
         return rates, 1, None
     # Two epochs' rates, a ring: epoch e's are filled into slot e % 2 while epoch e - 1 runs.
     rates = np.empty(min(epochs, 2) * n_rows, dtype=np.float64)
-    _fill(lr, rates[:n_rows], 0, n_rows)
-    return rates, 2, lambda e: _fill(lr, rates[e % 2 * n_rows : (e % 2 + 1) * n_rows],
-                                     e * n_rows, (e + 1) * n_rows)
+
+    def fill(epoch: int) -> None:
+        slot = rates[epoch % 2 * n_rows : (epoch % 2 + 1) * n_rows]
+        _fill(lr, slot, epoch * n_rows, (epoch + 1) * n_rows)
+
+    fill(0)
+    return rates, 2, fill
 
 
 def _fill(lr: Callable[..., Any], out: np.ndarray, first: int, stop: int) -> None:

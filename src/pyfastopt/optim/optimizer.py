@@ -22,9 +22,9 @@ from ._common import state_buffers
 @dataclass
 class _Plan:
     """The native plan of a one-group optimizer: valid while the group's rule and params
-    are the ones it was built for (``native.same_params`` compares the objects). Replace state buffers only through load_state_dict.
-    It counts steps (and the optimizer's scalar state) itself; ``synced`` is the step last
-    written to the states' dicts."""
+    are the ones it was built for (``native.same_params`` compares the objects). Replace
+    state buffers only through load_state_dict. It counts steps (and the optimizer's scalar
+    state) itself; ``synced`` is the step last written to the states' dicts."""
 
     rule: F.Rule
     states: list[dict[str, Any]]
