@@ -29,8 +29,8 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Sets the threads one kernel call may use. Results do not depend on it."""
-    _core.set_num_threads(check.integer("n", n, 1))
+    """Sets the threads one kernel call may use (1 to 1024). Results do not depend on it."""
+    _core.set_num_threads(check.num_threads("n", n))
 
 
 _requested = os.environ.get("PYFASTOPT_ISA")

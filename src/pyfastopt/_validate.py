@@ -9,21 +9,34 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
 
-def _real(name: str, value: object) -> float:
+#: The largest step count (int64, as torch stores it): beta ** t stays a float below it.
+MAX_STEP = 2**63 - 1
+#: Threads one call may start: far above any machine's cores, well below the tens of
+#: thousands at which the OpenMP runtime fails to create them and aborts the process.
+MAX_THREADS = 1024
+#: Hyperparameters must be representable in every storage dtype (float32's largest).
+MAX_FLOAT32 = 3.4028234663852886e38
+
+
+def real(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         msg = f"{name} must be a real number, got {type(value).__name__}"
         raise TypeError(msg)
-    x = float(value)
-    if not math.isfinite(x):
-        msg = f"Invalid {name}: {value!r} (must be finite)"
+    try:
+        x = float(value)
+    except OverflowError:  # an int beyond float's range
+        x = math.inf
+    if not math.isfinite(x) or abs(x) > MAX_FLOAT32:
+        msg = f"Invalid {name}: {value!r} (must be finite and within float32's range)"
         raise ValueError(msg)
     return x
 
 
 def nonneg(name: str, value: object) -> float:
     """A finite value >= 0 (learning rates, eps, weight decay, ...)."""
-    x = _real(name, value)
+    x = real(name, value)
     if x < 0:
         msg = f"Invalid {name}: {value!r} (must be >= 0)"
         raise ValueError(msg)
@@ -32,7 +45,7 @@ def nonneg(name: str, value: object) -> float:
 
 def positive(name: str, value: object) -> float:
     """A finite value > 0."""
-    x = _real(name, value)
+    x = real(name, value)
     if x <= 0:
         msg = f"Invalid {name}: {value!r} (must be > 0)"
         raise ValueError(msg)
@@ -41,7 +54,7 @@ def positive(name: str, value: object) -> float:
 
 def unit(name: str, value: object) -> float:
     """A decay rate in [0, 1)."""
-    x = _real(name, value)
+    x = real(name, value)
     if not 0.0 <= x < 1.0:
         msg = f"Invalid {name}: {value!r} (must be in [0, 1))"
         raise ValueError(msg)
@@ -50,27 +63,56 @@ def unit(name: str, value: object) -> float:
 
 def closed_unit(name: str, value: object) -> float:
     """A value in [0, 1]."""
-    x = _real(name, value)
+    x = real(name, value)
     if not 0.0 <= x <= 1.0:
         msg = f"Invalid {name}: {value!r} (must be in [0, 1])"
         raise ValueError(msg)
     return x
 
 
-def integer(name: str, value: object, minimum: int) -> int:
-    """An int (not a bool) >= minimum."""
+def integer(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
+    """An int (not a bool) in [minimum, maximum]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         msg = f"{name} must be an int, got {type(value).__name__}"
         raise TypeError(msg)
     if value < minimum:
         msg = f"Invalid {name}: {value!r} (must be >= {minimum})"
         raise ValueError(msg)
+    if maximum is not None and value > maximum:
+        msg = f"Invalid {name}: {value!r} (must be <= {maximum})"
+        raise ValueError(msg)
     return int(value)
 
 
-def step(value: object) -> int:
+def step(value: object, name: str = "step") -> int:
     """The 1-based step count t of the update being made."""
-    return integer("step", value, 1)
+    return integer(name, value, 1, MAX_STEP)
+
+
+def steps_taken(name: str, value: object) -> int:
+    """A state's count of updates made so far (its "step")."""
+    return integer(name, value, 0, MAX_STEP - 1)
+
+
+def num_threads(name: str, value: object) -> int:
+    """A thread count in [1, MAX_THREADS]."""
+    return integer(name, value, 1, MAX_THREADS)
+
+
+def seed(value: object, name: str = "seed") -> int:
+    """A random seed: an int in [0, 2**64)."""
+    return integer(name, value, 0, 2**64 - 1)
+
+
+def coeffs_fit(coeffs: tuple[float, ...], dtype: object) -> None:
+    """ValueError if a finite per-step coefficient is beyond ``dtype``'s range (it would
+    become inf): the check the native kernels make, for callers that check first."""
+    largest = float(np.finfo(dtype).max)
+    for i, c in enumerate(coeffs):
+        if math.isfinite(c) and abs(c) > largest:
+            msg = (f"coeffs[{i}] = {c}: the hyperparameters give a per-step coefficient beyond "
+                   f"{np.dtype(dtype).name}'s range")  # fmt: skip
+            raise ValueError(msg)
 
 
 def pair(name: str, value: object) -> tuple[object, object]:

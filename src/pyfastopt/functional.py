@@ -476,9 +476,14 @@ def nadam_(
         momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
         maximize=maximize, simplified=simplified,
     )  # fmt: skip
-    coeffs, mu_product = rule.coeffs(check.step(step), check.nonneg("mu_product", mu_product))
+    coeffs, mu_product = rule.coeffs(check.step(step), check_mu_product(mu_product))
     _run(rule.kernel, param, grad, (exp_avg, exp_avg_sq), coeffs)
     return mu_product
+
+
+def check_mu_product(value: object, name: str = "mu_product") -> float:
+    """NAdam's product of momentum coefficients: a number in [0, 1]."""
+    return check.closed_unit(name, value)
 
 
 def nadam_rule(
@@ -724,6 +729,18 @@ class SwatsState(NamedTuple):
     sgd_lr: float = 0.0  #: the SGD learning rate chosen at the switch
 
 
+def check_swats_state(state: SwatsState, name: str = "state") -> None:
+    """A SwatsState as loaded or passed in: a known phase and finite rates."""
+    if not isinstance(state, SwatsState):
+        msg = f"{name} must be a SwatsState, got {type(state).__name__}"
+        raise TypeError(msg)
+    if state.phase not in ("adam", "sgd"):
+        msg = f"{name}: phase must be 'adam' or 'sgd', got {state.phase!r}"
+        raise ValueError(msg)
+    check.real(f"{name}: lambda", state.lambda_)
+    check.real(f"{name}: sgd_lr", state.sgd_lr)
+
+
 def swats_(
     param: Arrays,
     grad: Arrays,
@@ -764,8 +781,10 @@ def swats_(
     t = check.step(step)
     single = isinstance(state, SwatsState)
     states = [state] if single else list(state)
+    for i, s in enumerate(states):
+        check_swats_state(s, "state" if single else f"state[{i}]")
     phases = {s.phase for s in states}
-    if len(phases) > 1 or not phases <= {"adam", "sgd"}:
+    if len(phases) > 1:
         msg = f"state: every array of one call must be in the same phase, got {phases}"
         raise ValueError(msg)
     if phases == {"sgd"}:

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _core
 from . import _validate as check
+from ._buffers import check_disjoint, written_array
 
 __all__ = [
     "EMA",
@@ -84,17 +85,18 @@ class GradientNoise:
     def __post_init__(self) -> None:
         check.nonneg("eta", self.eta)
         check.nonneg("gamma", self.gamma)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            msg = f"seed must be a non-negative int, got {self.seed!r}"
-            raise TypeError(msg)
+        check.seed(self.seed)
 
     def sigma(self, step: int) -> float:
         """The standard deviation at step t."""
-        return math.sqrt(self.eta / (1.0 + check.step(step)) ** self.gamma)
+        # (1 + t) ** -gamma underflows to 0 where (1 + t) ** gamma would overflow
+        return math.sqrt(self.eta * (1.0 + check.step(step)) ** -self.gamma)
 
     def add_(self, grads: Arrays, step: int) -> None:
-        """Adds the step's noise to grads in place; array i of the list draws stream i."""
-        grads = _as_list(grads)
+        """Adds the step's noise to grads in place; array i of the list draws stream i.
+        Every array is checked before the first is written (mixed dtypes take a call each)."""
+        grads = [written_array(g, f"grad[{i}]") for i, g in enumerate(_as_list(grads))]
+        check_disjoint([(f"grad[{i}]", g) for i, g in enumerate(grads)], [])
         sigma = self.sigma(step)
         if len({g.dtype for g in grads}) <= 1:
             _core.gradient_noise(grads, self.seed, step, sigma)

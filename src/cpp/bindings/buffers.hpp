@@ -86,7 +86,7 @@ public:
                  py::handle states,
                  const char* const* state_names,
                  Roles roles = {})
-        : roles_(roles) {
+        : roles_(roles), state_names_(state_names) {
         const auto p = items_of(params, roles_.param);
         const auto s = items_of(states, "states");
         const std::size_t n = p.size();
@@ -123,8 +123,8 @@ public:
         return batch();
     }
 
-    /// The batch with these gradients, after checking them (and that every parameter is
-    /// still writable: a flag the user may have cleared since construction).
+    /// The batch with these gradients, after checking them (and that every parameter and
+    /// state is still writable: a flag the user may have cleared since construction).
     Batch<T, K> with_grads(py::handle grads) {
         const auto g = items_of(grads, roles_.grad);
         kept_grads_.clear();
@@ -132,11 +132,8 @@ public:
         if (g.size() != n)
             throw py::value_error(std::string(roles_.grad) + ": expected " + std::to_string(n) +
                                   " arrays (one per param), got " + std::to_string(g.size()));
+        check_still_writable();
         for (std::size_t i = 0; i < n; ++i) {
-            const auto* param = py::detail::array_proxy(arrays_[i].ptr());
-            if (!(param->flags & py::detail::npy_api::NPY_ARRAY_WRITEABLE_))
-                throw py::value_error(ArgName{roles_.param, i, n, roles_.indexed}.str() +
-                                      " is read-only");
             const ArgName name{roles_.grad, i, n, roles_.indexed};
             const py::array grad = like_param(g[i], i) ? py::reinterpret_borrow<py::array>(g[i])
                                                        : converted(g[i], name, i);
@@ -144,6 +141,17 @@ public:
             check_not_written(span_of(grad, name));
         }
         return batch();
+    }
+
+    /// ValueError naming the first parameter or state that is no longer writable.
+    void check_still_writable() const {
+        const std::size_t n = sizes_.size();
+        for (std::size_t j = 0; j < arrays_.size(); ++j) {
+            const auto* a = py::detail::array_proxy(arrays_[j].ptr());
+            if (a->flags & py::detail::npy_api::NPY_ARRAY_WRITEABLE_) continue;
+            const char* role = j < n ? roles_.param : state_names_[j / n - 1];
+            throw py::value_error(ArgName{role, j % n, n, roles_.indexed}.str() + " is read-only");
+        }
     }
 
     /// Checks that an array the call only reads shares no memory with a written buffer.
@@ -297,6 +305,7 @@ private:
     }
 
     Roles roles_;
+    const char* const* state_names_;
     std::vector<py::array> arrays_;  ///< params, then states: kept alive, shapes compared
     std::vector<py::array> kept_grads_;  ///< array-like gradients' views, for one call
     std::vector<Span> written_;      ///< sorted, disjoint

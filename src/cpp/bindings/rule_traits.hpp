@@ -5,6 +5,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -26,13 +28,19 @@ struct HasReductions<Rule, std::void_t<decltype(Rule::kReductions)>> : std::true
 template <class Rule>
 using ReadsGrad = ReadsGradient<Rule>;
 
-/// The rule's Coeffs<T> from a Python sequence of its per-step scalars, checked for length.
+/// The rule's Coeffs<T> from a Python sequence of its per-step scalars, checked for length
+/// and for range: a finite value that T cannot hold would silently become inf.
 template <class Rule, class T>
 CoeffsOf<Rule, T> coeffs_from(py::handle coeffs) {
     const auto x = py::cast<std::vector<double>>(coeffs);
     if (x.size() != kNumCoeffs<Rule>)
         throw py::value_error("coeffs: expected " + std::to_string(kNumCoeffs<Rule>) +
                               " values, got " + std::to_string(x.size()));
+    for (std::size_t i = 0; i < x.size(); ++i)
+        if (std::isfinite(x[i]) && std::fabs(x[i]) > std::numeric_limits<T>::max())
+            throw py::value_error("coeffs[" + std::to_string(i) + "] = " + std::to_string(x[i]) +
+                                  ": the hyperparameters give a per-step coefficient beyond " +
+                                  (sizeof(T) == 4 ? "float32" : "float64") + "'s range");
     return pyfastopt::coeffs_from<Rule, T>(x.data());
 }
 

@@ -58,9 +58,11 @@ class NAdam(Optimizer):
     def _cohort(self, state):
         return state["step"], state["mu_product"]
 
+    def _check_scalar(self, key, value, name):
+        F.check_mu_product(value, name)
+
     def _update(self, group, params, grads, states, step):
         rule = self._checked_rule(group)
-        self._add_buffers(group, params, states, rule.state_names)
         coeffs, (mu_product,) = self._step_coeffs(
             rule, step, (states[0]["mu_product"] if states else 1.0,))
         rule.kernel(params, grads, [column(states, n) for n in rule.state_names], coeffs)

@@ -6,6 +6,7 @@ a list of parameters that share a step (one native call through pyfastopt.functi
 from __future__ import annotations
 
 import copy
+import numbers
 from dataclasses import dataclass
 from typing import Any, Hashable, Iterable, Sequence
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from .. import _validate as check
 from .. import functional as F
-from .._buffers import as_array
+from .._buffers import as_array, check_disjoint, written_array
 from ..sparse import SparseRows, check_rows
 from ..transforms import GradientNoise
 from ._common import state_buffers
@@ -110,7 +111,6 @@ class Optimizer:
     ) -> None:
         """Updates params (same dtype, same cohort) in one native call."""
         rule = self._checked_rule(group)
-        self._add_buffers(group, params, states, rule.state_names)
         dense = []
         for i, g in enumerate(grads):
             if isinstance(g, SparseRows):  # one call per sparse table
@@ -139,7 +139,7 @@ class Optimizer:
 
     def _cohort(self, state: dict[str, Any]) -> Hashable:
         """Parameters whose states agree on this key share one native call."""
-        return state["step"]
+        return state.get("step")
 
     # -- checked hyperparameters and the native plan -----------------------------------
 
@@ -220,6 +220,7 @@ class Optimizer:
         if len({tuple(s[k] for k in keys) for s in states}) != 1 or \
                 len({p.dtype for p in params}) != 1:  # fmt: skip
             return None
+        self._check_state(states[0], "state[0]")  # the others share its step and scalars
         buffers = [[s[name] for s in states] for name in rule.state_names]
         native = rule.plan(params, buffers)
         step, *scalars = (states[0][k] for k in keys)
@@ -271,7 +272,18 @@ class Optimizer:
         grads = self._check_grads(grads)
         for group in self.param_groups:
             self._validate(group)
+        calls = self._calls(grads)
+        for group, params, grads_, states, step in calls:
+            self._update(group, params, grads_, states, step)
+            for state in states:
+                state["step"] = step
+        self._step_count += 1
 
+    def _calls(self, grads: list[Any]) -> list[tuple[dict, list, list, list, int]]:
+        """The native calls of a general step, one per (group, dtype, cohort), after every
+        check that one of them could fail: nothing is written before all have passed. New
+        states and their buffers are created last (fresh buffers need no check)."""
+        calls, new_states = [], {}
         index = 0
         for group in self.param_groups:
             cohorts: dict[Hashable, tuple[list, list, list]] = {}
@@ -280,19 +292,70 @@ class Optimizer:
                 if g is not None:
                     state = self.state.get(index)
                     if state is None:
-                        state = self.state[index] = self._init_state(p, group)
-                    key = (p.dtype.char, self._cohort(state))
-                    members = cohorts.setdefault(key, ([], [], []))
+                        state = new_states[index] = self._init_state(p, group)
+                    else:
+                        self._check_state(state, f"state[{index}]")
+                    members = cohorts.setdefault((p.dtype.char, self._cohort(state)), ([], [], []))
                     members[0].append(p)
                     members[1].append(g)
-                    members[2].append(state)
+                    members[2].append((index, state))
                 index += 1
             for ps, gs, states in cohorts.values():
-                step = states[0]["step"] + 1
-                self._update(group, ps, gs, states, step)
-                for state in states:
-                    state["step"] = step
-        self._step_count += 1
+                step = states[0][1]["step"] + 1
+                self._check_call(group, ps[0].dtype, [s for _, s in states], step)
+                calls.append((group, ps, gs, states, step))
+        if len(calls) > 1 or any(isinstance(g, SparseRows) for g in grads):
+            self._check_buffers(calls)  # else the one native call checks them itself
+        self.state.update(new_states)
+        calls = [(group, ps, gs, [s for _, s in states], step)
+                 for group, ps, gs, states, step in calls]  # fmt: skip
+        for group, ps, _, states, _ in calls:
+            self._add_buffers(group, ps, states, self._buffer_names(group))
+        return calls
+
+    def _check_buffers(self, calls: list) -> None:
+        """The checks each native call makes of its arrays, across all the calls of a step:
+        the layout of every written array, and that none shares memory with another or with
+        a gradient (a gradient that is another group's parameter, say)."""
+        written, read = [], []
+        for group, ps, gs, states, _ in calls:
+            names = self._buffer_names(group)
+            for p, g, (i, state) in zip(ps, gs, states):
+                written.append((f"params[{i}]", written_array(p, f"params[{i}]")))
+                for key in names:
+                    if key in state:
+                        name = f"state[{i}][{key!r}]"
+                        written.append((name, written_array(state[key], name, like=p)))
+                if isinstance(g, SparseRows):
+                    read += [(f"grads[{i}].indices", as_array(g.indices, "indices")),
+                             (f"grads[{i}].values", as_array(g.values, "values"))]  # fmt: skip
+                else:
+                    read.append((f"grads[{i}]", g))
+        check_disjoint(written, read)
+
+    def _buffer_names(self, group: dict[str, Any]) -> tuple[str, ...]:
+        """The state buffers an update of ``group`` uses."""
+        return self._checked_rule(group).state_names
+
+    def _check_state(self, state: dict[str, Any], name: str) -> None:
+        """A parameter's scalar state (as loaded, or as a user left it), checked before it
+        is used: "step" and ``_scalar_state``."""
+        step = state.get("step")
+        if type(step) is not int or not 0 <= step < check.MAX_STEP:  # (the common case, fast)
+            check.steps_taken(f"{name}['step']", step)
+        for key in self._scalar_state:
+            self._check_scalar(key, state.get(key), f"{name}[{key!r}]")
+
+    def _check_scalar(self, key: str, value: object, name: str) -> None:
+        """One entry ``key`` of ``_scalar_state`` (subclasses with scalar state check it)."""
+
+    def _check_call(self, group: dict[str, Any], dtype: np.dtype, states: list, step: int) -> None:
+        """What a native call would reject beyond its arrays: a per-step coefficient beyond
+        the range of ``dtype`` (hyperparameters near float32's largest value)."""
+        rule = self._checked_rule(group)
+        if rule is not None:
+            scalars = tuple(states[0][k] for k in self._scalar_state)
+            check.coeffs_fit(self._step_coeffs(rule, step, scalars)[0], dtype)
 
     def _check_grads(self, grads: Sequence[Any]) -> list[np.ndarray | SparseRows | None]:
         """The gradients' count, types, dtypes, shapes and layout, before anything runs;
@@ -316,8 +379,8 @@ class Optimizer:
                 continue
             g = checked[i] = as_array(g, f"grads[{i}]")
             check.like_param(f"grads[{i}]", g.dtype, g.shape, p.dtype, p.shape)
-            if not g.flags.c_contiguous:
-                msg = f"grads[{i}] must be C-contiguous"
+            if not (g.flags.c_contiguous and g.flags.aligned):
+                msg = f"grads[{i}] must be C-contiguous and aligned"
                 raise ValueError(msg)
         return checked
 
@@ -354,10 +417,21 @@ class Optimizer:
         state: dict[int, dict[str, Any]] = {}
         arrays: dict[tuple[int, str, str], list[tuple[int, np.ndarray]]] = {}
         for old, entry in state_dict["state"].items():
-            i = index_of[int(old)]
+            where = f"state_dict['state'][{old!r}]"
+            if isinstance(old, bool) or not isinstance(old, numbers.Integral) or old not in index_of:
+                msg = f"state_dict: {where} names no parameter of its param_groups"
+                raise ValueError(msg)
+            if not isinstance(entry, dict):
+                msg = f"{where} must be a dict, got {type(entry).__name__}"
+                raise TypeError(msg)
+            self._check_state(entry, where)
+            i = index_of[old]
             state[i] = {}
             for slot, (key, value) in enumerate(entry.items()):
                 if isinstance(value, np.ndarray):
+                    if value.dtype.kind not in "fiu":
+                        msg = f"{where}[{key!r}] has dtype {value.dtype}, expected a real number"
+                        raise TypeError(msg)
                     if value.shape != params[i].shape:
                         msg = f"state_dict: state[{old}][{key!r}] has shape {value.shape}"
                         raise ValueError(msg)

@@ -41,10 +41,20 @@ class SWATS(Optimizer):
     def _cohort(self, state):
         return state["step"], state["phase"], state["sgd_lr"]
 
+    def _check_state(self, state, name):
+        super()._check_state(state, name)
+        F.check_swats_state(self._swats_state(state), name)
+
+    @staticmethod
+    def _swats_state(state):
+        return F.SwatsState(state.get("phase"), state.get("lambda"), state.get("sgd_lr"))
+
+    def _buffer_names(self, group):
+        return ("exp_avg", "exp_avg_sq", "momentum_buffer")
+
     def _update(self, group, params, grads, states, step):
         beta1, beta2 = check_betas(group["betas"])
-        self._add_buffers(group, params, states, ("exp_avg", "exp_avg_sq", "momentum_buffer"))
-        scalars = [F.SwatsState(s["phase"], s["lambda"], s["sgd_lr"]) for s in states]
+        scalars = [self._swats_state(s) for s in states]
         new = F.swats_(
             params, grads, column(states, "exp_avg"), column(states, "exp_avg_sq"),
             column(states, "momentum_buffer"), step=step, state=scalars, lr=group["lr"],
