@@ -316,3 +316,46 @@ def test_import_without_torch_side_effects():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)  # fmt: skip
     assert "pyfastopt[torch]" in out.stdout
+
+
+def _two_groups(lr1=1e-3, steps=1):
+    torch.manual_seed(0)
+    a, b = torch.randn(16, requires_grad=True), torch.randn(16, requires_grad=True)
+    opt = pt.Adam([{"params": [a]}, {"params": [b], "lr": lr1, "betas": (0.99, 0.999)}])
+    for _ in range(steps):
+        a.grad, b.grad = torch.randn(16), torch.randn(16)
+        opt.step()
+    return opt, a, b
+
+
+def _snapshot(opt, *tensors):
+    state = [t.clone() for s in opt.state.values() for t in s.values()]
+    return [t.detach().clone() for t in tensors], state
+
+
+def _assert_same(before, after):
+    for x, y in zip(before[0] + before[1], after[0] + after[1]):
+        assert torch.equal(x, y)
+
+
+@pytest.mark.parametrize("steps", [0, 2])  # the general path, then the plans
+def test_a_later_groups_bad_grad_changes_nothing(steps):
+    """A gradient that is an earlier group's parameter: every group is checked first."""
+    opt, a, b = _two_groups(steps=steps)
+    a.grad = torch.randn(16)
+    b.grad = a.data  # aliases group 0's parameter
+    before = _snapshot(opt, a, b)
+    with pytest.raises(ValueError, match=r"param_groups\[1\]\['params'\]\[0\]\.grad shares memory"):
+        opt.step()
+    _assert_same(before, _snapshot(opt, a, b))
+
+
+@pytest.mark.parametrize("steps", [0, 2])
+def test_a_later_groups_coefficient_beyond_float32_changes_nothing(steps):
+    opt, a, b = _two_groups(steps=steps)
+    opt.param_groups[1]["lr"] = 3e38  # lr / (1 - 0.99) overflows float32
+    a.grad, b.grad = torch.randn(16), torch.randn(16)
+    before = _snapshot(opt, a, b)
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        opt.step()
+    _assert_same(before, _snapshot(opt, a, b))

@@ -40,6 +40,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
     raise ImportError(msg) from exc
 
 from . import _validate as check
+from ._buffers import check_disjoint
 from . import functional as F
 from . import optim
 from .optim._common import betas as _check_betas
@@ -212,8 +213,10 @@ class _Adapter(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         plans = self._plans()
-        for group in self.param_groups:
+        calls: list[_Prepared] = []
+        for j, group in enumerate(self.param_groups):
             rule = self._checked_rule(group)
+            where = f"param_groups[{j}]['params']"
             plan = plans.get(id(group))
             if plan is None or not self._plan_valid(plan, group, rule):
                 plan = self._build_plan(group, rule)
@@ -221,9 +224,21 @@ class _Adapter(torch.optim.Optimizer):
                     plans.pop(id(group), None)
                 else:
                     plans[id(group)] = plan
-            if plan is None or not self._fast_step(plan, rule):
+            fast = None if plan is None else self._fast_calls(plan, rule, where)
+            if fast is None:
                 plans.pop(id(group), None)
-                self._general_step(group, rule)
+                fast = self._general_calls(group, rule, where)
+            calls += fast
+        if len(calls) > 1:  # every check of every call before the first writes
+            check_disjoint([w for c in calls for w in c.written()],
+                           [r for c in calls for r in c.read()])  # fmt: skip
+            for c in calls:
+                check.coeffs_fit(c.coeffs, c.dtype)
+        for c in calls:
+            c.run()
+        updated = [p for c in calls for p in c.params]
+        if updated:
+            torch.autograd.graph.increment_version(updated)
         return loss
 
     def _checked_rule(self, group: dict[str, Any]) -> F.Rule:
@@ -301,11 +316,11 @@ class _Adapter(torch.optim.Optimizer):
             elif not state[k].is_contiguous():
                 state[k] = state[k].clone()
 
-    def _fast_step(self, plan: _Plan, rule: F.Rule) -> bool:
-        """The step through the plan; False (nothing written) if a gradient is None."""
+    def _fast_calls(self, plan: _Plan, rule: F.Rule, where: str) -> list[_Prepared] | None:
+        """The plan's calls of this step; None (nothing written) if a gradient is None."""
         grads = [p.grad for p in plan.params]
         if any(g is None for g in grads):
-            return False
+            return None
         views = []
         for call in plan.calls:
             gs = []
@@ -319,19 +334,26 @@ class _Adapter(torch.optim.Optimizer):
             views.append(gs)
         if len(plan.calls) > 1:  # several native calls: check every gradient before the first
             self._check_grads(plan.params, grads)
+        prepared = []
         for call, gs in zip(plan.calls, views):
             coeffs, cohort = self._advance(rule, call.cohort)
-            try:
-                call.native.step(gs, coeffs)  # checks the gradients, then writes
-            except (TypeError, ValueError):
-                self._check_grads(plan.params, grads)  # the same error, named as torch's
-                raise
-            call.cohort = cohort
-            for value, arrays in zip(cohort, call.scalars):
-                for a in arrays:
-                    a[()] = value
-        torch.autograd.graph.increment_version(plan.params)
-        return True
+
+            def run(call=call, gs=gs, coeffs=coeffs, cohort=cohort) -> None:
+                try:
+                    call.native.step(gs, coeffs)  # checks the gradients, then writes
+                except (TypeError, ValueError):
+                    self._check_grads(plan.params, grads)  # the same error, named as torch's
+                    raise
+                call.cohort = cohort
+                for value, arrays in zip(cohort, call.scalars):
+                    for a in arrays:
+                        a[()] = value
+
+            names = [f"{where}[{i}]" for i in call.index]
+            params = [plan.params[i] for i in call.index]
+            states = [plan.entries[i] for i in call.index]
+            prepared.append(_Prepared(run, coeffs, names, params, states, gs, rule.state_names))
+        return prepared
 
     @staticmethod
     def _check_grads(params: list[torch.Tensor], grads: list[torch.Tensor | None]) -> None:
@@ -342,9 +364,9 @@ class _Adapter(torch.optim.Optimizer):
             check.like_param(f"params[{i}].grad", g.dtype, tuple(g.shape), p.dtype,
                              tuple(p.shape))
 
-    def _general_step(self, group: dict[str, Any], rule: F.Rule) -> None:
-        """Any mix of missing gradients, new state, dtypes and cohorts: everything is
-        checked first, then one native call per (dtype, cohort)."""
+    def _general_calls(self, group: dict[str, Any], rule: F.Rule, where: str) -> list[_Prepared]:
+        """Any mix of missing gradients, new state, dtypes and cohorts: everything checked,
+        one native call per (dtype, cohort), to run after the step's other checks."""
         params = group["params"]
         grads = [p.grad for p in params]
         for i, p in enumerate(params):
@@ -366,22 +388,54 @@ class _Adapter(torch.optim.Optimizer):
                     state[k] = _zeros(p)
             self._check_param_state(p, state, rule, i)
             cohorts.setdefault((p.dtype, cohort), []).append(i)
-        updated = []
+        prepared = []
         for (_, cohort), index in cohorts.items():
             states = [self.state.get(params[i], {}) for i in index]
             coeffs, new = self._advance(rule, cohort)
-            rule.kernel(
-                [_view(params[i]) for i in index],
-                [_view(grads[i]) for i in index],
-                [[_view(s[k]) for s in states] for k in rule.state_names],
-                coeffs,
-            )
-            for key, value in zip(self._scalar_keys, new):
-                for s in states:
-                    s[key].fill_(value)
-            updated += [params[i] for i in index]
-        if updated:
-            torch.autograd.graph.increment_version(updated)
+
+            def run(index=index, states=states, coeffs=coeffs, new=new) -> None:
+                rule.kernel(
+                    [_view(params[i]) for i in index],
+                    [_view(grads[i]) for i in index],
+                    [[_view(s[k]) for s in states] for k in rule.state_names],
+                    coeffs,
+                )
+                for key, value in zip(self._scalar_keys, new):
+                    for s in states:
+                        s[key].fill_(value)
+
+            names = [f"{where}[{i}]" for i in index]
+            ps = [params[i] for i in index]
+            gs = [_view(grads[i]) for i in index]
+            prepared.append(_Prepared(run, coeffs, names, ps, states, gs, rule.state_names))
+        return prepared
+
+
+@dataclass
+class _Prepared:
+    """One checked native call of a step, not yet run: a step checks all its calls (their
+    memory and coefficients) before it runs the first."""
+
+    run: Callable[[], None]
+    coeffs: tuple[float, ...]
+    names: list[str]  #: of the parameters, as "param_groups[j]['params'][i]"
+    params: list[torch.Tensor]
+    states: list[dict[str, Any]]
+    grads: list[np.ndarray]
+    state_names: tuple[str, ...]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return _view(self.params[0]).dtype
+
+    def written(self) -> list[tuple[str, np.ndarray]]:
+        out = [(n, _view(p)) for n, p in zip(self.names, self.params)]
+        out += [(f"state {k!r} of {n}", _view(s[k]))
+                for n, s in zip(self.names, self.states) for k in self.state_names]  # fmt: skip
+        return out
+
+    def read(self) -> list[tuple[str, np.ndarray]]:
+        return [(f"{n}.grad", g) for n, g in zip(self.names, self.grads)]
 
 
 def _zeros(p: torch.Tensor) -> torch.Tensor:
