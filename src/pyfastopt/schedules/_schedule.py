@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+
+from .. import _validate as check
 
 _INT64_MAX = int(np.iinfo(np.int64).max)
 
@@ -16,14 +17,7 @@ _INT64_MAX = int(np.iinfo(np.int64).max)
 def _real(name: str, value: Any, *, low: float | None = None, low_open: bool = False,
           high: float | None = None, high_open: bool = False) -> float:  # fmt: skip
     """A finite real number in [low, high] (or an open end), as a float."""
-    real = isinstance(value, (int, float, np.integer, np.floating))
-    if not real or isinstance(value, (bool, np.bool_)):
-        msg = f"{name} must be a real number, got {type(value).__name__}"
-        raise TypeError(msg)
-    x = float(value)
-    if not math.isfinite(x):
-        msg = f"{name} must be finite, got {value!r}"
-        raise ValueError(msg)
+    x = check.real(name, value)
     if low is not None and (x <= low if low_open else x < low):
         msg = f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}"
         raise ValueError(msg)
@@ -34,18 +28,8 @@ def _real(name: str, value: Any, *, low: float | None = None, low_open: bool = F
 
 
 def _integer(name: str, value: Any, *, low: int = 0) -> int:
-    """An integer >= low, as an int."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        msg = f"{name} must be an integer, got {type(value).__name__}"
-        raise TypeError(msg)
-    n = int(value)
-    if n < low:
-        msg = f"{name} must be >= {low}, got {n}"
-        raise ValueError(msg)
-    if n > _INT64_MAX:
-        msg = f"{name} must fit in int64, got {n}"
-        raise ValueError(msg)
-    return n
+    """An integer >= low that fits in int64, as an int."""
+    return check.integer(name, value, low, _INT64_MAX)
 
 
 def _steps(step: Any) -> tuple[np.ndarray, bool]:
