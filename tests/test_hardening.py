@@ -258,3 +258,34 @@ def test_malformed_state_dict(mutate, error, match):
     with pytest.raises(error, match=match):
         opt.load_state_dict(sd)
     assert snapshot(opt) == before
+
+
+def test_ema_copy_to_writes_the_polyak_average():
+    rng = np.random.default_rng(4)
+    p = rng.standard_normal(10)
+    ema = T.EMA([p], decay=None)
+    seen = [p.copy()]
+    for _ in range(3):
+        p += rng.standard_normal(10)
+        seen.append(p.copy())
+        ema.update()
+    target = np.zeros(10)
+    ema.copy_to([target])
+    np.testing.assert_allclose(target, np.mean(seen, axis=0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad", ["read_only", "shape", "count"])
+def test_ema_copy_to_checks_every_target_first(bad):
+    a, b = np.ones(4), np.ones(6)
+    ema = T.EMA([a, b])
+    x, y = np.zeros(4), np.zeros(6)
+    targets = [x, y]
+    if bad == "read_only":
+        y.flags.writeable = False
+    elif bad == "shape":
+        targets[1] = np.zeros(5)
+    else:
+        targets = [x]
+    with pytest.raises(ValueError, match="params"):
+        ema.copy_to(targets)
+    assert not x.any()

@@ -139,5 +139,13 @@ class EMA:
         ema_(self.averages, self.params, decay)
 
     def copy_to(self, params: Arrays) -> None:
-        for target, avg in zip(_as_list(params), self.averages):
+        """Writes the averages into ``params`` (one array per average, each checked first)."""
+        targets = _as_list(params)
+        if len(targets) != len(self.averages):
+            msg = f"params: expected {len(self.averages)} arrays, got {len(targets)}"
+            raise ValueError(msg)
+        targets = [written_array(t, f"params[{i}]", like=a)
+                   for i, (t, a) in enumerate(zip(targets, self.averages))]  # fmt: skip
+        check_disjoint([(f"params[{i}]", t) for i, t in enumerate(targets)], [])
+        for target, avg in zip(targets, self.averages):
             np.copyto(target, avg)
