@@ -35,24 +35,6 @@ class _Plan:
     synced: int
 
 
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _check_param(obj: object, where: str) -> np.ndarray:
-    """The parameter as an ndarray (a zero-copy view of an array-like), checked."""
-    p = as_array(obj, where)
-    if p.dtype not in _FLOAT_DTYPES:
-        msg = f"{where} has dtype {p.dtype}, expected float32 or float64"
-        raise TypeError(msg)
-    if not p.flags.c_contiguous:
-        msg = f"{where} must be C-contiguous (updates are made in place)"
-        raise ValueError(msg)
-    if not p.flags.writeable:
-        msg = f"{where} is read-only"
-        raise ValueError(msg)
-    return p
-
-
 class Optimizer:
     """Base class of the optimizers in :mod:`pyfastopt.optim`.
 
@@ -238,7 +220,7 @@ class Optimizer:
         params = [params] if single else list(params)
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         for i, p in enumerate(params):
-            params[i] = _check_param(p, f"params[{len(seen) + i}]")
+            params[i] = written_array(p, f"params[{len(seen) + i}]")
             if id(p) in seen or id(params[i]) in seen:
                 msg = "params: some parameters appear more than once"
                 raise ValueError(msg)
