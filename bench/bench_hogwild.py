@@ -21,7 +21,7 @@ import pytest
 from pyfastopt import hogwild, schedules
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hogwild_vs_sklearn import make_problem, sklearn_eta0  # noqa: E402
+from hogwild_vs_sklearn import make_problem, sklearn_eta0
 
 HAVE_SKLEARN = all(importlib.util.find_spec(m) for m in ("sklearn", "scipy"))
 ROWS, FEATURES, NNZ, EPOCHS, ALPHA = 200_000, 20_000, 20, 3, 1e-6

@@ -45,8 +45,8 @@ if _cuda is not None and _cuda.device_count() > 0:
             import torch
 
             if torch.cuda.is_available():
-                _to_device = lambda a: torch.from_numpy(a).cuda()  # noqa: E731
-                _to_host = lambda t: t.cpu().numpy()  # noqa: E731
+                _to_device = lambda a: torch.from_numpy(a).cuda()
+                _to_host = lambda t: t.cpu().numpy()
         except ImportError:
             pass
 

@@ -11,7 +11,7 @@ The command line needs the ``bench`` extra (click, rich): ``pip install "pyfasto
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 #: Printed when the command line's dependencies are missing.
 MISSING_EXTRA = (

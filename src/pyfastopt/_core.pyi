@@ -1,11 +1,13 @@
 """Stubs for the compiled extension (private: use pyfastopt.functional and .optim)."""
 
-from typing import Any, Callable, Sequence
+from collections.abc import Sequence
+from typing import Any, Callable
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import TypeAlias
 
-_Arrays = Sequence[npt.NDArray[np.floating[Any]]]
+_Arrays: TypeAlias = Sequence[npt.NDArray[np.floating[Any]]]
 
 def build_info() -> dict[str, Any]: ...
 def get_num_threads() -> int: ...

@@ -21,7 +21,8 @@ g <- -g if ``maximize``; g <- g + weight_decay * p (coupled weight decay).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple, Sequence, Union
+from collections.abc import Sequence
+from typing import Any, Callable, NamedTuple, Union
 
 import numpy as np
 
@@ -164,7 +165,7 @@ def sgd_rule(*, lr, momentum, dampening, weight_decay, nesterov, maximize) -> Ru
 def adagrad_(
     param: Arrays,
     grad: Arrays,
-    sum: Arrays,  # noqa: A002  (torch's state name)
+    sum: Arrays,  # shadows the builtin: torch's state name
     *,
     step: int,
     lr: float = 1e-2,

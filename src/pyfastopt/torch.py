@@ -26,8 +26,9 @@ set of parameters with gradients changes; each step then checks only the gradien
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Hashable
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 

@@ -9,8 +9,8 @@ and they are modified in place. Every list shares one dtype; checks as in
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

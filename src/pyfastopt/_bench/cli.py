@@ -101,14 +101,14 @@ def bench(optimizers, sizes, threads, dtype, json_path, plot_path, quick, repeat
     """
     if plot_path:
         try:
-            import matplotlib  # noqa: F401, PLC0415
+            import matplotlib
         except ImportError:
             raise click.ClickException(
                 '--plot needs matplotlib, which is not installed: pip install "pyfastopt[plot]"'
             ) from None
     torch = None
     if not no_torch and importlib.util.find_spec("torch") is not None:
-        import torch  # noqa: PLC0415  (slow import; optional peer)
+        import torch  # slow import; optional peer
     timing = QUICK_TIMING if quick else DEFAULT_TIMING
     if repeat is not None:
         timing = dataclasses.replace(timing, repeat=repeat)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -354,7 +355,7 @@ def check_implementations(spec: Spec, dtype, torch: ModuleType | None = None, *,
     for name, make in makers.items():
         try:
             delta = run(make)
-        except Exception as exc:  # noqa: BLE001  (reported, then not timed)
+        except Exception as exc:  # reported, then not timed
             problems.append(f"{spec.name} {name}: {type(exc).__name__}: {exc}")
             continue
         if not np.allclose(delta, ref, rtol=rtol, atol=atol):

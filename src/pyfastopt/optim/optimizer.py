@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import copy
 import numbers
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Hashable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
