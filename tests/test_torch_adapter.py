@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import pyfastopt.torch as pt
+import pyfastopt.torch as pt  # noqa: E402  (after the torch skip)
 
 # (class name, constructor arguments): every class of pyfastopt.torch, with the options
 # that change the update
