@@ -27,9 +27,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._bench.cli import cli
         from ._commands import demo, plot
     except ImportError as exc:
-        if exc.name not in ("click", "rich") and not str(exc.name).startswith(("click.", "rich.")):
+        missing = str(exc.name)
+        if missing not in ("click", "rich") and not missing.startswith(("click.", "rich.")):
             raise
-        print(MISSING_EXTRA.format(missing=exc.name.split(".")[0]), file=sys.stderr)
+        print(MISSING_EXTRA.format(missing=missing.split(".", maxsplit=1)[0]), file=sys.stderr)
         return 1
     cli.add_command(demo)
     cli.add_command(plot)

@@ -149,6 +149,7 @@ def torch_stepper(torch: ModuleType, spec: Spec, mode: str, params, grads) -> Ca
         kwargs["fused"] = True
     else:
         kwargs["foreach"] = mode == "foreach"
+    assert spec.torch is not None  # (spec.torch_modes is empty otherwise)
     return getattr(torch.optim, spec.torch)(tensors, **kwargs).step
 
 
@@ -326,7 +327,9 @@ def check_implementations(spec: Spec, dtype, torch: ModuleType | None = None, *,
              for _ in range(steps)]  # fmt: skip
     grads[3] = -grads[2]  # sign flips, for Rprop
 
-    def run(make: Callable[[np.ndarray, np.ndarray, list[np.ndarray]], Callable[[], Any]]):
+    Maker = Callable[[np.ndarray, np.ndarray, list[np.ndarray]], Callable[[], Any]]
+
+    def run(make: Maker):
         p, g = p_init.copy(), np.empty_like(p_init)
         call = make(p, g, _initial_state(spec, p))
         for k in range(steps):
@@ -338,17 +341,19 @@ def check_implementations(spec: Spec, dtype, torch: ModuleType | None = None, *,
         opt = getattr(optim, spec.cls)([p], **spec.kwargs)
         return lambda: opt.step([g])
 
-    makers = {
+    makers: dict[str, Maker] = {
         "functional": lambda p, g, s: functional_stepper(spec, [p], [g], [s], step=None),
         "numpy": lambda p, g, s: numpy_stepper(spec.name, spec.kwargs, [p], [g], [s]),
         "numpy-blocked": lambda p, g, s: numpy_stepper(spec.name, spec.kwargs, [p], [g], [s],
                                                        block=256),
     }  # fmt: skip
+
+    def torch_maker(torch: ModuleType, mode: str) -> Maker:
+        return lambda p, g, s: torch_stepper(torch, spec, mode, [p], [g])
+
     if torch is not None:
         for mode in spec.torch_modes:
-            makers[f"torch-{mode}"] = (
-                lambda p, g, s, mode=mode: torch_stepper(torch, spec, mode, [p], [g])
-            )
+            makers[f"torch-{mode}"] = torch_maker(torch, mode)
     ref = run(cls)
     rtol = 1e-3 if dtype == np.float32 else 1e-7  # torch keeps NAdam's mu product in float32
     atol = rtol * float(np.abs(ref).max())
