@@ -71,7 +71,8 @@ def test_bad_param_dtype_and_layout():
 def test_fortran_order_state_is_refused():
     p, g, m, v = (a.reshape(8, 8) for a in buffers())
     fortran = np.asfortranarray(v)
-    expect(ValueError, "exp_avg_sq must be C-contiguous", adam_call(p, g, m, fortran), p, m, fortran)
+    expect(ValueError, "exp_avg_sq must be C-contiguous", adam_call(p, g, m, fortran),
+           p, m, fortran)  # fmt: skip
 
 
 def test_read_only_buffers():
