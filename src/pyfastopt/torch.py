@@ -308,7 +308,7 @@ class _Adapter(torch.optim.Optimizer):
 
     def _fast_step(self, plan: _Plan, rule: F.Rule) -> bool:
         """The step through the plan; False (nothing written) if a gradient is None."""
-        maybe = [p.grad for p in plan.params]
+        maybe: list[torch.Tensor | None] = [p.grad for p in plan.params]
         if any(g is None for g in maybe):
             return False
         grads = cast("list[torch.Tensor]", maybe)

@@ -112,7 +112,7 @@ def bench(optimizers, sizes, threads, dtype, json_path, plot_path, quick, repeat
             raise click.ClickException(msg) from None
     torch: ModuleType | None = None
     if not no_torch and importlib.util.find_spec("torch") is not None:
-        import torch  # slow import; optional peer
+        torch = importlib.import_module("torch")  # slow import; optional peer
     timing = QUICK_TIMING if quick else DEFAULT_TIMING
     if repeat is not None:
         timing = dataclasses.replace(timing, repeat=repeat)
