@@ -28,10 +28,10 @@ def pytest_report_header(config):
     b = info["build"]
     c = info["caches"]
     return [
-        f"machine: {info['cpu']}, {info['usable_cpus']}/{info['logical_cpus']} logical CPUs, "
-        f"L1d {c['L1'] >> 10} KiB, L2 {c['L2'] >> 10} KiB, L3 {c['L3'] >> 20} MiB; "
-        f"load {info['load_avg_1min']}; {info['system']}",
-        f"pyfastopt {info['pyfastopt']}: isa {b['isa']}, openmp {b['openmp']}, default threads "
-        f"{pyfastopt.get_num_threads()} (each benchmark sets its own); numpy {info['numpy']} "
-        f"(1 thread); torch {info['torch'] or 'not installed: torch peers skipped'}",
+        (f"machine: {info['cpu']}, {info['usable_cpus']}/{info['logical_cpus']} logical CPUs, "
+         f"L1d {c['L1'] >> 10} KiB, L2 {c['L2'] >> 10} KiB, L3 {c['L3'] >> 20} MiB; "
+         f"load {info['load_avg_1min']}; {info['system']}"),
+        (f"pyfastopt {info['pyfastopt']}: isa {b['isa']}, openmp {b['openmp']}, default threads "
+         f"{pyfastopt.get_num_threads()} (each benchmark sets its own); numpy {info['numpy']} "
+         f"(1 thread); torch {info['torch'] or 'not installed: torch peers skipped'}"),
     ]

@@ -35,6 +35,7 @@ import platform
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -70,10 +71,8 @@ def split(X, y, rows: int):
 def sklearn_eta0(loss: str, alpha: float) -> float:
     """scikit-learn's first "optimal" rate (Bottou's heuristic in _plain_sgd)."""
     typw = math.sqrt(1.0 / math.sqrt(alpha))
-    if loss == "hinge":
-        dloss = 1.0  # |d hinge / dz| at z = -typw, y = 1
-    else:
-        dloss = 1.0 / (1.0 + math.exp(-typw))  # |d log-loss / dz| at z = -typw, y = 1
+    # |d loss / dz| at z = -typw, y = 1
+    dloss = 1.0 if loss == "hinge" else 1.0 / (1.0 + math.exp(-typw))
     return typw / max(1.0, dloss)
 
 
@@ -252,7 +251,7 @@ def main(argv=None) -> int:
             print(f"WARNING: in {slow} of {args.repeats} repetitions the 2 threads used over 25% "
                   "more CPU time than 1 thread: cache lines moved slowly between the cores")
     if args.json:
-        with open(args.json, "w") as fh:
+        with Path(args.json).open("w") as fh:
             json.dump({"args": vars(args), "samples": samples, "summary": rows_out,
                        "gauge": gauge}, fh, indent=1)
     return 0

@@ -88,7 +88,8 @@ def run(name: str, threads: int, args) -> dict[str, float]:
     ref = params_of(impls["torch for-loop"])
     for impl, opt in impls.items():
         for p, q in zip(params_of(opt), ref):
-            torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=lambda m, i=impl: f"{i}: {m}")
+            torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6,
+                                       msg=lambda m, i=impl: f"{i}: {m}")  # fmt: skip
     # (from here on torch's foreach Nesterov SGD drifts from the others through its p.grad)
     for _ in range(args.warmup):
         for opt in impls.values():
@@ -126,8 +127,8 @@ def main() -> None:
         for threads in (int(t) for t in args.threads.split(",")):
             med = run(name, threads, args)
             torch_best = min(v for k, v in med.items() if k.startswith("torch"))
-            cells = [f"{med[k] * 1e3:.2f} ms" if k in med else "-"
-                     for k in ("pyfastopt", "torch fused", "torch foreach", "torch for-loop")]  # fmt: skip
+            impls = ("pyfastopt", "torch fused", "torch foreach", "torch for-loop")
+            cells = [f"{med[k] * 1e3:.2f} ms" if k in med else "-" for k in impls]
             print(f"| {name} | {threads} | " + " | ".join(cells) +
                   f" | {torch_best / med['pyfastopt']:.2f} |", flush=True)  # fmt: skip
 

@@ -71,7 +71,8 @@ def test_bad_param_dtype_and_layout():
 def test_fortran_order_state_is_refused():
     p, g, m, v = (a.reshape(8, 8) for a in buffers())
     fortran = np.asfortranarray(v)
-    expect(ValueError, "exp_avg_sq must be C-contiguous", adam_call(p, g, m, fortran), p, m, fortran)
+    expect(ValueError, "exp_avg_sq must be C-contiguous", adam_call(p, g, m, fortran),
+           p, m, fortran)  # fmt: skip
 
 
 def test_read_only_buffers():
@@ -103,15 +104,15 @@ def test_aliasing_is_refused():
 def test_mixed_dtypes_in_one_call():
     p32, g32, m32, v32 = buffers()
     p64, g64, m64, v64 = buffers(dtype=np.float64)
-    call = lambda: F.adam_([p32, p64], [g32, g64], [m32, m64], [v32, v64], step=1)  # noqa: E731
+    call = lambda: F.adam_([p32, p64], [g32, g64], [m32, m64], [v32, v64], step=1)
     expect(TypeError, r"param\[1\] has dtype float64", call, p32, p64, m32, m64, v32, v64)
 
 
 def test_list_length_mismatch():
     p, g, m, v = buffers()
-    call = lambda: F.adam_([p], [g, g], [m], [v], step=1)  # noqa: E731
+    call = lambda: F.adam_([p], [g, g], [m], [v], step=1)
     expect(ValueError, "grad: expected 1", call, p, m, v)
-    call = lambda: F.adam_([p], [g], [m, v], [v], step=1)  # noqa: E731
+    call = lambda: F.adam_([p], [g], [m, v], [v], step=1)
     expect(ValueError, "exp_avg: expected 1", call, p, m, v)
 
 

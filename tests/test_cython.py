@@ -20,7 +20,7 @@ pytest.importorskip("Cython", minversion="3")
 pytest.importorskip("setuptools")
 
 PXD = Path(pyfastopt.__file__).resolve().parent / "kernels.pxd"
-DECLARED = re.findall(r"^\s+rule_(\w+)$", PXD.read_text(), re.M) if PXD.is_file() else []
+DECLARED = re.findall(r"^\s+rule_(\w+)$", PXD.read_text(), re.MULTILINE) if PXD.is_file() else []
 
 PYX = """\
 # cython: language_level=3, boundscheck=False, wraparound=False

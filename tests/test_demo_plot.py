@@ -99,7 +99,8 @@ def test_hand_written_backward_matches_finite_differences(hidden):
                     for p in model.params]  # fmt: skip
     grads = model.gradients(X, y)
     for p, g in zip(model.params, grads):
-        assert g.shape == p.shape and g.dtype == np.float64
+        assert g.shape == p.shape
+        assert g.dtype == np.float64
         for i in rng.choice(p.size, 5, replace=False):
             k = np.unravel_index(i, p.shape)
             old = p[k]
@@ -165,13 +166,15 @@ def test_beale_and_saddle_pictures_tell_the_surveys_story():
     assert abs(paths["SGD"][-1, 1]) < 0.5
     for name in ("Adagrad", "RMSprop", "Adadelta"):
         escaped = np.flatnonzero(np.abs(paths[name][:, 1]) > 1.0)
-        assert escaped.size and escaped[0] < 60, name
+        assert escaped.size, name
+        assert escaped[0] < 60, name
 
 
 def test_trajectory_stops_a_diverging_run():
     path = P.trajectory(lambda p: optim.SGD(p, lr=1.0), P.quadratic_grad, (1.0, 1.0), 100,
                         bound=10.0)  # x2 -> -3 x2 each step  # fmt: skip
-    assert len(path) == 4 and abs(path[-1, 1]) == 27.0
+    assert len(path) == 4
+    assert abs(path[-1, 1]) == 27.0
 
 
 def test_run_plot_writes_the_pictures_and_the_gif(tmp_path):

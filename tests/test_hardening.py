@@ -68,7 +68,7 @@ def test_bad_step_state_of_a_later_cohort_changes_nothing():
 
 
 def test_grad_that_is_another_groups_param_is_refused():
-    opt, a, b, grads = two_group_adam()
+    opt, _, b, grads = two_group_adam()
     before = snapshot(opt, *grads)
     with pytest.raises(ValueError, match=r"grads\[0\] shares memory with params\[1\]"):
         opt.step([b, grads[1]])
@@ -76,7 +76,7 @@ def test_grad_that_is_another_groups_param_is_refused():
 
 
 def test_state_buffer_shared_across_groups_is_refused():
-    opt, a, b, grads = two_group_adam()
+    opt, _, _, grads = two_group_adam()
     opt.state[1]["exp_avg"] = opt.state[0]["exp_avg_sq"]
     before = snapshot(opt, *grads)
     with pytest.raises(ValueError, match="shares memory with"):
@@ -86,7 +86,7 @@ def test_state_buffer_shared_across_groups_is_refused():
 
 @pytest.mark.parametrize("where", ["param", "state"])
 def test_read_only_buffer_of_a_later_group_changes_nothing(where):
-    opt, a, b, grads = two_group_adam()
+    opt, _, b, grads = two_group_adam()
     (b if where == "param" else opt.state[1]["exp_avg"]).flags.writeable = False
     before = snapshot(opt, *grads)
     with pytest.raises(ValueError, match="read-only"):
@@ -133,7 +133,7 @@ def test_coefficient_beyond_float32_is_refused_by_the_kernel():
 @pytest.mark.parametrize("value", [1e39, -1e39, 10**400])
 def test_hyperparameter_beyond_float32_range(value):
     p, g = np.ones(8, np.float32), np.ones(8, np.float32)
-    with pytest.raises(ValueError, match="lr.*float32's range"):
+    with pytest.raises(ValueError, match=r"lr.*float32's range"):
         F.sgd_(p, g, step=1, lr=value)
     np.testing.assert_array_equal(p, 1.0)
 
@@ -166,7 +166,8 @@ def test_thread_count_type():
         pyfastopt.set_num_threads(2.0)
 
 
-@pytest.mark.parametrize(("seed", "error"), [(-1, ValueError), (2**64, ValueError), (1.5, TypeError)])
+@pytest.mark.parametrize(("seed", "error"),
+                         [(-1, ValueError), (2**64, ValueError), (1.5, TypeError)])  # fmt: skip
 def test_noise_seed_out_of_range(seed, error):
     with pytest.raises(error, match="seed"):
         T.GradientNoise(eta=0.1, seed=seed)
@@ -190,7 +191,8 @@ def test_noise_checks_the_whole_list_before_writing(bad):
         c = a[2:6]
     with pytest.raises((ValueError, TypeError), match=r"grad\[2\]"):
         T.add_gradient_noise_([a, b, c], step=1, eta=1.0)
-    assert not a.any() and not b.any()
+    assert not a.any()
+    assert not b.any()
 
 
 def test_noise_sigma_at_huge_steps_and_gamma():
@@ -226,7 +228,7 @@ def test_swats_state_from_a_state_dict(key, bad):
 
 
 def test_swats_bogus_phase_set_by_hand_changes_nothing():
-    opt, a, b, grads = two_group_adam(optim.SWATS, dtype=np.float64)
+    opt, _, _, grads = two_group_adam(optim.SWATS, dtype=np.float64)
     opt.state[1]["phase"] = "bogus"
     before = snapshot(opt, *grads)
     with pytest.raises(ValueError, match="phase"):

@@ -15,7 +15,7 @@ from pyfastopt import optim
 from pyfastopt import schedules as S
 
 # many steps: every step up to 400, then sparse ones up to 10^9
-STEPS = list(range(400)) + [499, 500, 501, 999, 1000, 1001, 4095, 12345, 10**6, 10**9]
+STEPS = [*range(400), 499, 500, 501, 999, 1000, 1001, 4095, 12345, 10**6, 10**9]
 
 
 # -- closed forms ----------------------------------------------------------------------------
@@ -113,8 +113,10 @@ CASES = {
     "step_decay_r1": (S.step_decay_schedule(2.0, 0.9, 1), lambda t: 2.0 * 0.9 ** (1 + t)),
     "exponential": (S.exponential_decay_schedule(0.1, 0.01), lambda t: 0.1 * math.exp(-0.01 * t)),
     "inverse_sqrt": (S.inverse_sqrt_schedule(0.5), lambda t: 0.5 / math.sqrt(t + 1)),
-    "polynomial": (S.polynomial_schedule(1.0, 0.01, 2.0, 100, 5), polynomial(1.0, 0.01, 2, 100, 5)),
-    "polynomial_sqrt": (S.polynomial_schedule(0.2, 0.0, 0.5, 333), polynomial(0.2, 0.0, 0.5, 333, 0)),
+    "polynomial": (S.polynomial_schedule(1.0, 0.01, 2.0, 100, 5),
+                   polynomial(1.0, 0.01, 2, 100, 5)),
+    "polynomial_sqrt": (S.polynomial_schedule(0.2, 0.0, 0.5, 333),
+                        polynomial(0.2, 0.0, 0.5, 333, 0)),
     "linear_warmup": (S.linear_schedule(0.0, 0.1, 50), lambda t: 0.1 * min(t, 50) / 50),
     "linear_decay_late": (S.linear_schedule(1.0, 0.5, 200, transition_begin=100),
                           lambda t: 1.0 - 0.5 * min(max(t - 100, 0), 200) / 200),
@@ -140,7 +142,8 @@ CASES = {
     "piecewise_at_0": (S.piecewise_constant_schedule(1.0, {0: 0.5, 1: 3.0}),
                        piecewise(1.0, {0: 0.5, 1: 3.0})),
     "piecewise_none": (S.piecewise_constant_schedule(0.7), lambda t: 0.7),
-    "join": (S.join_schedules([S.linear_schedule(0.0, 0.1, 5), S.exponential_decay_schedule(0.1, 0.01),
+    "join": (S.join_schedules([S.linear_schedule(0.0, 0.1, 5),
+                               S.exponential_decay_schedule(0.1, 0.01),
                                S.inverse_sqrt_schedule(0.05)], [5, 205]), joined),
     "join_single": (S.join_schedules([S.constant_schedule(2.0)], []), lambda t: 2.0),
 }  # fmt: skip
@@ -161,7 +164,8 @@ def test_vectorised_equals_scalar(name):
     scalar = np.array([schedule(int(t)) for t in steps])
     for array in (steps, steps.astype(np.int32)[steps < 2**31], steps.astype(np.uint64)):
         out = schedule(array)
-        assert isinstance(out, np.ndarray) and out.dtype == np.float64
+        assert isinstance(out, np.ndarray)
+        assert out.dtype == np.float64
         np.testing.assert_array_equal(out, scalar[: len(array)])
     grid = schedule(steps[:400].reshape(20, 20))
     assert grid.shape == (20, 20)
@@ -180,7 +184,9 @@ def test_landmarks():
     assert restarts == [3, 9, 21, 45, 93]  # runs of 3, 6, 12, 24, 48 steps
     cycle = S.cosine_onecycle_schedule(100, 0.5)
     values = cycle(np.arange(200))
-    assert values.argmax() == 30 and values[30] == 0.5 and values[0] == 0.5 / 25
+    assert values.argmax() == 30
+    assert values[30] == 0.5
+    assert values[0] == 0.5 / 25
     assert values[100] == values[199] == pytest.approx(0.5 / 25 / 1e4, rel=1e-15)
     assert S.polynomial_schedule(1.0, 0.0, 3.0, 10)(10) == 0.0
     assert S.piecewise_constant_schedule(1.0, {5: 0.1})(4) == 1.0
@@ -198,7 +204,8 @@ def test_join_calls_plain_callables_once_per_step_with_an_int():
         return 0.5 * t
 
     joined_ = S.join_schedules([S.constant_schedule(9.0), user], [10])
-    assert joined_(4) == 9.0 and joined_(14) == 2.0
+    assert joined_(4) == 9.0
+    assert joined_(14) == 2.0
     np.testing.assert_array_equal(joined_(np.array([[9, 10], [11, 3]])), [[9.0, 0.0], [0.5, 9.0]])
     assert seen == [4, 0, 1]
 
@@ -253,7 +260,8 @@ BAD = [
 
 
 @pytest.mark.parametrize(("fn", "args", "error", "name"), BAD,
-                         ids=[f"{b[0].__name__}-{b[3]}-{i}" for i, b in enumerate(BAD)])  # fmt: skip
+                         ids=[f"{b[0].__name__}-{b[3]}-{i}"
+                              for i, b in enumerate(BAD)])  # fmt: skip
 def test_bad_arguments_raise_naming_the_argument(fn, args, error, name):
     with pytest.raises(error, match=name):
         fn(*args)
@@ -336,7 +344,8 @@ def test_schedule_lr_drives_the_sgd_kernel():
         np.testing.assert_array_equal(p, before - schedule(t) * g)
         lrs.append(schedule(t))
         sched.step()
-    assert sched.last_step == 60 and len(set(lrs)) > 30
+    assert sched.last_step == 60
+    assert len(set(lrs)) > 30
 
 
 def test_schedule_lr_per_group_and_momentum_key():
@@ -396,7 +405,8 @@ def test_schedule_lr_state_dict_round_trip():
     sched2 = S.ScheduleLR(opt2, schedule)
     assert opt2.param_groups[0]["lr"] == schedule(0)
     sched2.load_state_dict(state)
-    assert opt2.param_groups[0]["lr"] == schedule(17) and sched2.get_last_lr() == [schedule(17)]
+    assert opt2.param_groups[0]["lr"] == schedule(17)
+    assert sched2.get_last_lr() == [schedule(17)]
     for _ in range(40):
         sched.step()
         sched2.step()
@@ -456,7 +466,8 @@ def test_reduce_lr_on_plateau_matches_torch(kwargs):
     p1, p2 = rng.standard_normal(8), rng.standard_normal(3)
     opt = optim.SGD([{"params": [p1]}, {"params": [p2], "lr": 0.05}], lr=0.1)
     sched = S.ReduceLROnPlateau(opt, **kwargs)
-    t1, t2 = torch.tensor(p1.copy(), requires_grad=True), torch.tensor(p2.copy(), requires_grad=True)
+    t1 = torch.tensor(p1.copy(), requires_grad=True)
+    t2 = torch.tensor(p2.copy(), requires_grad=True)
     topt = torch.optim.SGD([{"params": [t1]}, {"params": [t2], "lr": 0.05}], lr=0.1)
     tsched = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **kwargs)
     seen = set()
@@ -496,7 +507,8 @@ def test_reduce_lr_on_plateau_state_dict_round_trip():
     _, _, straight = run(metrics)
     opt, sched, first = run(metrics[:50])
     state = json.loads(json.dumps(sched.state_dict()))  # plain values (inf included)
-    assert state["last_epoch"] == 50 and state["last_lr"] == [first[-1]]
+    assert state["last_epoch"] == 50
+    assert state["last_lr"] == [first[-1]]
     _, resumed, second = run(metrics[50:], opt.state_dict(), state)
     assert first + second == straight
     assert resumed.last_epoch == len(metrics)

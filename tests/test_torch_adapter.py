@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import pyfastopt.torch as pt  # noqa: E402
+import pyfastopt.torch as pt  # noqa: E402  (after the torch skip)
 
 # (class name, constructor arguments): every class of pyfastopt.torch, with the options
 # that change the update
@@ -26,7 +26,7 @@ CASES = [
     ("SGD", {"lr": 0.05}),
     ("Adagrad", {"lr": 0.05}),
     ("Adagrad", {"lr": 0.05, "lr_decay": 1e-2, "weight_decay": 1e-3,
-                 "initial_accumulator_value": 0.1}),  # fmt: skip
+                 "initial_accumulator_value": 0.1}),
     ("RMSprop", {"lr": 1e-3}),
     ("RMSprop", {"lr": 1e-3, "centered": True, "momentum": 0.5, "weight_decay": 1e-3}),
     ("Adadelta", {}),
@@ -180,12 +180,12 @@ def test_mixed_dtypes_in_one_group(name):
 
     def setup():
         torch.manual_seed(0)
-        ps = [torch.randn(5, 3, requires_grad=True),
-              torch.randn(7, dtype=torch.float64, requires_grad=True)]  # fmt: skip
-        return ps
+        return [torch.randn(5, 3, requires_grad=True),
+                torch.randn(7, dtype=torch.float64, requires_grad=True)]  # fmt: skip
 
     ours_p, theirs_p = setup(), setup()
-    ours, theirs = getattr(pt, name)(ours_p, **kwargs), getattr(torch.optim, name)(theirs_p, **kwargs)
+    ours = getattr(pt, name)(ours_p, **kwargs)
+    theirs = getattr(torch.optim, name)(theirs_p, **kwargs)
     for t in range(10):
         for ps, opt in ((ours_p, ours), (theirs_p, theirs)):
             torch.manual_seed(t)

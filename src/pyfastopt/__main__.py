@@ -11,7 +11,7 @@ The command line needs the ``bench`` extra (click, rich): ``pip install "pyfasto
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 #: Printed when the command line's dependencies are missing.
 MISSING_EXTRA = (
@@ -27,9 +27,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._bench.cli import cli
         from ._commands import demo, plot
     except ImportError as exc:
-        if exc.name not in ("click", "rich") and not str(exc.name).startswith(("click.", "rich.")):
+        missing = str(exc.name)
+        if missing not in ("click", "rich") and not missing.startswith(("click.", "rich.")):
             raise
-        print(MISSING_EXTRA.format(missing=exc.name.split(".")[0]), file=sys.stderr)
+        print(MISSING_EXTRA.format(missing=missing.split(".", maxsplit=1)[0]), file=sys.stderr)
         return 1
     cli.add_command(demo)
     cli.add_command(plot)

@@ -62,7 +62,8 @@ def written_array(obj: object, name: str, like: np.ndarray | None = None) -> np.
     return a
 
 
-def check_disjoint(written: list[tuple[str, np.ndarray]], read: list[tuple[str, np.ndarray]]) -> None:
+def check_disjoint(written: list[tuple[str, np.ndarray]],
+                   read: list[tuple[str, np.ndarray]]) -> None:  # fmt: skip
     """ValueError naming both if two written arrays share memory, or a read array shares
     memory with a written one (read arrays may share memory with each other). Arrays are
     C-contiguous: each owns the bytes [data, data + nbytes)."""

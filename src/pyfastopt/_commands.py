@@ -22,7 +22,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 @click.option("--model", type=click.Choice(["mlp", "softmax"]), default="mlp", show_default=True)
 def demo(epochs, batch_size, optimizers, seed, out, model) -> None:  # fmt: skip
     """Train a NumPy MLP on scikit-learn's digits with every optimizer."""
-    from .demo import DEFAULT_EPOCHS, format_table, run_demo  # noqa: PLC0415
+    from .demo import DEFAULT_EPOCHS, format_table, run_demo
 
     names = [x.strip() for x in optimizers.split(",")] if optimizers else None
     epochs = epochs or DEFAULT_EPOCHS
@@ -51,7 +51,7 @@ def demo(epochs, batch_size, optimizers, seed, out, model) -> None:  # fmt: skip
 def plot(out_dir, gif, optimizers) -> None:  # fmt: skip
     """Draw the survey's pictures: optimizer trajectories on the Beale function, at a saddle
     point, and on the ill-conditioned quadratic of the lecture notes."""
-    from .plot import run_plot  # noqa: PLC0415
+    from .plot import run_plot
 
     names = [x.strip() for x in optimizers.split(",")] if optimizers else None
     try:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 #: The largest step count (int64, as torch stores it): beta ** t stays a float below it.
 MAX_STEP = 2**63 - 1
@@ -75,13 +77,14 @@ def integer(name: str, value: object, minimum: int, maximum: int | None = None) 
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         msg = f"{name} must be an int, got {type(value).__name__}"
         raise TypeError(msg)
-    if value < minimum:
+    n = int(value)
+    if n < minimum:
         msg = f"Invalid {name}: {value!r} (must be >= {minimum})"
         raise ValueError(msg)
-    if maximum is not None and value > maximum:
+    if maximum is not None and n > maximum:
         msg = f"Invalid {name}: {value!r} (must be <= {maximum})"
         raise ValueError(msg)
-    return int(value)
+    return n
 
 
 def step(value: object, name: str = "step") -> int:
@@ -104,7 +107,7 @@ def seed(value: object, name: str = "seed") -> int:
     return integer(name, value, 0, 2**64 - 1)
 
 
-def coeffs_fit(coeffs: tuple[float, ...], dtype: object) -> None:
+def coeffs_fit(coeffs: tuple[float, ...], dtype: npt.DTypeLike) -> None:
     """ValueError if a finite per-step coefficient is beyond ``dtype``'s range (it would
     become inf): the check the native kernels make, for callers that check first."""
     largest = float(np.finfo(dtype).max)
@@ -115,10 +118,10 @@ def coeffs_fit(coeffs: tuple[float, ...], dtype: object) -> None:
             raise ValueError(msg)
 
 
-def pair(name: str, value: object) -> tuple[object, object]:
+def pair(name: str, value: Any) -> tuple[object, object]:
     """A 2-tuple such as betas=(beta1, beta2)."""
     try:
-        first, second = value  # type: ignore[misc]
+        first, second = value
     except (TypeError, ValueError):
         msg = f"{name} must be a pair of numbers, got {value!r}"
         raise TypeError(msg) from None

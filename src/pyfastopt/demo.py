@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -39,8 +40,8 @@ __all__ = [
     "DEFAULT_EPOCHS",
     "FULL_BATCH",
     "HIDDEN",
-    "LOSS_FLOOR",
     "LEARNING_RATES",
+    "LOSS_FLOOR",
     "MAX_GRAD_NORM",
     "OPTIMIZERS",
     "format_table",

@@ -21,7 +21,8 @@ g <- -g if ``maximize``; g <- g + weight_decay * p (coupled weight decay).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple, Sequence, Union
+from collections.abc import Sequence
+from typing import Any, Callable, NamedTuple, Union
 
 import numpy as np
 
@@ -98,7 +99,9 @@ class Rule(NamedTuple):
     kernel: Callable[..., Any]
     plan: type
     state_names: tuple[str, ...]
-    coeffs: Callable[[int], tuple[float, ...]]
+    #: (t) -> coefficients; NAdam's, with scalar state: (t, mu_product) -> (coefficients,
+    #: mu_product)
+    coeffs: Callable[..., Any]
 
     def apply(self, param: Arrays, grad: Arrays, buffers: dict[str, Any], step: int) -> None:
         """One step on arrays (or lists of arrays); buffers maps state names to them."""
@@ -164,7 +167,7 @@ def sgd_rule(*, lr, momentum, dampening, weight_decay, nesterov, maximize) -> Ru
 def adagrad_(
     param: Arrays,
     grad: Arrays,
-    sum: Arrays,  # noqa: A002  (torch's state name)
+    sum: Arrays,  # shadows the builtin: torch's state name
     *,
     step: int,
     lr: float = 1e-2,
@@ -749,7 +752,7 @@ def swats_(
     momentum_buffer: Arrays,
     *,
     step: int,
-    state: SwatsState | Sequence[SwatsState] = SwatsState(),
+    state: SwatsState | Sequence[SwatsState] = SwatsState(),  # noqa: B008  (immutable)
     lr: float = 1e-3,
     beta1: float = 0.9,
     beta2: float = 0.999,
@@ -779,8 +782,10 @@ def swats_(
     eps = check.nonneg("eps", eps)
     weight_decay = check.nonneg("weight_decay", weight_decay)
     t = check.step(step)
-    single = isinstance(state, SwatsState)
-    states = [state] if single else list(state)
+    if isinstance(state, SwatsState):
+        single, states = True, [state]
+    else:
+        single, states = False, list(state)
     for i, s in enumerate(states):
         check_swats_state(s, "state" if single else f"state[{i}]")
     phases = {s.phase for s in states}
@@ -792,9 +797,10 @@ def swats_(
         if len(rates) > 1:
             msg = "state: every array of one SGD-phase call must share sgd_lr"
             raise ValueError(msg)
-        coeffs = (_sign(maximize), weight_decay, beta1, 1.0, 0.0, 0.0, -(1.0 - beta1) * rates.pop())
-        _run(_core.sgd_momentum, param, grad, (momentum_buffer,), coeffs)
-        return state if single else states
+        sgd_coeffs = (_sign(maximize), weight_decay, beta1, 1.0, 0.0, 0.0,
+                      -(1.0 - beta1) * rates.pop())  # fmt: skip
+        _run(_core.sgd_momentum, param, grad, (momentum_buffer,), sgd_coeffs)
+        return states[0] if single else states
     bc1, bc2 = 1.0 - beta1**t, 1.0 - beta2**t
     coeffs = (
         _sign(maximize),

@@ -26,9 +26,10 @@ Needs the ``plot`` extra (matplotlib)::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -252,12 +253,12 @@ QUADRATIC_STEPS = 20
 
 def quadratic_paths(steps: int = QUADRATIC_STEPS) -> dict[str, np.ndarray]:
     """The trajectories of :data:`QUADRATIC_SETTINGS` from :data:`QUADRATIC_START`."""
-    return {
-        label: trajectory(
-            lambda p, eta=eta, beta=beta: optim.SGD(p, lr=eta, momentum=beta),
-            quadratic_grad, QUADRATIC_START, steps)
-        for label, eta, beta in QUADRATIC_SETTINGS
-    }  # fmt: skip
+
+    def sgd(eta: float, beta: float) -> Factory:
+        return lambda p: optim.SGD(p, lr=eta, momentum=beta)
+
+    return {label: trajectory(sgd(eta, beta), quadratic_grad, QUADRATIC_START, steps)
+            for label, eta, beta in QUADRATIC_SETTINGS}  # fmt: skip
 
 
 def _select(optimizers: Sequence[str] | None) -> set[str] | None:
@@ -419,7 +420,7 @@ def _flatten_background(fig: Any, dpi: float) -> None:
         for artist in ax.get_children():
             if artist not in live:
                 artist.set_visible(False)
-    for text in fig.texts + [getattr(fig, "_suptitle", None)]:
+    for text in [*fig.texts, getattr(fig, "_suptitle", None)]:
         if text is not None:
             text.set_visible(False)
     fig.figimage(pixels, origin="upper", zorder=-1)

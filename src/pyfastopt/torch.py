@@ -26,8 +26,9 @@ set of parameters with gradients changes; each step then checks only the gradien
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Hashable
+from typing import Any, Callable, ClassVar, cast
 
 import numpy as np
 
@@ -40,9 +41,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
     raise ImportError(msg) from exc
 
 from . import _validate as check
-from ._buffers import check_disjoint
 from . import functional as F
 from . import optim
+from ._buffers import check_disjoint
 from .optim._common import betas as _check_betas
 
 __all__ = [
@@ -121,7 +122,8 @@ class _Plan:
     kernel: Callable[..., Any]
     params: list[torch.Tensor]
     ptrs: list[int]
-    entries: list[dict[str, Any]]  #: each parameter's state dict
+    #: each parameter's state dict (None: state-free SGD keeps no entry, as torch)
+    entries: list[dict[str, Any] | None]
     tensors: list[tuple[dict[str, Any], str, torch.Tensor]]  #: state tensors, by identity
     calls: list[_Call] = field(default_factory=list)
 
@@ -279,20 +281,21 @@ class _Adapter(torch.optim.Optimizer):
             if e is not None:
                 self._check_param_state(p, e, rule, i)
         tensors = [(e, k, e[k]) for e in entries if e is not None for k in keys]
+        states = [{} if e is None else e for e in entries]  # None only if there are no keys
         plan = _Plan(group, self.state, rule.kernel, params, [p.data_ptr() for p in params],
                      entries, tensors)  # fmt: skip
         by_dtype: dict[torch.dtype, list[int]] = {}
         for i, p in enumerate(params):
             by_dtype.setdefault(p.dtype, []).append(i)
         for index in by_dtype.values():
-            cohorts = {self._cohort(entries[i]) for i in index}
+            cohorts = {self._cohort(states[i]) for i in index}
             if len(cohorts) != 1:
                 return None
             native = rule.plan(
                 [_view(params[i]) for i in index],
-                [[_view(entries[i][k]) for i in index] for k in rule.state_names],
+                [[_view(states[i][k]) for i in index] for k in rule.state_names],
             )
-            scalars = [[_view(entries[i][k]) for i in index] for k in self._scalar_keys]
+            scalars = [[_view(states[i][k]) for i in index] for k in self._scalar_keys]
             plan.calls.append(_Call(native, index, scalars, cohorts.pop()))
         return plan
 
@@ -306,10 +309,12 @@ class _Adapter(torch.optim.Optimizer):
         for k in rule.state_names:
             t = state[k]
             if t.shape != p.shape:
-                msg = f"state of params[{i}]: {k!r} has shape {tuple(t.shape)}, expected {tuple(p.shape)}"
+                msg = (f"state of params[{i}]: {k!r} has shape {tuple(t.shape)}, "
+                       f"expected {tuple(p.shape)}")  # fmt: skip
                 raise ValueError(msg)
             if t.dtype != p.dtype or t.device != p.device or not t.is_contiguous():
-                state[k] = t.to(device=p.device, dtype=p.dtype, memory_format=torch.contiguous_format, copy=True)
+                state[k] = t.to(device=p.device, dtype=p.dtype,
+                                memory_format=torch.contiguous_format, copy=True)  # fmt: skip
         for k in self._scalar_keys:
             if not (isinstance(state[k], torch.Tensor) and state[k].device.type == "cpu"):
                 state[k] = torch.tensor(float(state[k]), dtype=_scalar_dtype())
@@ -318,9 +323,10 @@ class _Adapter(torch.optim.Optimizer):
 
     def _fast_calls(self, plan: _Plan, rule: F.Rule, where: str) -> list[_Prepared] | None:
         """The plan's calls of this step; None (nothing written) if a gradient is None."""
-        grads = [p.grad for p in plan.params]
-        if any(g is None for g in grads):
+        maybe: list[torch.Tensor | None] = [p.grad for p in plan.params]
+        if any(g is None for g in maybe):
             return None
+        grads = cast("list[torch.Tensor]", maybe)
         views = []
         for call in plan.calls:
             gs = []
@@ -356,7 +362,7 @@ class _Adapter(torch.optim.Optimizer):
         return prepared
 
     @staticmethod
-    def _check_grads(params: list[torch.Tensor], grads: list[torch.Tensor | None]) -> None:
+    def _check_grads(params: list[torch.Tensor], grads: Sequence[torch.Tensor | None]) -> None:
         for i, (p, g) in enumerate(zip(params, grads)):
             if g is None:
                 continue
@@ -373,7 +379,7 @@ class _Adapter(torch.optim.Optimizer):
             if grads[i] is not None:
                 _check_tensor(p, f"params[{i}]")
         self._check_grads(params, grads)
-        cohorts: dict[Hashable, list[int]] = {}
+        cohorts: dict[tuple[torch.dtype, tuple], list[int]] = {}
         for i, p in enumerate(params):
             if grads[i] is None:
                 continue
@@ -487,7 +493,8 @@ class Adagrad(_Adapter, torch.optim.Adagrad):
     def _init_state(self, param, group):
         value = _number(group["initial_accumulator_value"])
         return {"step": torch.tensor(0.0, dtype=_scalar_dtype()),
-                "sum": torch.full_like(param, value, memory_format=torch.contiguous_format)}  # fmt: skip
+                "sum": torch.full_like(param, value,
+                                       memory_format=torch.contiguous_format)}  # fmt: skip
 
 
 class RMSprop(_Adapter, torch.optim.RMSprop):

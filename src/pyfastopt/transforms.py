@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Union
 
 import numpy as np
 
@@ -28,7 +28,8 @@ __all__ = [
     "global_norm",
 ]
 
-Arrays = Sequence[np.ndarray]
+#: A list or tuple of arrays; any other object is taken as one array.
+Arrays = Union[list[np.ndarray], tuple[np.ndarray, ...]]
 
 
 def _as_list(arrays: np.ndarray | Arrays) -> list[np.ndarray]:
@@ -92,7 +93,7 @@ class GradientNoise:
         # (1 + t) ** -gamma underflows to 0 where (1 + t) ** gamma would overflow
         return math.sqrt(self.eta * (1.0 + check.step(step)) ** -self.gamma)
 
-    def add_(self, grads: Arrays, step: int) -> None:
+    def add_(self, grads: np.ndarray | Arrays, step: int) -> None:
         """Adds the step's noise to grads in place; array i of the list draws stream i.
         Every array is checked before the first is written (mixed dtypes take a call each)."""
         grads = [written_array(g, f"grad[{i}]") for i, g in enumerate(_as_list(grads))]

@@ -14,7 +14,8 @@ arrays larger than the cache.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -266,8 +267,10 @@ def _adabound_coeffs(hp, step, memo):
     b1, b2 = _betas(hp)
     lr, gamma = hp["lr"], hp["gamma"]
     bound = hp["final_lr"]  # lr / initial_lr = 1: no schedule
-    return (b1, 1.0 - b1, b2, 1.0 - b2, hp["eps"], lr * math.sqrt(1.0 - b2**step) / (1.0 - b1**step),
-            bound * (1.0 - 1.0 / (gamma * step + 1.0)), bound * (1.0 + 1.0 / (gamma * step)))  # fmt: skip
+    return (b1, 1.0 - b1, b2, 1.0 - b2, hp["eps"],
+            lr * math.sqrt(1.0 - b2**step) / (1.0 - b1**step),
+            bound * (1.0 - 1.0 / (gamma * step + 1.0)),
+            bound * (1.0 + 1.0 / (gamma * step)))  # fmt: skip
 
 
 def _adabound_body(p, g, s, tmp, c) -> None:
@@ -349,13 +352,14 @@ def numpy_stepper(
     width = longest if block is None else min(block, longest)
     pool = [np.zeros(width, dtype if kind == "f" else np.bool_) for kind in form.scratch]
     work = []  # (p, g, states, scratch) views: one per array, or one per block
-    for p, g, s in zip(params, grads, states):
-        p, g, s = p.reshape(-1), g.reshape(-1), [x.reshape(-1) for x in s]
+    for param, grad, state in zip(params, grads, states):
+        p, g, s = param.reshape(-1), grad.reshape(-1), [x.reshape(-1) for x in state]
         n = p.size
         edges = [0, n] if block is None or n <= block else [*range(0, n, block), n]
         for lo, hi in zip(edges, edges[1:]):
             work.append((p[lo:hi], g[lo:hi], [x[lo:hi] for x in s], [t[: hi - lo] for t in pool]))
-    body, memo = form.body, {}
+    body = form.body
+    memo: dict[str, Any] = {}
     counter = [0]
     cast = dtype.type
 

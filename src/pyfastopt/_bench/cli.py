@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import sys
+from types import ModuleType
 
 import click
 import numpy as np
@@ -26,18 +27,18 @@ def _split(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
-def _optimizers(ctx, param, value: str):
+def _optimizers(_ctx, _param, value: str):  # a click callback
     if value.strip().lower() == "all":
         return list(OPTIMIZERS)
     names = [x.lower() for x in _split(value)]
     unknown = [x for x in names if x not in BY_NAME]
     if unknown or not names:
-        raise click.BadParameter(f"unknown {', '.join(unknown) or 'empty list'}; choose from "
-                                 f"all, {', '.join(BY_NAME)}")  # fmt: skip
+        msg = f"unknown {', '.join(unknown) or 'empty list'}; choose from all, {', '.join(BY_NAME)}"
+        raise click.BadParameter(msg)
     return [BY_NAME[x] for x in dict.fromkeys(names)]
 
 
-def _sizes(ctx, param, value: str | None):
+def _sizes(_ctx, _param, value: str | None):
     if value is None:
         return None
     try:
@@ -45,17 +46,20 @@ def _sizes(ctx, param, value: str | None):
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     if not sizes:
-        raise click.BadParameter("empty size list")
+        msg = "empty size list"
+        raise click.BadParameter(msg)
     return list(dict.fromkeys(sizes))
 
 
-def _threads(ctx, param, value: str):
+def _threads(_ctx, _param, value: str):
     try:
         threads = [int(x) for x in _split(value)]
     except ValueError:
-        raise click.BadParameter(f"not a comma-separated list of integers: {value!r}") from None
+        msg = f"not a comma-separated list of integers: {value!r}"
+        raise click.BadParameter(msg) from None
     if not threads or min(threads) < 1:
-        raise click.BadParameter(f"thread counts must be >= 1: {value!r}")
+        msg = f"thread counts must be >= 1: {value!r}"
+        raise click.BadParameter(msg)
     return list(dict.fromkeys(threads))
 
 
@@ -86,7 +90,8 @@ def cli() -> None:
 @click.option("--repeat", type=click.IntRange(min=1), metavar="N",
               help="Exactly N interleaved samples per measurement [default: adaptive, from a "
               "time budget].")
-@click.option("--no-torch", is_flag=True, help="Skip the torch.optim peers even if torch is installed.")
+@click.option("--no-torch", is_flag=True,
+              help="Skip the torch.optim peers even if torch is installed.")
 @click.option("--details", is_flag=True, help="Also print every implementation's median.")
 @click.option("--markdown", is_flag=True, help="Print the tables as Markdown.")
 def bench(optimizers, sizes, threads, dtype, json_path, plot_path, quick, repeat, no_torch,
@@ -101,14 +106,13 @@ def bench(optimizers, sizes, threads, dtype, json_path, plot_path, quick, repeat
     """
     if plot_path:
         try:
-            import matplotlib  # noqa: F401, PLC0415
+            import matplotlib  # noqa: F401  (checks that it imports)
         except ImportError:
-            raise click.ClickException(
-                '--plot needs matplotlib, which is not installed: pip install "pyfastopt[plot]"'
-            ) from None
-    torch = None
+            msg = '--plot needs matplotlib, which is not installed: pip install "pyfastopt[plot]"'
+            raise click.ClickException(msg) from None
+    torch: ModuleType | None = None
     if not no_torch and importlib.util.find_spec("torch") is not None:
-        import torch  # noqa: PLC0415  (slow import; optional peer)
+        torch = importlib.import_module("torch")  # slow import; optional peer
     timing = QUICK_TIMING if quick else DEFAULT_TIMING
     if repeat is not None:
         timing = dataclasses.replace(timing, repeat=repeat)

@@ -66,7 +66,9 @@ class Spec:
         """torch.optim execution modes on CPU: for-loop, foreach, and fused where it exists."""
         if self.torch is None:
             return ()
-        return ("forloop", "foreach", "fused") if self.torch in TORCH_FUSED else ("forloop", "foreach")
+        if self.torch in TORCH_FUSED:
+            return ("forloop", "foreach", "fused")
+        return ("forloop", "foreach")
 
     def bytes_per_element(self, itemsize: int) -> int:
         return bytes_per_element(self.name, itemsize)

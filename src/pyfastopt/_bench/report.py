@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import os
 import platform
-from typing import Any, Sequence
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,13 +32,14 @@ def machine_info(torch=None) -> dict[str, Any]:
     """CPU, caches, OS, load, library versions and the build: printed above the tables."""
     model = platform.processor() or platform.machine()
     try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
+        with Path("/proc/cpuinfo").open(encoding="utf-8") as f:
             for line in f:
                 if line.startswith("model name"):
                     model = line.split(":", 1)[1].strip()
                     break
     except OSError:
         pass
+    usable: int | None
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
@@ -97,18 +100,21 @@ def derive(records: Sequence[dict[str, Any]], itemsize: int) -> tuple[list[dict]
             if tri is None or pat is None:
                 continue
             roof.append({
-                "size": size.label, "elements": size.total, "level": level_of(size, itemsize, caches),
+                "size": size.label, "elements": size.total,
+                "level": level_of(size, itemsize, caches),
                 "threads": t, "triad_s": tri, "triad_gb_per_s": gbs("triad", size, tri),
                 "adam_pattern_s": pat, "adam_pattern_gb_per_s": gbs("adam-pattern", size, pat),
                 "adam_pattern_gelem_per_s": size.total / pat / 1e9,
                 "adam_pattern_aliased_s": ali,
-                "adam_pattern_aliased_gb_per_s": None if ali is None else gbs("adam-pattern", size, ali),
+                "adam_pattern_aliased_gb_per_s":
+                    None if ali is None else gbs("adam-pattern", size, ali),
             })  # fmt: skip
     for size in sizes:
         for name in optimizers:
             # NumPy is single-threaded: timed in the first thread group only
             numpy = [v for (g, s, _, o, i), v in med.items()
-                     if g == "step" and s == size and o == name and i.startswith("numpy")]  # fmt: skip
+                     if g == "step" and s == size and o == name
+                     and i.startswith("numpy")]  # fmt: skip
             for t in threads:
                 ours = med.get(("step", size, t, name, "pyfastopt"))
                 if ours is None:
@@ -123,7 +129,8 @@ def derive(records: Sequence[dict[str, Any]], itemsize: int) -> tuple[list[dict]
                     "size": size.label, "elements": size.total, "threads": t, "optimizer": name,
                     "bytes_per_element": bytes_per_element(name, itemsize),
                     "median_s": ours, "gelem_per_s": size.total / ours / 1e9, "gb_per_s": rate,
-                    "pct_ceiling": None if pat is None else 100 * rate / gbs("adam-pattern", size, pat),
+                    "pct_ceiling":
+                        None if pat is None else 100 * rate / gbs("adam-pattern", size, pat),
                     "pct_triad": None if tri is None else 100 * rate / gbs("triad", size, tri),
                     "functional_s": med.get(("step", size, t, name, "functional")),
                     "one_array_s": med.get(("step", size, t, name, "one-array")),
@@ -144,11 +151,13 @@ def disturbed(roof: list[dict]) -> str:
     one = {r["size"]: r["triad_s"] for r in roof if r["threads"] == 1}
     bad = sorted({f"{r['size']} ({r['threads']} threads: {r['triad_s'] / one[r['size']]:.0f}x "
                   f"slower than 1)" for r in roof
-                  if r["threads"] > 1 and r["size"] in one and r["triad_s"] > 3 * one[r["size"]]})  # fmt: skip
+                  if r["threads"] > 1 and r["size"] in one
+                  and r["triad_s"] > 3 * one[r["size"]]})  # fmt: skip
     if not bad:
         return ""
     return ("warning: the triad ran much slower on more threads at " + ", ".join(bad)
-            + ": other processes were using the CPUs; multi-threaded figures are unreliable.")  # fmt: skip
+            + ": other processes were using the CPUs; multi-threaded figures are "
+            "unreliable.")  # fmt: skip
 
 
 def _time(seconds: float | None) -> str:
@@ -187,18 +196,19 @@ def tables(info: dict, config: dict, roof: list[dict], rows: list[dict], records
     style = box.MARKDOWN if markdown else box.SIMPLE_HEAD
     b = info["build"]
     caches = info["caches"]
+    peers = (f"torch {info['torch']}" if info["torch"]
+             else "no torch peers (torch not installed, or --no-torch)")  # fmt: skip
     head = [
-        f"pyfastopt bench: {config['dtype']}, threads {','.join(map(str, config['threads']))}, "
-        f"medians of interleaved samples ({config['seconds']:.0f} s, {config['mode']})",
-        f"cpu    {info['cpu']}, {info['usable_cpus']}/{info['logical_cpus']} logical CPUs usable; "
-        f"L1d {_mib(caches['L1'])}, L2 {_mib(caches['L2'])} per core, L3 {_mib(caches['L3'])}; "
-        f"load {info['load_avg_1min']} at start, {info.get('load_avg_1min_end', '?')} at end; "
-        f"{info['system']}",
-        f"build  pyfastopt {info['pyfastopt']}: isa {b['isa']} (compiled {' '.join(b['isas'])}), "
-        f"openmp {'on' if b['openmp'] else 'off'}, {b.get('compiler', '?')}; numpy {info['numpy']}; "
-        + (f"torch {info['torch']}" if info["torch"] else "no torch peers (torch not installed, or --no-torch)")
-        + f"; python {info['python']}",
-    ]
+        (f"pyfastopt bench: {config['dtype']}, threads {','.join(map(str, config['threads']))}, "
+         f"medians of interleaved samples ({config['seconds']:.0f} s, {config['mode']})"),
+        (f"cpu    {info['cpu']}, {info['usable_cpus']}/{info['logical_cpus']} logical CPUs usable; "
+         f"L1d {_mib(caches['L1'])}, L2 {_mib(caches['L2'])} per core, L3 {_mib(caches['L3'])}; "
+         f"load {info['load_avg_1min']} at start, {info.get('load_avg_1min_end', '?')} at end; "
+         f"{info['system']}"),
+        (f"build  pyfastopt {info['pyfastopt']}: isa {b['isa']} "
+         f"(compiled {' '.join(b['isas'])}), openmp {'on' if b['openmp'] else 'off'}, "
+         f"{b.get('compiler', '?')}; numpy {info['numpy']}; {peers}; python {info['python']}"),
+    ]  # fmt: skip
     out: list[Any] = [Text("\n".join(head))]
 
     t = Table(title="Bandwidth roofline (bytes counted as STREAM counts them)", box=style,
@@ -212,7 +222,8 @@ def tables(info: dict, config: dict, roof: list[dict], rows: list[dict], records
         t.add_row(r["size"], r["level"], str(r["threads"]), _time(r["triad_s"]),
                   f"{r['triad_gb_per_s']:.1f}", _time(r["adam_pattern_s"]),
                   f"{r['adam_pattern_gb_per_s']:.1f}", f"{r['adam_pattern_gelem_per_s']:.2f}",
-                  _time(r["adam_pattern_aliased_s"]), "-" if ali is None else f"{ali:.1f}")  # fmt: skip
+                  _time(r["adam_pattern_aliased_s"]),
+                  "-" if ali is None else f"{ali:.1f}")  # fmt: skip
     out.append(t)
 
     warning = disturbed(roof)
@@ -251,31 +262,33 @@ def tables(info: dict, config: dict, roof: list[dict], rows: list[dict], records
         t.add_column("note")
         for r in records:
             size = r["size"]
-            kernel = r["impl"] if r["group"] == "roofline" or r["impl"] == "adam-pattern" else r["optimizer"]
+            roofline = r["group"] == "roofline" or r["impl"] == "adam-pattern"
+            kernel = r["impl"] if roofline else r["optimizer"]
+            gb = bytes_per_element(kernel, itemsize) * size.total / r["median_s"] / 1e9
             t.add_row(size.label, str(r["threads"]), r["optimizer"] or "-", r["impl"],
                       _time(r["median_s"]), f"{size.total / r['median_s'] / 1e9:.3g}",
-                      f"{bytes_per_element(kernel, itemsize) * size.total / r['median_s'] / 1e9:.3g}",
-                      str(r["batch"]), str(len(r["samples_s"])), r["note"])  # fmt: skip
+                      f"{gb:.3g}", str(r["batch"]), str(len(r["samples_s"])),
+                      r["note"])  # fmt: skip
         out.append(t)
 
-    out.append(Text("\n".join([
+    out.append(Text(
         "Roofline arrays start at staggered page offsets; 'aliased': the Adam pattern on arrays "
-        "at one page offset, as NumPy",
+        "at one page offset, as NumPy\n"
         "allocates large arrays (and as the optimizer rows use them). B/el: bytes counted per "
-        "element (each array read or",
+        "element (each array read or\n"
         "written once). %ceil: GB/s over the Adam-pattern kernel's (read 4, write 3, in place, no "
-        "arithmetic; staggered)",
+        "arithmetic; staggered)\n"
         "timed in the same group; %triad: over the STREAM triad's at that size and thread "
-        "count.",
+        "count.\n"
         "functional: the pyfastopt.functional call. vs 1 array (models): the step's time over "
-        "the same optimizer's step on one",
+        "the same optimizer's step on one\n"
         "array of as many elements, timed in the same group. x <peer>: the peer's time over "
-        "pyfastopt's (the optim class, opt.step(grads)).",
+        "pyfastopt's (the optim class, opt.step(grads)).\n"
         "numpy: the faster of whole-array and cache-blocked in-place ufuncs, one thread. "
-        "t-forloop/foreach/fused: torch.optim with",
+        "t-forloop/foreach/fused: torch.optim with\n"
         "foreach=False (torch's CPU default), foreach=True, fused=True (CPU kernels exist for "
-        "SGD, Adagrad, Adam, AdamW only).",
-    ])))  # fmt: skip
+        "SGD, Adagrad, Adam, AdamW only)."
+    ))  # fmt: skip
     return out
 
 
@@ -296,7 +309,7 @@ def _jsonable(obj):
 def write_json(path: str, info, config, roof, rows, records) -> None:
     doc = {"machine": info, "config": config, "roofline": roof, "results": rows,
            "samples": records}  # fmt: skip
-    with open(path, "w", encoding="utf-8") as f:
+    with Path(path).open("w", encoding="utf-8") as f:
         json.dump(_jsonable(doc), f, indent=1)
 
 
@@ -323,9 +336,9 @@ def plot(path: str, config: dict, roof: list[dict], records: Sequence[dict]) -> 
     styles = {t: ("-" if i == 0 else "--") for i, t in enumerate(threads)}
 
     def series(pred, kernel):
-        pts = sorted((r["size"].total, bytes_per_element(kernel, itemsize) * r["size"].total
-                      / r["median_s"] / 1e9, r["size"].count > 1) for r in records if pred(r))  # fmt: skip
-        return pts
+        return sorted((r["size"].total,
+                       bytes_per_element(kernel, itemsize) * r["size"].total / r["median_s"] / 1e9,
+                       r["size"].count > 1) for r in records if pred(r))  # fmt: skip
 
     for ax, name in zip(axes.flat, names):
         for t in threads:
@@ -338,8 +351,9 @@ def plot(path: str, config: dict, roof: list[dict], records: Sequence[dict]) -> 
             for impl, color in colors.items():
                 if impl == "functional":
                     continue
-                pts = series(lambda r, impl=impl, t=t: r["group"] == "step" and r["optimizer"] == name
-                             and r["impl"] == impl and r["threads"] == t, name)  # fmt: skip
+                pts = series(lambda r, impl=impl, t=t, name=name: r["group"] == "step"
+                             and r["optimizer"] == name and r["impl"] == impl
+                             and r["threads"] == t, name)  # fmt: skip
                 if not pts and impl.startswith("numpy"):  # NumPy: timed once, drawn for each t
                     continue
                 line = [(x, y) for x, y, many in pts if not many]

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -142,7 +143,11 @@ def plan(config: Config, records: list[dict[str, Any]]) -> list[Task]:
     return tasks
 
 
-def run(config: Config, progress: Callable[[str, float], None] | None = None) -> tuple[list[dict], float]:
+#: progress(label, advance), told of each task (see run)
+OnProgress = Callable[[str, float], None]
+
+
+def run(config: Config, progress: OnProgress | None = None) -> tuple[list[dict], float]:
     """Runs every task. ``progress(label, advance)`` is told each task's label before it
     starts (advance 0) and its weight once done (label ""). Returns the records and the
     seconds the run took. Thread counts are restored."""

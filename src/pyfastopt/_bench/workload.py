@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -75,7 +77,8 @@ def parse_size(text: str) -> Size:
         msg = f"invalid size {text!r}: expected 2^k, 1<<k, an integer, 64k/1M, or COUNTxN"
         raise ValueError(msg) from None
     if n < 1 or count < 1:
-        raise ValueError(f"invalid size {text!r}: must be >= 1")
+        msg = f"invalid size {text!r}: must be >= 1"
+        raise ValueError(msg)
     return Size(count, n)
 
 
@@ -84,14 +87,10 @@ def cache_sizes() -> dict[str, int]:
     L1 and L2 are per core, L3 shared."""
     sizes = {"L1": 32 << 10, "L2": 512 << 10, "L3": 32 << 20}
     try:
-        import glob
-
-        for d in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*"):
-            with open(f"{d}/type") as f:
-                if f.read().strip() == "Instruction":
-                    continue
-            with open(f"{d}/level") as f, open(f"{d}/size") as g:
-                level, size = int(f.read()), g.read().strip()
+        for d in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+            if (d / "type").read_text().strip() == "Instruction":
+                continue
+            level, size = int((d / "level").read_text()), (d / "size").read_text().strip()
             mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(size[-1:], 1)
             sizes[f"L{level}"] = int(size.rstrip("KMG")) * mult
     except (OSError, ValueError):
@@ -111,7 +110,8 @@ def cache_level(working_set: int, caches: dict[str, int]) -> str:
 # Arrays
 
 
-def test_arrays(count: int, n: int, dtype, *, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def test_arrays(count: int, n: int, dtype, *,
+                seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:  # fmt: skip
     """Parameters in [0.5, 1.5) and gradients of both signs with |g| in [0.5, 1.5): no
     denormal, zero or NaN however many steps run. Cut or tiled from 128 Ki random values (fast
     to make at any size); each array is its own allocation, touched now. All parameters are
@@ -149,6 +149,7 @@ def torch_stepper(torch: ModuleType, spec: Spec, mode: str, params, grads) -> Ca
         kwargs["fused"] = True
     else:
         kwargs["foreach"] = mode == "foreach"
+    assert spec.torch is not None  # (spec.torch_modes is empty otherwise)
     return getattr(torch.optim, spec.torch)(tensors, **kwargs).step
 
 
@@ -224,7 +225,9 @@ class Workload:
         where |g| > threshold: what every optimizer here does from any state."""
         for p, p_start, g in zip(self.params, p0, self.grads):
             mask = np.abs(g) > threshold
-            if not np.isfinite(p).all() or not (np.sign(p_start - p)[mask] == np.sign(g[mask])).all():
+            if not np.isfinite(p).all():
+                return False
+            if not (np.sign(p_start - p)[mask] == np.sign(g[mask])).all():
                 return False
         return True
 
@@ -324,7 +327,9 @@ def check_implementations(spec: Spec, dtype, torch: ModuleType | None = None, *,
              for _ in range(steps)]  # fmt: skip
     grads[3] = -grads[2]  # sign flips, for Rprop
 
-    def run(make: Callable[[np.ndarray, np.ndarray, list[np.ndarray]], Callable[[], Any]]):
+    Maker = Callable[[np.ndarray, np.ndarray, list[np.ndarray]], Callable[[], Any]]
+
+    def run(make: Maker):
         p, g = p_init.copy(), np.empty_like(p_init)
         call = make(p, g, _initial_state(spec, p))
         for k in range(steps):
@@ -332,21 +337,23 @@ def check_implementations(spec: Spec, dtype, torch: ModuleType | None = None, *,
             call()
         return p - p_init
 
-    def cls(p, g, s):
+    def cls(p, g, _s):
         opt = getattr(optim, spec.cls)([p], **spec.kwargs)
         return lambda: opt.step([g])
 
-    makers = {
+    makers: dict[str, Maker] = {
         "functional": lambda p, g, s: functional_stepper(spec, [p], [g], [s], step=None),
         "numpy": lambda p, g, s: numpy_stepper(spec.name, spec.kwargs, [p], [g], [s]),
         "numpy-blocked": lambda p, g, s: numpy_stepper(spec.name, spec.kwargs, [p], [g], [s],
                                                        block=256),
     }  # fmt: skip
+
+    def torch_maker(torch: ModuleType, mode: str) -> Maker:
+        return lambda p, g, s: torch_stepper(torch, spec, mode, [p], [g])
+
     if torch is not None:
         for mode in spec.torch_modes:
-            makers[f"torch-{mode}"] = (
-                lambda p, g, s, mode=mode: torch_stepper(torch, spec, mode, [p], [g])
-            )
+            makers[f"torch-{mode}"] = torch_maker(torch, mode)
     ref = run(cls)
     rtol = 1e-3 if dtype == np.float32 else 1e-7  # torch keeps NAdam's mu product in float32
     atol = rtol * float(np.abs(ref).max())

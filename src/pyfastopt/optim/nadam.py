@@ -63,6 +63,7 @@ class NAdam(Optimizer):
 
     def _update(self, group, params, grads, states, step):
         rule = self._checked_rule(group)
+        assert rule is not None  # (only SWATS has none)
         coeffs, (mu_product,) = self._step_coeffs(
             rule, step, (states[0]["mu_product"] if states else 1.0,))
         rule.kernel(params, grads, [column(states, n) for n in rule.state_names], coeffs)

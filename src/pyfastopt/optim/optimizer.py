@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import copy
 import numbers
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Hashable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -93,6 +94,7 @@ class Optimizer:
     ) -> None:
         """Updates params (same dtype, same cohort) in one native call."""
         rule = self._checked_rule(group)
+        assert rule is not None  # SWATS, which has no rule, overrides _update
         dense = []
         for i, g in enumerate(grads):
             if isinstance(g, SparseRows):  # one call per sparse table
@@ -125,7 +127,7 @@ class Optimizer:
 
     # -- checked hyperparameters and the native plan -----------------------------------
 
-    def _checked_rule(self, group: dict[str, Any]) -> F.Rule:
+    def _checked_rule(self, group: dict[str, Any]) -> F.Rule | None:
         """The group's rule, rebuilt (and so re-checked) only when a value has changed."""
         cached = self._rules.get(id(group))
         # dict equality compares identical values by identity: ~0.1 us for a group
@@ -139,7 +141,7 @@ class Optimizer:
         if self._checked_rule(group) is None:
             self._update(group, [], [], [], 1)  # a dry run checks the hyperparameters
 
-    def _fast_step(self, grads: Sequence[np.ndarray | None]) -> bool:
+    def _fast_step(self, grads: Sequence[np.ndarray | SparseRows | None]) -> bool:
         """One group, one dtype, every parameter at the same step: one native call whose
         params and states were checked when the plan was built. False if not applicable
         (the general path then runs); nothing is written before every check passed."""
@@ -194,9 +196,10 @@ class Optimizer:
         self._plan = None
 
     def _build_plan(self, rule: F.Rule, params: list[np.ndarray]) -> _Plan | None:
-        states = [self.state.get(i) for i in range(len(params))]
-        if not params or any(s is None or any(n not in s for n in rule.state_names)
-                             for s in states):  # fmt: skip
+        found = [self.state.get(i) for i in range(len(params))]
+        states = [s for s in found if s is not None]
+        if not params or len(states) < len(found) or any(any(n not in s for n in rule.state_names)
+                                                         for s in states):  # fmt: skip
             return None  # the first step creates the state through the general path
         keys = ("step", *self._scalar_state)
         if len({tuple(s[k] for k in keys) for s in states}) != 1 or \
@@ -229,7 +232,7 @@ class Optimizer:
         self._validate(group)
         self.param_groups.append(group)
 
-    def step(self, grads: Sequence[np.ndarray | None]) -> None:
+    def step(self, grads: Sequence[np.ndarray | SparseRows | None]) -> None:
         """One update of every parameter, in place.
 
         Args:
@@ -244,17 +247,19 @@ class Optimizer:
             msg = "grads must be a list with one gradient (or None) per parameter"
             raise TypeError(msg)
         if self.gradient_noise is not None:
-            grads = [None if g is None else g.copy() for g in self._check_grads(grads)]
-            self.gradient_noise.add_([g for g in grads if g is not None], self._step_count + 1)
-        if len(self.param_groups) == 1 and len(grads) == len(self.param_groups[0]["params"]):
-            if self._fast_step(grads):
-                self._step_count += 1
-                return
+            # (_check_grads refuses SparseRows gradients when there is gradient noise)
+            grads = [g.copy() if isinstance(g, np.ndarray) else g for g in self._check_grads(grads)]
+            self.gradient_noise.add_([g for g in grads if isinstance(g, np.ndarray)],
+                                     self._step_count + 1)  # fmt: skip
+        if (len(self.param_groups) == 1 and len(grads) == len(self.param_groups[0]["params"])
+                and self._fast_step(grads)):  # fmt: skip
+            self._step_count += 1
+            return
         self._drop_plan()  # the general path moves steps on: the plan is rebuilt next time
-        grads = self._check_grads(grads)
+        checked = self._check_grads(grads)
         for group in self.param_groups:
             self._validate(group)
-        calls = self._calls(grads)
+        calls = self._calls(checked)
         for group, params, grads_, states, step in calls:
             self._update(group, params, grads_, states, step)
             for state in states:
@@ -317,7 +322,9 @@ class Optimizer:
 
     def _buffer_names(self, group: dict[str, Any]) -> tuple[str, ...]:
         """The state buffers an update of ``group`` uses."""
-        return self._checked_rule(group).state_names
+        rule = self._checked_rule(group)
+        assert rule is not None  # SWATS, which has no rule, overrides _buffer_names
+        return rule.state_names
 
     def _check_state(self, state: dict[str, Any], name: str) -> None:
         """A parameter's scalar state (as loaded, or as a user left it), checked before it
@@ -359,9 +366,9 @@ class Optimizer:
                     raise TypeError(msg)
                 check_rows(p, g, f"grads[{i}]")
                 continue
-            g = checked[i] = as_array(g, f"grads[{i}]")
-            check.like_param(f"grads[{i}]", g.dtype, g.shape, p.dtype, p.shape)
-            if not (g.flags.c_contiguous and g.flags.aligned):
+            a = checked[i] = as_array(g, f"grads[{i}]")
+            check.like_param(f"grads[{i}]", a.dtype, a.shape, p.dtype, p.shape)
+            if not (a.flags.c_contiguous and a.flags.aligned):
                 msg = f"grads[{i}] must be C-contiguous and aligned"
                 raise ValueError(msg)
         return checked
@@ -400,7 +407,8 @@ class Optimizer:
         arrays: dict[tuple[int, str, str], list[tuple[int, np.ndarray]]] = {}
         for old, entry in state_dict["state"].items():
             where = f"state_dict['state'][{old!r}]"
-            if isinstance(old, bool) or not isinstance(old, numbers.Integral) or old not in index_of:
+            integral = isinstance(old, numbers.Integral) and not isinstance(old, bool)
+            if not integral or old not in index_of:
                 msg = f"state_dict: {where} names no parameter of its param_groups"
                 raise ValueError(msg)
             if not isinstance(entry, dict):

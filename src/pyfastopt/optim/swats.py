@@ -61,5 +61,6 @@ class SWATS(Optimizer):
             beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
             maximize=group["maximize"],
         )  # fmt: skip
+        assert isinstance(new, list)  # (a list of states gives a list back)
         for s, n in zip(states, new):
             s["phase"], s["lambda"], s["sgd_lr"] = n.phase, n.lambda_, n.sgd_lr

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -313,6 +314,7 @@ def cosine_warm_restarts_schedule(init_value: float, period: int, period_mult: i
     lo = _real("min_value", min_value)
 
     def fn(t: np.ndarray) -> np.ndarray:
+        t_i: float | np.ndarray  # the length of the run each step is in
         if mult == 1:
             t_cur, t_i = t % t0, float(t0)
         else:
