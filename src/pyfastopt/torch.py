@@ -426,7 +426,7 @@ class _Prepared:
     coeffs: tuple[float, ...]
     names: list[str]  #: of the parameters, as "param_groups[j]['params'][i]"
     params: list[torch.Tensor]
-    states: list[dict[str, Any]]
+    states: list[dict[str, Any] | None]  #: None: SGD without momentum keeps no state
     grads: list[np.ndarray]
     state_names: tuple[str, ...]
 
@@ -437,7 +437,8 @@ class _Prepared:
     def written(self) -> list[tuple[str, np.ndarray]]:
         out = [(n, _view(p)) for n, p in zip(self.names, self.params)]
         out += [(f"state {k!r} of {n}", _view(s[k]))
-                for n, s in zip(self.names, self.states) for k in self.state_names]  # fmt: skip
+                for n, s in zip(self.names, self.states) if s is not None
+                for k in self.state_names]  # fmt: skip
         return out
 
     def read(self) -> list[tuple[str, np.ndarray]]:
