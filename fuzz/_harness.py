@@ -15,6 +15,7 @@ already known.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -60,16 +61,18 @@ def describe(obj: Any, made: Sequence[np.ndarray] = (), depth: int = 0) -> str:
     if isinstance(obj, np.ndarray):
         f = obj.flags
         alias = [i for i, m in enumerate(made) if m is not obj and overlap(m, obj)]
+        index = next((i for i, m in enumerate(made) if m is obj), "-")
         return (f"{type(obj).__name__}(dtype={obj.dtype.str}, shape={obj.shape}, "
                 f"strides={obj.strides}, addr%64={obj.ctypes.data % 64}, "
                 f"{'C' if f.c_contiguous else 'notC'}, {'aligned' if f.aligned else 'UNALIGNED'}, "
-                f"{'w' if f.writeable else 'RO'}, #{next((i for i, m in enumerate(made) if m is obj), '-')}"
+                f"{'w' if f.writeable else 'RO'}, #{index}"
                 f"{f' overlaps #{alias}' if alias else ''})")  # fmt: skip
     if isinstance(obj, (list, tuple)) and depth < 3:
         inner = ", ".join(describe(x, made, depth + 1) for x in obj)
         return f"[{inner}]" if isinstance(obj, list) else f"({inner})"
     if isinstance(obj, dict) and depth < 3:
-        return "{" + ", ".join(f"{k!r}: {describe(v, made, depth + 1)}" for k, v in obj.items()) + "}"
+        inner = ", ".join(f"{k!r}: {describe(v, made, depth + 1)}" for k, v in obj.items())
+        return "{" + inner + "}"
     text = repr(obj)
     return text if len(text) < 120 else text[:117] + "..."
 
@@ -324,6 +327,12 @@ class Snapshot:
         return out
 
 
+@functools.lru_cache(maxsize=None)
+def _names_pattern(names: tuple[str, ...]) -> re.Pattern:
+    """Any of the names as a word (so that "y" is not found in "array")."""
+    return re.compile("|".join(rf"(?<![A-Za-z_]){re.escape(n)}(?![A-Za-z_])" for n in names))
+
+
 def call(
     where: str,
     fn: Callable[[], Any],
@@ -355,12 +364,12 @@ def call(
             msg = str(error)
             changed = snap.changed()
             if changed:
-                report(Finding("partial update before an error", where,
-                               f"{type(error).__name__}: {msg[:200]} | changed: {changed}"), data, show)
+                detail = f"{type(error).__name__}: {msg[:200]} | changed: {changed}"
+                report(Finding("partial update before an error", where, detail), data, show)
             if _SIGNATURE_DUMP in msg:
                 report(Finding("unclear error message (pybind11 signature dump)", where,
                                msg.splitlines()[0][:200]), data, show)
-            elif not any(n in msg for n in names):
+            elif not _names_pattern(tuple(names)).search(msg):
                 report(Finding("unclear error message (names no argument)", where,
                                f"{type(error).__name__}: {msg[:200]}"), data, show)
             return False, error
@@ -371,8 +380,9 @@ def call(
                            f"(at {os.path.basename(tb.filename)}:{tb.lineno})"), data, show)
             return False, error
     for w in caught:
-        report(Finding("warning", where, f"{w.category.__name__}: {w.message} "
-                                         f"(at {os.path.basename(w.filename)}:{w.lineno})"), data, show)
+        at = f"{os.path.basename(w.filename)}:{w.lineno}"
+        detail = f"{w.category.__name__}: {w.message} (at {at})"
+        report(Finding("warning", where, detail), data, show)
     changed = snap.changed(as_arrays(written()) if written is not None else ())
     if changed:
         kind = "wrote a read-only array" if any("READ-ONLY" in c for c in changed) else \

@@ -70,8 +70,9 @@ RULES = {
 }
 RULE_NAMES = sorted(RULES)
 
-ARG_NAMES = ["param", "grad", "state", "step", "coeffs", "arrays", "etas", "step_sizes",
-             "nesterov", *{n for states, kw in RULES.values() for n in (*states, *kw)}]
+ARG_NAMES = ["param", "grad", "params", "grads", "states", "state", "step", "coeffs", "arrays",
+             "etas", "step_sizes", "nesterov",
+             *{n for states, kw in RULES.values() for n in (*states, *kw)}]
 
 
 def _probe():

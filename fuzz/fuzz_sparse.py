@@ -32,18 +32,25 @@ from pyfastopt import sparse  # noqa: E402
 #: functional step -> its state arguments (hyperparameters: the defaults, lr fuzzed)
 RULES = {
     "sgd_": ["momentum_buffer"], "adagrad_": ["sum"], "adadelta_": ["square_avg", "acc_delta"],
-    "rmsprop_": ["square_avg"], "adam_": ["exp_avg", "exp_avg_sq"], "adamw_": ["exp_avg", "exp_avg_sq"],
-    "adamax_": ["exp_avg", "exp_inf"], "radam_": ["exp_avg", "exp_avg_sq"], "rprop_": ["prev", "step_size"],
+    "rmsprop_": ["square_avg"], "adam_": ["exp_avg", "exp_avg_sq"],
+    "adamw_": ["exp_avg", "exp_avg_sq"], "adamax_": ["exp_avg", "exp_inf"],
+    "radam_": ["exp_avg", "exp_avg_sq"], "rprop_": ["prev", "step_size"],
     "adabound_": ["exp_avg", "exp_avg_sq"], "lion_": ["exp_avg"],
 }  # fmt: skip
 RULE_NAMES = sorted(RULES)
 ROWS_KERNELS = sorted(n for n in dir(_core) if n.endswith("_rows") and n != "rowwise_adagrad_rows")
-ARG_NAMES = ["param", "grad", "indices", "values", "sum", "states", "coeffs", "step", "lr", "eps",
-             "weight_decay", *{s for v in RULES.values() for s in v}]  # fmt: skip
+ARG_NAMES = ["param", "grad", "params", "grads", "indices", "values", "sum", "states", "coeffs",
+             "step", "lr", "eps", "weight_decay",
+             *{s for v in RULES.values() for s in v}]  # fmt: skip
 
 INDEX_DTYPES = [np.int64, np.int64, np.int32, np.int32, np.uint32, np.uint64, np.dtype(">i8"),
                 np.dtype(">i4"), np.dtype(">u8"), np.int16, np.int8, np.uint8, np.float64,
                 np.bool_, object, np.intp, np.longlong]  # fmt: skip
+
+
+def writable(*args):
+    """The writable arrays among the arguments (what a call may write)."""
+    return [a for a in h.as_arrays(args) if a.flags.writeable]
 
 
 def table(inp: h.Inputs, dtype, odd: int = 12):
@@ -150,7 +157,7 @@ def fuzz_functional(inp: h.Inputs, data: bytes) -> None:
     show = lambda: h.describe((args, kwargs), inp.made)  # noqa: E731
     ok, err = h.call(f"functional.{name}", lambda: getattr(F, name)(*args, **kwargs), inp, data,
                      names=ARG_NAMES, args=(args, kwargs),
-                     written=lambda: [a for a in h.as_arrays((param, *states)) if a.flags.writeable])
+                     written=lambda: writable(param, *states))
     if ok:
         untouched_rows_unchanged(f"functional.{name}", before, (param, *states),
                                  named_rows(idx, rows), rows, data, show)
@@ -186,7 +193,9 @@ def compare_dense(name, before, param, states, grad, kwargs, data, show):
         getattr(F, name)(p0, dense, *s0, **kwargs)
     except Exception:  # noqa: BLE001  (the dense call has its own oracle)
         return
-    rows = named_rows(grad.indices, p0.shape[0])
+    rows, param = named_rows(grad.indices, p0.shape[0]), np.asarray(param)
+    if rows is None or param.shape != p0.shape:
+        return
     with np.errstate(all="ignore"):  # rows no index names are checked to be unchanged
         same = np.allclose(param[rows], p0[rows], rtol=1e-5, atol=1e-6, equal_nan=True)
     if not same:
@@ -209,7 +218,7 @@ def fuzz_rows_kernel(inp: h.Inputs, data: bytes) -> None:
     args = (param, idx, values, states, coeffs)
     ok, _ = h.call(f"_core.{name}", lambda: getattr(_core, name)(*args), inp, data,
                    names=ARG_NAMES, args=args,
-                   written=lambda: [a for a in h.as_arrays((param, *states)) if a.flags.writeable])
+                   written=lambda: writable(param, *states))
     if ok:
         untouched_rows_unchanged(f"_core.{name}", before, (param, *states), named_rows(idx, rows),
                                  rows, data, lambda: h.describe(args, inp.made))
@@ -229,7 +238,8 @@ def fuzz_rowwise(inp: h.Inputs, data: bytes) -> None:
         kw = {k: inp.real([1e-2, 0.1, 1e-10, 0.0]) for k in ("lr", "eps", "weight_decay")
               if inp.chance(3)}  # fmt: skip
         args = (param, grad, acc, kw)
-        where, fn = "sparse.rowwise_adagrad_", lambda: sparse.rowwise_adagrad_(param, grad, acc, **kw)
+        where = "sparse.rowwise_adagrad_"
+        fn = lambda: sparse.rowwise_adagrad_(param, grad, acc, **kw)  # noqa: E731
         named = named_rows(idx, rows) if isinstance(grad, sparse.SparseRows) else None
     else:
         coeffs = tuple(inp.pick([1.0, 0.0, 1e-10, -1e-2]) for _ in range(inp.int(2, 5)))
@@ -237,7 +247,7 @@ def fuzz_rowwise(inp: h.Inputs, data: bytes) -> None:
         where, fn = "_core.rowwise_adagrad_rows", lambda: _core.rowwise_adagrad_rows(*args)
         named = named_rows(idx, rows)
     ok, _ = h.call(where, fn, inp, data, names=ARG_NAMES, args=args,
-                   written=lambda: [a for a in h.as_arrays((param, acc)) if a.flags.writeable])
+                   written=lambda: writable(param, acc))
     if ok:
         untouched_rows_unchanged(where, before, (param, acc), named, rows, data,
                                  lambda: h.describe(args, inp.made))

@@ -84,11 +84,13 @@ def mutate(inp: h.Inputs, sd: dict, n_params: int) -> bool:
     non-finite (non-finite arrays or hyperparameters put in)."""
     state, groups = sd["state"], sd["param_groups"]
     what = inp.int(0, 13)
+    if what in (8, 9, 10) and not groups:
+        return False
     if what <= 5 and state:  # one value of one parameter's state
-        entry = state[inp.pick(sorted(state))]
-        if not entry:
+        entry = state[inp.pick(list(state))]
+        if not isinstance(entry, dict) or not entry:
             return False
-        key = inp.pick(sorted(entry))
+        key = inp.pick(list(entry))
         value = entry[key]
         if key == "step" and inp.int(0, 2):
             entry[key] = inp.pick(BAD_STEPS)
@@ -99,13 +101,13 @@ def mutate(inp: h.Inputs, sd: dict, n_params: int) -> bool:
             entry[key] = inp.pick(BAD_VALUES)
         return False
     if what == 6 and state:  # a key missing
-        entry = state[inp.pick(sorted(state))]
-        if entry:
-            del entry[inp.pick(sorted(entry))]
+        entry = state[inp.pick(list(state))]
+        if isinstance(entry, dict) and entry:
+            del entry[inp.pick(list(entry))]
         return False
     if what == 7:  # a parameter's state missing, or one for a parameter that is not there
         if state and inp.bool():
-            del state[inp.pick(sorted(state))]
+            del state[inp.pick(list(state))]
         else:
             state[inp.pick([n_params, -1, "0", 1.5, 10**400])] = {"step": 1}
         return False
@@ -123,6 +125,9 @@ def mutate(inp: h.Inputs, sd: dict, n_params: int) -> bool:
         return False
     if what == 10:  # the params of a group
         group = inp.pick(groups)
+        if not isinstance(group.get("params"), list) or not all(
+                isinstance(p, int) for p in group["params"]):
+            return False
         group["params"] = inp.pick([[], group["params"][::-1], group["params"] * 2,
                                     [str(p) for p in group["params"]],
                                     [p + n_params for p in group["params"]], None, "ab"])
@@ -141,7 +146,7 @@ def mutate(inp: h.Inputs, sd: dict, n_params: int) -> bool:
             groups.append(copy.deepcopy(groups[0]) if groups else {"params": []})
         return False
     if state:  # a state entry replaced wholesale
-        state[inp.pick(sorted(state))] = inp.pick([None, [], "x", {"step": 1}, 1.0])
+        state[inp.pick(list(state))] = inp.pick([None, [], "x", {"step": 1}, 1.0])
     return False
 
 
