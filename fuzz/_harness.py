@@ -31,10 +31,16 @@ import numpy as np
 
 _LOG = os.environ.get("PYFASTOPT_FUZZ_LOG")
 _ALLOW = [s for s in os.environ.get("PYFASTOPT_FUZZ_ALLOW", "").split(",") if s]
+_TRACE = bool(os.environ.get("PYFASTOPT_FUZZ_TRACE"))  # print each call (to replay a crash)
 _seen: set[str] = set()
 
 # The pybind11 dump of a call that matched no overload: it names no argument.
 _SIGNATURE_DUMP = "incompatible function arguments"
+
+
+class UserError(Exception):
+    """Raised by a callable the harness hands to a call (a schedule, a callback): the call
+    must let it through (it is the caller's own error)."""
 
 
 class Finding(Exception):
@@ -354,12 +360,17 @@ def call(
     def show() -> str:
         return describe(args, made) if args is not None else "?"
 
+    if _TRACE:
+        print(f"CALL {where}: {show()}", file=sys.stderr, flush=True)
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             result = fn()
         except Finding:
             raise
+        except UserError as error:
+            return False, error
         except (TypeError, ValueError) as error:
             msg = str(error)
             changed = snap.changed()

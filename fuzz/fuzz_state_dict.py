@@ -196,9 +196,10 @@ def test_one_input(data: bytes) -> None:
     # a step from the loaded state
     grads = grads_for(inp, params)
     new_arrays = [v for s in opt.state.values() for v in s.values() if isinstance(v, np.ndarray)]
-    finite_before = all(np.isfinite(a).all() for a in [*params, *new_arrays]
-                        if a.dtype.kind == "f") and all(np.isfinite(g).all() for g in grads
-                                                         if g is not None)  # fmt: skip
+    # modest values: squares of 1e38 overflow legitimately
+    finite_before = all(np.abs(a).max(initial=0) < 1e10 for a in
+                        [*params, *new_arrays, *(g for g in grads if g is not None)]
+                        if a.dtype.kind == "f")  # fmt: skip
     where = "optim.Optimizer.step after load"
     ok, err = h.call(where, lambda: opt.step(grads), inp, data, names=ARG_NAMES,
                      extra=new_arrays + sd_arrays, args=(sd, grads),
