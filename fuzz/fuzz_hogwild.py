@@ -62,6 +62,15 @@ class Csr:
     def malform(self, inp: h.Inputs) -> None:
         self.well_formed = False
         what = inp.int(0, 11)
+        # a mutation that does not apply to these arrays (a value that does not fit the
+        # dtype, an index into an empty one) is skipped
+        with np.errstate(all="ignore"):
+            try:
+                self._malform(inp, what)
+            except (IndexError, OverflowError, TypeError, ValueError):
+                pass
+
+    def _malform(self, inp: h.Inputs, what: int) -> None:
         if not all(isinstance(a, np.ndarray) and a.ndim == 1
                    for a in (self.indptr, self.indices, self.data)):
             return
