@@ -48,6 +48,12 @@ INDEX_DTYPES = [np.int64, np.int64, np.int32, np.int32, np.uint32, np.uint64, np
                 np.bool_, object, np.intp, np.longlong]  # fmt: skip
 
 
+def copies(*args):
+    """Copies of the array arguments (memoryviews too), None for the others."""
+    return [np.array(np.asarray(a), copy=True)
+            if isinstance(a, (np.ndarray, memoryview, bytearray)) else None for a in args]
+
+
 def writable(*args):
     """The writable arrays among the arguments (what a call may write)."""
     return [a for a in h.as_arrays(args) if a.flags.writeable]
@@ -113,13 +119,13 @@ def named_rows(idx, rows: int) -> np.ndarray | None:
 
 
 def untouched_rows_unchanged(where, before, arrays, named, rows, data, show):
-    """Rows no index names must keep their bytes (updates are lazy)."""
+    """Rows no index names (read before the call) must keep their bytes: updates are lazy."""
     if named is None:
         return
     mask = np.ones(rows, bool)
     mask[named] = False
     for b, a in zip(before, arrays):
-        if not isinstance(a, np.ndarray) or a.ndim < 1 or a.shape[0] != rows:
+        if b is None or not isinstance(a, np.ndarray) or a.ndim < 1 or a.shape[0] != rows:
             continue
         if np.ndarray.tobytes(a[mask]) != np.ndarray.tobytes(b[mask]):
             h.report(h.Finding("silent wrong update", where,
@@ -143,7 +149,8 @@ def fuzz_functional(inp: h.Inputs, data: bytes) -> None:
         states.append(inp.array((rows, *tail), dtype, odd=14))
     grad = sparse.SparseRows(idx, values)
     args = (param, grad, *states)
-    before = [np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in (param, *states)]
+    before = copies(param, *states)
+    named, grad0 = named_rows(idx, rows), sparse.SparseRows(*copies(idx, values))  # as passed
     # the Python pre-check that optimizers run before any native call
     try:
         sparse.check_rows(param, grad) if isinstance(param, np.ndarray) else None
@@ -159,14 +166,14 @@ def fuzz_functional(inp: h.Inputs, data: bytes) -> None:
                      names=ARG_NAMES, args=(args, kwargs),
                      written=lambda: writable(param, *states))
     if ok:
-        untouched_rows_unchanged(f"functional.{name}", before, (param, *states),
-                                 named_rows(idx, rows), rows, data, show)
+        untouched_rows_unchanged(f"functional.{name}", before, (param, *states), named, rows,
+                                 data, show)
         if precheck is not None:
             h.report(h.Finding("check_rows disagrees with the kernel", "sparse.check_rows",
                                f"check_rows raised {type(precheck).__name__}: {precheck} but the "
                                "kernel accepted the gradient"), data, show)
         if name in ("sgd_", "adagrad_") and not kwargs.get("momentum"):
-            compare_dense(name, before, param, states, grad, kwargs, data, show)
+            compare_dense(name, before, param, grad0, kwargs, data, show)
     elif precheck is None and gradient_error(err) and well_formed(param, states):
         h.report(h.Finding("check_rows disagrees with the kernel", "sparse.check_rows",
                            f"check_rows passed but the kernel raised {type(err).__name__}: {err}"),
@@ -183,7 +190,7 @@ def well_formed(param, states) -> bool:
                for a in (param, *states))  # fmt: skip
 
 
-def compare_dense(name, before, param, states, grad, kwargs, data, show):
+def compare_dense(name, before, param, grad, kwargs, data, show):
     """SGD (no momentum) and Adagrad: the lazy step is the dense step with the gradient
     scattered (duplicates summed)."""
     p0, *s0 = (np.array(b, copy=True) for b in before)
@@ -214,14 +221,14 @@ def fuzz_rows_kernel(inp: h.Inputs, data: bytes) -> None:
     k = inp.int(0, 3)
     states = [inp.array((rows, *tail), dtype, odd=10) for _ in range(k)]
     coeffs = tuple(inp.pick([1.0, 0.0, 0.9, 0.1, -1e-3, 1e-8]) for _ in range(inp.int(0, 10)))
-    before = [np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in (param, *states)]
+    before, named = copies(param, *states), named_rows(idx, rows)
     args = (param, idx, values, states, coeffs)
     ok, _ = h.call(f"_core.{name}", lambda: getattr(_core, name)(*args), inp, data,
                    names=ARG_NAMES, args=args,
                    written=lambda: writable(param, *states))
     if ok:
-        untouched_rows_unchanged(f"_core.{name}", before, (param, *states), named_rows(idx, rows),
-                                 rows, data, lambda: h.describe(args, inp.made))
+        untouched_rows_unchanged(f"_core.{name}", before, (param, *states), named, rows, data,
+                                 lambda: h.describe(args, inp.made))
 
 
 def fuzz_rowwise(inp: h.Inputs, data: bytes) -> None:
@@ -231,7 +238,7 @@ def fuzz_rowwise(inp: h.Inputs, data: bytes) -> None:
     n = len(idx) if hasattr(idx, "__len__") else 1
     values = inp.array((n, *tail), dtype, odd=8)
     acc = inp.array((rows,), dtype, odd=6)
-    before = [np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in (param, acc)]
+    before = copies(param, acc)
     if inp.bool():  # the public function
         grad = sparse.SparseRows(idx, values) if inp.chance(4) else \
             inp.array(param.shape if isinstance(param, np.ndarray) else (rows, *tail), dtype)

@@ -50,7 +50,9 @@ CLASS_LIST = list(CLASSES)
 ARG_NAMES = ["state_dict", "state", "param_groups", "params", "grads", "step", "lr", "betas",
              "eps", "weight_decay", "momentum", "mu_product", "phase", "lambda", "sgd_lr", "etas",
              "step_sizes", "alpha", "rho", "lr_decay", "final_lr", "gamma", "dampening",
-             "momentum_decay", "initial_lr"]  # fmt: skip
+             "momentum_decay", "initial_lr", "exp_avg", "exp_avg_sq", "max_exp_avg_sq", "exp_inf",
+             "sum", "square_avg", "acc_delta", "grad_avg", "momentum_buffer", "prev",
+             "step_size"]  # fmt: skip
 
 BAD_VALUES = [None, "x", "3", b"1", [1.0], {}, (1,), math.nan, math.inf, -1, 0, -1.5, 10**400,
               2**63, 2**64, True, 1.5, np.float32(np.nan), np.int64(-2), 1j, object()]  # fmt: skip
