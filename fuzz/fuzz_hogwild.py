@@ -290,8 +290,8 @@ def fuzz_core(inp: h.Inputs, data: bytes) -> None:
         unit = inp.int(0, 2) if not inp.chance(8) else inp.pick([-1, 3, 2**31])
         want = {0: 1, 1: epochs if isinstance(epochs, int) and 0 <= epochs < 9 else 1,
                 2: (min(epochs, 2) if isinstance(epochs, int) and epochs > 0 else 1) * X.n_rows}
-        rates = inp.keep(np.full(want.get(unit, 1) + (inp.pick([-1, 1]) if inp.chance(8) else 0),
-                                 inp.pick([0.1, 0.1, np.nan, -1.0, np.inf])))  # fmt: skip
+        size = want.get(unit, 1) + (inp.pick([-1, 1]) if inp.chance(8) else 0)
+        rates = inp.keep(np.full(max(size, 0), inp.pick([0.1, 0.1, np.nan, -1.0, np.inf])))
         fill = None if unit != 2 or inp.bool() else inp.pick([lambda e: None, raise_user_error])
         args = (ip, ix, d, y, coef, inp.real([0.0]), rates, inp.int(-1, 3), inp.real([1e-4]),
                 inp.bool(), inp.real([1e-10]), inp.bool(), inp.real([0.01]), inp.bool(),
