@@ -333,10 +333,16 @@ class Snapshot:
         return out
 
 
+#: The package's state-buffer names: any call may name one in its errors.
+STATE_NAMES = ("momentum_buffer", "sum", "square_avg", "acc_delta", "grad_avg", "exp_avg",
+               "exp_avg_sq", "max_exp_avg_sq", "exp_inf", "prev", "step_size")
+
+
 @functools.lru_cache(maxsize=None)
 def _names_pattern(names: tuple[str, ...]) -> re.Pattern:
     """Any of the names as a word (so that "y" is not found in "array")."""
-    return re.compile("|".join(rf"(?<![A-Za-z_]){re.escape(n)}(?![A-Za-z_])" for n in names))
+    return re.compile("|".join(rf"(?<![A-Za-z_]){re.escape(n)}(?![A-Za-z_])"
+                               for n in (*names, *STATE_NAMES)))
 
 
 def call(

@@ -34,7 +34,8 @@ from pyfastopt import hogwild  # noqa: E402
 
 ARG_NAMES = ["X", "y", "data", "indices", "indptr", "coef", "loss", "alpha", "lr", "lr_unit",
              "epochs", "eps", "intercept", "seed", "n_threads", "n_features", "history", "rates",
-             "rate_unit", "fill_rates", "row", "features", "labels", "classes"]  # fmt: skip
+             "rate_unit", "fill_rates", "row", "features", "labels", "classes",
+             "intercept_lr_scale", "fit_intercept", "adagrad", "shuffle"]  # fmt: skip
 THREADS = [None, 1, 1, 2, 3, 0, -1, 64, 2**31, 2**63, 10**30, 1.5, "2", True]
 INT_DTYPES = [np.int64, np.int32, np.uint32, np.uint64, np.int8, np.int16, np.dtype(">i8"),
               np.dtype(">i4"), np.float64, np.bool_]  # fmt: skip
@@ -251,7 +252,7 @@ def fuzz_decision(inp: h.Inputs, data: bytes) -> None:
             with np.errstate(all="ignore"):
                 want = X.dense() @ coef.astype(np.float64) + intercept
                 atol = 1e-5 * (1 + np.abs(want).max(initial=0))
-                if not np.allclose(z, want, rtol=1e-5, atol=atol):
+                if not np.allclose(z, want, rtol=1e-5, atol=atol, equal_nan=True):
                     h.report(h.Finding("silent wrong update", "hogwild.decision_function",
                                        "differs from the dense X @ coef + intercept"), data,
                              lambda: h.describe((Xt, coef, intercept), inp.made))
