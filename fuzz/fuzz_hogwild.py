@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzzes Hogwild! from bytes: pyfastopt.hogwild.train / decision_function / objective and
 the _core.hogwild_* entry points called directly, on CSR matrices that are malformed (indptr
 not starting at 0, decreasing, or not ending at nnz; lengths that disagree; indices out of

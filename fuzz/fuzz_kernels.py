@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzzes the dense kernels from bytes: pyfastopt.functional's steps, the _core kernels and
 their plans called directly, with odd buffer descriptors (dtypes incl. non-native byte
 order, shapes, strides, unaligned and overlapping views, read-only flags, lists) and

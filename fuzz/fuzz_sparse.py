@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzzes row-sparse gradients from bytes: pyfastopt.functional steps with a
 pyfastopt.sparse.SparseRows gradient, pyfastopt.sparse.rowwise_adagrad_, and the
 _core.<rule>_rows / rowwise_adagrad_rows kernels called directly, with indices out of range,

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzzes optimizer state dicts from bytes: every pyfastopt.optim class is stepped, its
 state_dict() mutated (entries of the wrong type, shape, dtype or layout; NaN, negative, huge
 or non-integer steps; strings; missing or extra keys and groups) and loaded back with
