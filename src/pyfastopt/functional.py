@@ -58,6 +58,9 @@ def _run(kernel, param: Arrays, grad: Arrays, states: Sequence[Arrays], coeffs: 
         return rows_kernel(param, grad.indices, grad.values, list(states), coeffs)
     if not isinstance(param, (list, tuple)):  # one array (or array-like)
         return kernel([param], [grad], [[s] for s in states], coeffs)
+    if not isinstance(grad, (list, tuple)):
+        msg = f"grad must be a list of arrays like param, got {type(grad).__name__}"
+        raise TypeError(msg)
     if any(isinstance(g, SparseRows) for g in grad):
         msg = "grad: a SparseRows gradient updates one table per call, not a list"
         raise TypeError(msg)
@@ -786,8 +789,14 @@ def swats_(
         single, states = True, [state]
     else:
         single, states = False, list(state)
+    arrays = 1 if not isinstance(param, (list, tuple)) else len(param)
+    if len(states) != arrays:
+        msg = f"state: expected {arrays} SwatsState (one per array), got {len(states)}"
+        raise ValueError(msg)
     for i, s in enumerate(states):
         check_swats_state(s, "state" if single else f"state[{i}]")
+    if not states:
+        return []
     phases = {s.phase for s in states}
     if len(phases) > 1:
         msg = f"state: every array of one call must be in the same phase, got {phases}"

@@ -32,7 +32,12 @@ using ReadsGrad = ReadsGradient<Rule>;
 /// and for range: a finite value that T cannot hold would silently become inf.
 template <class Rule, class T>
 CoeffsOf<Rule, T> coeffs_from(py::handle coeffs) {
-    const auto x = py::cast<std::vector<double>>(coeffs);
+    std::vector<double> x;
+    try {
+        x = py::cast<std::vector<double>>(coeffs);
+    } catch (const py::cast_error&) {
+        throw py::type_error("coeffs must be a sequence of real numbers");
+    }
     if (x.size() != kNumCoeffs<Rule>)
         throw py::value_error("coeffs: expected " + std::to_string(kNumCoeffs<Rule>) +
                               " values, got " + std::to_string(x.size()));

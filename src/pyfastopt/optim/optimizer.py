@@ -388,34 +388,55 @@ class Optimizer:
         return {"state": copy.deepcopy(self.state), "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restores a :meth:`state_dict` (copied: later steps do not touch it)."""
+        """Restores a :meth:`state_dict` (copied: later steps do not touch it). Everything
+        is checked first (TypeError/ValueError naming the entry); a failed load changes
+        nothing."""
+        if not (isinstance(state_dict, dict) and isinstance(state_dict.get("state"), dict)
+                and isinstance(state_dict.get("param_groups"), (list, tuple))):  # fmt: skip
+            msg = "state_dict must be a dict with a 'state' dict and a 'param_groups' list"
+            raise TypeError(msg)
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
             msg = "state_dict: the number of parameter groups differs"
             raise ValueError(msg)
-        for saved, group in zip(groups, self.param_groups):
+        new_groups, group_of, params = [], {}, []
+        for j, (saved, group) in enumerate(zip(groups, self.param_groups)):
+            where = f"state_dict['param_groups'][{j}]"
+            if not isinstance(saved, dict) or not isinstance(saved.get("params"), (list, tuple)):
+                msg = f"{where} must be a dict with a 'params' list"
+                raise TypeError(msg)
             if len(saved["params"]) != len(group["params"]):
                 msg = "state_dict: a parameter group has a different number of parameters"
                 raise ValueError(msg)
-        params = [p for group in self.param_groups for p in group["params"]]
-        offsets = np.cumsum([0] + [len(g["params"]) for g in self.param_groups])
-        index_of = {}
-        for offset, saved in zip(offsets, groups):
-            for j, old in enumerate(saved["params"]):
-                index_of[old] = int(offset) + j
+            missing = [k for k in self.defaults if k not in saved]
+            if missing:
+                msg = f"{where} lacks {', '.join(map(repr, missing))}"
+                raise ValueError(msg)
+            new_group = copy.deepcopy({k: v for k, v in saved.items() if k != "params"})
+            new_group["params"] = group["params"]
+            self._validate(new_group)
+            new_groups.append(new_group)
+            for old, p in zip(saved["params"], group["params"]):
+                group_of[old] = (len(params), new_group)
+                params.append(p)
         state: dict[int, dict[str, Any]] = {}
         arrays: dict[tuple[int, str, str], list[tuple[int, np.ndarray]]] = {}
         for old, entry in state_dict["state"].items():
             where = f"state_dict['state'][{old!r}]"
             integral = isinstance(old, numbers.Integral) and not isinstance(old, bool)
-            if not integral or old not in index_of:
+            if not integral or old not in group_of:
                 msg = f"state_dict: {where} names no parameter of its param_groups"
                 raise ValueError(msg)
             if not isinstance(entry, dict):
                 msg = f"{where} must be a dict, got {type(entry).__name__}"
                 raise TypeError(msg)
             self._check_state(entry, where)
-            i = index_of[old]
+            i, group = group_of[old]
+            names = self._buffer_names(group) if entry["step"] > 0 else ()
+            lacking = [k for k in names if not isinstance(entry.get(k), np.ndarray)]
+            if lacking:  # a parameter that took a step has every buffer of its rule
+                msg = f"{where} lacks the state array(s) {', '.join(map(repr, lacking))}"
+                raise ValueError(msg)
             state[i] = {}
             for slot, (key, value) in enumerate(entry.items()):
                 if isinstance(value, np.ndarray):
@@ -423,7 +444,7 @@ class Optimizer:
                         msg = f"{where}[{key!r}] has dtype {value.dtype}, expected a real number"
                         raise TypeError(msg)
                     if value.shape != params[i].shape:
-                        msg = f"state_dict: state[{old}][{key!r}] has shape {value.shape}"
+                        msg = f"{where}[{key!r}] has shape {value.shape}"
                         raise ValueError(msg)
                     arrays.setdefault((slot, key, params[i].dtype.char), []).append((i, value))
                 else:
@@ -433,12 +454,6 @@ class Optimizer:
             for (i, value), buffer in zip(saved_arrays, buffers):
                 buffer[...] = value
                 state[i][key] = buffer
-        new_groups = []
-        for saved, group in zip(groups, self.param_groups):
-            new_group = {**copy.deepcopy({k: v for k, v in saved.items() if k != "params"})}
-            new_group["params"] = group["params"]
-            self._validate(new_group)
-            new_groups.append(new_group)
         self.param_groups = new_groups
         self._plan = None
         self.state = state
