@@ -399,7 +399,9 @@ class Optimizer:
         if len(groups) != len(self.param_groups):
             msg = "state_dict: the number of parameter groups differs"
             raise ValueError(msg)
-        new_groups, group_of, params = [], {}, []
+        new_groups: list[dict[str, Any]] = []
+        group_of: dict[Any, tuple[int, dict[str, Any]]] = {}
+        params: list[np.ndarray] = []
         for j, (saved, group) in enumerate(zip(groups, self.param_groups)):
             where = f"state_dict['param_groups'][{j}]"
             if not isinstance(saved, dict) or not isinstance(saved.get("params"), (list, tuple)):
