@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -82,6 +83,23 @@ struct IsIndexed : std::false_type {};
 template <class Rule>
 struct IsIndexed<Rule, std::void_t<decltype(Rule::kIndexed)>> : std::true_type {};
 
+template <class Rule, class = void>
+struct Writes : std::true_type {};
+template <class Rule>
+struct Writes<Rule, std::void_t<decltype(Rule::kWrites)>> : std::bool_constant<Rule::kWrites> {};
+
+/// Every NaN is stored as the one positive quiet NaN. Which NaN an operation returns (on
+/// x86 its first NaN operand's, or the negative "default NaN" of an invalid operation such
+/// as inf - inf) depends on operand order, which the compiler chooses independently for the
+/// vector body, the scalar remainder, each inlined copy of the loop and each ISA; and which
+/// elements the remainder takes moves with the arrays' alignment. Without this, NaN sign
+/// bits would differ between thread counts and targets. (A compare and a blend per stored
+/// value: free next to the memory traffic.)
+template <class T>
+PFO_INLINE T canonical(T x) {
+    return x != x ? std::numeric_limits<T>::quiet_NaN() : x;
+}
+
 /// One element: load it and its states into registers, apply the rule, store back.
 template <class Rule, class T, class... Extra>
 PFO_INLINE void apply_at(const CoeffsOf<Rule, T>& c,
@@ -101,8 +119,10 @@ PFO_INLINE void apply_at(const CoeffsOf<Rule, T>& c,
         (void)tensor;
         Rule::apply(c, pi, g[i], s, extra...);
     }
-    p[i] = pi;
-    for (int k = 0; k < K; ++k) state[k][i] = s[k];
+    if constexpr (Writes<Rule>::value) {
+        p[i] = canonical(pi);
+        for (int k = 0; k < K; ++k) state[k][i] = canonical(s[k]);
+    }
 }
 
 /// The elements [begin, end) of one tensor. `omp simd` asserts the iterations are
@@ -139,8 +159,8 @@ void run_block_reduce(const CoeffsOf<Rule, T> c,
         a0 += element[0];
         a1 += element[1];
     }
-    sums[0] = a0;
-    if constexpr (Rule::kReductions == 2) sums[1] = a1;
+    sums[0] = canonical(a0);
+    if constexpr (Rule::kReductions == 2) sums[1] = canonical(a1);
 }
 
 template <class Rule, class T>
