@@ -22,10 +22,14 @@ def pytest_report_header(config):
 # minute on 2 cores. "dev" and "long" draw new examples each run and keep failures in the
 # local example database; "long" is for runs by hand. No deadline: the machines are shared,
 # so timings are noise. print_blob: a failure prints the @reproduce_failure line to replay it.
-# The tests scale max_examples per test (see test_properties_*.py, EXAMPLES).
-_COMMON = dict(deadline=None, print_blob=True,
-               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.register_profile("ci", max_examples=10, derandomize=True, database=None, **_COMMON)
+# Each test scales max_examples to its cost (scaled() in test_properties_optim.py).
+_COMMON = {
+    "deadline": None,
+    "print_blob": True,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+}
+settings.register_profile("ci", max_examples=10, derandomize=True, database=None,
+                          **_COMMON)  # fmt: skip
 settings.register_profile("dev", max_examples=40, **_COMMON)
 settings.register_profile("long", max_examples=500, **_COMMON)
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
@@ -50,6 +54,16 @@ def threads():
     before = pyfastopt.get_num_threads()
     yield
     pyfastopt.set_num_threads(before)
+
+
+@pytest.fixture
+def restore_target():
+    """Restores the target and thread count a test changes as it goes (the property tests
+    select them per example, so this is not a parametrizing fixture)."""
+    before_isa, before_threads = pyfastopt.build_info()["isa"], pyfastopt.get_num_threads()
+    yield
+    assert _core._select_isa(before_isa)
+    pyfastopt.set_num_threads(before_threads)
 
 
 @pytest.fixture

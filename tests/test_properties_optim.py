@@ -8,8 +8,9 @@ NaN. Then, on every SIMD target this CPU supports:
 * the functional kernel (one call on the list) and the optimizer class both agree with the
   float64 reference (NaN and inf exactly where the reference has them), and with each
   other bit for bit;
-* every target gives the same bits (NaN included; not for SWATS, whose reductions follow
-  the vector width);
+* every target gives the same values, bit for bit except for the sign and payload of NaN
+  (not promised between targets; see cpu/loop-inl.hpp), and not for SWATS, whose
+  reductions follow the vector width;
 * 1 and 2 threads give the same bits, NaN bit patterns included, on a list big enough to
   be split between threads.
 
@@ -59,13 +60,16 @@ def scaled(n):
 
 
 def mixed(edges, low, high):
-    """Edge values, or any float in [low, high]."""
-    return st.one_of(st.sampled_from(edges), st.floats(low, high))
+    """Edge values, or any float in [low, high] but not in (0, 1e-6): a tiny nonzero value
+    (hypothesis likes 1e-311) rounds to 0 in the float32 coefficients, and the float64
+    reference then answers another question. 0 is always among the edges."""
+    return st.one_of(
+        st.sampled_from(edges), st.floats(max(low, 1e-6) if low == 0 else low, high)
+    )
 
 
 BETA = mixed([0.0, 0.5, 0.9, 0.999, 0.9999], 0.0, 0.9999)
-# RMSprop's alpha and Adadelta's rho: (0, 0.05) is left out because centered RMSprop's
-# sq - ga^2 then cancels to float32 rounding noise, where no float64 reference can agree.
+# RMSprop's alpha and Adadelta's rho (for centered RMSprop see hyperparameters())
 DECAY_RATE = mixed([0.0, 0.05, 0.5, 0.9, 0.99, 1.0], 0.05, 1.0)
 HYPER = {
     "lr": mixed([0.0, 1e-3, 0.01, 0.1, 1.0], 1e-6, 2.0),
@@ -80,7 +84,9 @@ HYPER = {
     "initial_accumulator_value": mixed([0.0, 0.1], 0.0, 1.0),
     "momentum_decay": mixed([0.0, 4e-3], 0.0, 0.1),
     "etas": st.tuples(mixed([0.5], 0.01, 0.99), mixed([1.2], 1.01, 3.0)),
-    "step_sizes": st.tuples(mixed([0.0, 1e-6], 0.0, 1e-3), mixed([1e-3, 50.0], 1e-3, 50.0)),
+    "step_sizes": st.tuples(
+        mixed([0.0, 1e-6], 0.0, 1e-3), mixed([1e-3, 50.0], 1e-3, 50.0)
+    ),
     "final_lr": mixed([0.0, 0.1], 0.0, 1.0),
     "gamma": mixed([1e-3, 1.0], 1e-4, 1.0),
 }
@@ -92,6 +98,15 @@ def constructor_arguments(name):
     return {k: p.default for k, p in parameters.items() if k != "params"}
 
 
+def comparable_specials(name, dtype, specials):
+    """The special values whose float32 rounding the float64 reference can follow. Rprop's
+    g * prev and Lion's (1 - b1) g of subnormals underflow to +-0 in float32 (in torch's
+    float32 too), which flips their sign tests against the reference."""
+    if name in ("Rprop", "Lion") and dtype == np.float32:
+        return specials - {"subnormal"}
+    return specials
+
+
 @st.composite
 def hyperparameters(draw, name, specials):
     kwargs = {}
@@ -99,6 +114,11 @@ def hyperparameters(draw, name, specials):
         kwargs[key] = draw(st.booleans() if isinstance(default, bool) else HYPER[key])
     if kwargs.get("nesterov"):  # torch's condition for Nesterov momentum
         kwargs.update(momentum=max(kwargs["momentum"], 0.1), dampening=0.0)
+    if kwargs.get("centered") and 0 < kwargs["alpha"] < 0.5:
+        # Centered RMSprop's sq - ga^2 cancels: for a near-constant gradient over k steps
+        # sq / (sq - ga^2) ~ alpha^-k, which multiplies the rounding error (float32's or
+        # float64's) past any fixed tolerance. alpha = 0 cancels exactly, so stays.
+        kwargs["alpha"] = 0.5
     if "subnormal" in specials and kwargs.get("eps") == 0.0:
         # eps = 0 divides by the square of a subnormal gradient, which float32 flushes to
         # 0 and float64 does not: no common answer to compare.
@@ -139,7 +159,9 @@ class Example(NamedTuple):
 @st.composite
 def examples(draw, name, big=False):
     dtype = np.dtype(draw(st.sampled_from([np.float32, np.float64])))
-    specials = draw(st.frozensets(st.sampled_from(SPECIALS)))
+    specials = comparable_specials(
+        name, dtype, draw(st.frozensets(st.sampled_from(SPECIALS)))
+    )
     kwargs = draw(hyperparameters(name, specials))
     shapes = draw(st.lists(SHAPE, min_size=1, max_size=3))
     if big:  # over the threading grain, ending anywhere in a block
@@ -198,7 +220,9 @@ def run_functional(name, kwargs, params, grads, keys):
     """The functional kernel, one call per step on the whole list (SWATS: per array, as each
     array switches phase on its own). Returns params, states (lists per key), scalars."""
     params = [p.copy() for p in params]
-    groups = [[i] for i in range(len(params))] if name == "SWATS" else [range(len(params))]
+    groups = (
+        [[i] for i in range(len(params))] if name == "SWATS" else [range(len(params))]
+    )
     runs = [FunctionalRun(name, kwargs, [params[i] for i in g], keys) for g in groups]
     for t, step in enumerate(grads, start=1):
         for run, group in zip(runs, groups):
@@ -219,6 +243,12 @@ def same_bits(a, b):
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
+def same_values(a, b):
+    """Bitwise equal except for the bits of NaN (NaN where the other has NaN)."""
+    nan = np.isnan(a)
+    return same_bits(nan, np.isnan(b)) and a[~nan].tobytes() == b[~nan].tobytes()
+
+
 def same_scalar(a, b, rel):
     """Scalar state (SWATS's lambda, NAdam's mu_product): NaN matches NaN."""
     if isinstance(a, str) or isinstance(b, str):
@@ -228,25 +258,49 @@ def same_scalar(a, b, rel):
     return a == pytest.approx(b, rel=rel)
 
 
-def check_against_reference(name, dtype, ref, params, states, huge):
+def outputs(ref):
+    """The reference's params and state buffers: {(key, i): array}."""
+    out = {("param", i): p for i, p in enumerate(ref.params)}
+    for i, state in enumerate(ref.state):
+        out.update({(k, i): v for k, v in state.items() if isinstance(v, np.ndarray)})
+    return out
+
+
+def sensitivity(name, kwargs, params, grads, dtype, ref, tries=2):
+    """How far rounding at the kernel's precision can move each reference output: the largest
+    change when every input is moved by up to one ulp of the kernel dtype. Where the update
+    is ill-conditioned (a coupled weight decay cancelling the gradient to about eps, say) no
+    implementation in that dtype can match the float64 reference more closely."""
+    rng = np.random.default_rng(0)
+    ulp = float(np.finfo(dtype).eps)
+
+    def nudge(a):
+        return a.astype(np.float64) * (1 + ulp * rng.uniform(-1, 1, a.shape))
+
+    expected = outputs(ref)
+    spread = {k: np.zeros(v.shape) for k, v in expected.items()}
+    for _ in range(tries):
+        other = outputs(run_reference(name, kwargs, [nudge(p) for p in params],
+                                      [[nudge(g) for g in step] for step in grads]))  # fmt: skip
+        with np.errstate(invalid="ignore"):
+            for k, v in expected.items():
+                change = np.abs(other[k] - v)
+                spread[k] = np.fmax(spread[k], np.where(np.isfinite(change), change, 0))
+    return spread
+
+
+def check_against_reference(name, ref, params, states, huge, spread):
     """params and state buffers (dicts of lists) against the reference's."""
     sign_based = name == "Lion"
-    for i, p in enumerate(params):
-        ordinary = ~huge[i].ravel()
-        for key, actual, expected in [("param", p, ref.params[i])] + [
-                (k, v[i], ref.state[i][k]) for k, v in states.items()]:  # fmt: skip
-            finite = np.abs(np.where(np.isfinite(expected), expected, 0)).ravel()[ordinary]
-            scale = float(np.max(finite, initial=0.0))  # huge elements: relative only
-            assert_close(actual, expected, sign_based=sign_based, what=f"{key} {i}",
-                         scale=scale)  # fmt: skip
-
-
-@pytest.fixture
-def restore_target():
-    before_isa, before_threads = pyfastopt.build_info()["isa"], pyfastopt.get_num_threads()
-    yield
-    assert _core._select_isa(before_isa)
-    pyfastopt.set_num_threads(before_threads)
+    expected = outputs(ref)
+    actual = {("param", i): p for i, p in enumerate(params)}
+    actual.update({(k, i): v[i] for k, v in states.items() for i in range(len(params))})
+    for (key, i), value in actual.items():
+        ref_value = expected[key, i]
+        finite = np.abs(np.where(np.isfinite(ref_value), ref_value, 0)).ravel()
+        scale = float(np.max(finite[~huge[i].ravel()], initial=0.0))  # huge: relative only
+        assert_close(value, ref_value, sign_based=sign_based, what=f"{key} {i}", scale=scale,
+                     slack=16 * spread[key, i])  # fmt: skip
 
 
 # -- the properties -----------------------------------------------------------------------
@@ -260,28 +314,35 @@ def test_matches_reference_on_every_target(name, data, restore_target):
     dtype, kwargs = ex.dtype, ex.kwargs
     params, grads, huge = ex.arrays()
     ref = run_reference(name, kwargs, params, grads)
+    spread = sensitivity(name, kwargs, params, grads, dtype, ref)
     keys = state_keys(ref)
     pyfastopt.set_num_threads(1)
     results = {}
     for isa in ISAS:
         assert _core._select_isa(isa)
-        f_params, f_states, f_scalar = run_functional(name, kwargs, params, grads, keys)
-        check_against_reference(name, dtype, ref, f_params, f_states, huge)
+        f_params, f_states, _ = run_functional(name, kwargs, params, grads, keys)
+        check_against_reference(name, ref, f_params, f_states, huge, spread)
         c_params, opt = run_class(name, kwargs, params, grads)
         for i in range(len(params)):  # the class is the functional kernel, bit for bit
             assert same_bits(c_params[i], f_params[i]), f"class param {i} ({isa})"
             for key, buffers in f_states.items():
-                assert same_bits(opt.state[i][key], buffers[i]), f"class {key} {i} ({isa})"
+                assert same_bits(opt.state[i][key], buffers[i]), (
+                    f"class {key} {i} ({isa})"
+                )
             for key, value in ref.state[i].items():
                 if not isinstance(value, np.ndarray) and key != "step":
-                    rel = 1e-3 if dtype == np.float32 else RTOL[dtype]  # see test_optim_reference
-                    assert same_scalar(opt.state[i][key], value, rel), f"{key} {i} ({isa})"
+                    rel = (
+                        1e-3 if dtype == np.float32 else RTOL[dtype]
+                    )  # see test_optim_reference
+                    assert same_scalar(opt.state[i][key], value, rel), (
+                        f"{key} {i} ({isa})"
+                    )
         results[isa] = [*f_params, *(b for v in f_states.values() for b in v)]
     if name != "SWATS":  # SWATS's double sums are added in the vector width's order
         first, *others = results.values()
         for isa, arrays in zip(ISAS[1:], others):
             for a, b in zip(first, arrays):
-                assert same_bits(a, b), f"{ISAS[0]} and {isa} differ"
+                assert same_values(a, b), f"{ISAS[0]} and {isa} differ"
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -343,7 +404,9 @@ def test_a_nan_in_a_running_maximum_stays(name, dtype, restore_target):
         assert np.isnan(opt.state[0][key][[0, 2]]).all(), isa
         assert np.isnan(params[0][[0, 2]]).all() and np.isfinite(params[0][1]), isa
         ref = run_reference(name, kwargs, [np.zeros(3, dtype)], [[g] for g in grads])
-        np.testing.assert_array_equal(np.isnan(opt.state[0][key]), np.isnan(ref.state[0][key]))
+        np.testing.assert_array_equal(
+            np.isnan(opt.state[0][key]), np.isnan(ref.state[0][key])
+        )
     if name != "AMSBound":  # torch has no AdaBound
         tp = torch.zeros(3, dtype=torch.float64, requires_grad=True)
         topt = getattr(torch.optim, name)([tp], **kwargs)
@@ -368,33 +431,42 @@ def test_adabound_with_lr_zero_moves_nothing(name):
     np.testing.assert_array_equal(params[0], before)
 
 
+@pytest.mark.parametrize("name", ["Adagrad", "NAdam", "Adam"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_nan_results_have_one_bit_pattern(dtype, restore_target):
-    """NaN sign bits differed between 1 and 2 threads and between targets (operand order
-    chosen per compiled copy of the loop, remainder elements moving with alignment): every
-    NaN is now stored as the positive quiet NaN, whatever the thread count and target."""
+def test_nan_bits_do_not_depend_on_the_thread_count(name, dtype, restore_target):
+    """The sign bit of NaN results differed between 1 and 2 threads on the baseline target
+    (Adagrad, NAdam): the block loop was compiled twice, once for the serial path and once
+    inside the OpenMP region, with commuted operands (see cpu/loop-inl.hpp). Targets may
+    differ in NaN bits, not in values."""
     n = GRAIN + 2 * BLOCK + 5
     rng = np.random.default_rng(5)
     grads = [rng.standard_normal(n).astype(dtype) for _ in range(3)]
-    for g in grads:  # both NaN signs, inf - inf (the negative default NaN), 0 * inf
-        g[rng.random(n) < 0.1] = np.nan
-        g[rng.random(n) < 0.1] = -np.nan
-        g[rng.random(n) < 0.1] = np.inf
-        g[rng.random(n) < 0.1] = -np.inf
-    canonical = np.array([np.nan], dtype).tobytes()
-    results = []
+    for (
+        g
+    ) in grads:  # both NaN signs, and inf (inf - inf gives the negative default NaN)
+        for value in (np.nan, -np.nan, np.inf, -np.inf):
+            g[rng.random(n) < 0.1] = value
+    kwargs = {"lr": 0.1, "weight_decay": 0.1}
+    results = {}
     for isa in ISAS:
         assert _core._select_isa(isa)
+        runs = []
         for threads in (1, 2):
             pyfastopt.set_num_threads(threads)
-            offset = threads  # different alignments of the same data
-            buffers = [np.zeros(n + 8, dtype)[offset:offset + n] for _ in range(3)]
-            p, m, v = buffers
-            p[:] = 1.0
-            for t, g in enumerate(grads, start=1):
-                F.adam_(p, g, m, v, step=t, lr=0.1, weight_decay=0.1)
-            results.append(np.concatenate(buffers).tobytes())
-            for b in buffers:
-                nan = b[np.isnan(b)]
-                assert nan.size and {x.tobytes() for x in nan} == {canonical}, (isa, threads)
-    assert len(set(results)) == 1
+            params = [np.ones(n, dtype)]
+            opt = getattr(optim, name)(params, **kwargs)
+            for g in grads:
+                opt.step([g])
+            runs.append([params[0], *state_arrays(opt)])
+        for a, b in zip(*runs):
+            assert same_bits(a, b), isa
+        signs = np.signbit(runs[0][0][np.isnan(runs[0][0])])
+        assert signs.any() and not signs.all()  # NaN of both signs: the test can fail
+        results[isa] = runs[0]
+    for isa in ISAS[1:]:
+        for a, b in zip(results[ISAS[0]], results[isa]):
+            assert same_values(a, b), isa
+
+
+def state_arrays(opt):
+    return [v for v in opt.state[0].values() if isinstance(v, np.ndarray)]

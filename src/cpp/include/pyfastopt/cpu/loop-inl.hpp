@@ -16,7 +16,6 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -88,18 +87,6 @@ struct Writes : std::true_type {};
 template <class Rule>
 struct Writes<Rule, std::void_t<decltype(Rule::kWrites)>> : std::bool_constant<Rule::kWrites> {};
 
-/// Every NaN is stored as the one positive quiet NaN. Which NaN an operation returns (on
-/// x86 its first NaN operand's, or the negative "default NaN" of an invalid operation such
-/// as inf - inf) depends on operand order, which the compiler chooses independently for the
-/// vector body, the scalar remainder, each inlined copy of the loop and each ISA; and which
-/// elements the remainder takes moves with the arrays' alignment. Without this, NaN sign
-/// bits would differ between thread counts and targets. (A compare and a blend per stored
-/// value: free next to the memory traffic.)
-template <class T>
-PFO_INLINE T canonical(T x) {
-    return x != x ? std::numeric_limits<T>::quiet_NaN() : x;
-}
-
 /// One element: load it and its states into registers, apply the rule, store back.
 template <class Rule, class T, class... Extra>
 PFO_INLINE void apply_at(const CoeffsOf<Rule, T>& c,
@@ -120,36 +107,55 @@ PFO_INLINE void apply_at(const CoeffsOf<Rule, T>& c,
         Rule::apply(c, pi, g[i], s, extra...);
     }
     if constexpr (Writes<Rule>::value) {
-        p[i] = canonical(pi);
-        for (int k = 0; k < K; ++k) state[k][i] = canonical(s[k]);
+        p[i] = pi;
+        for (int k = 0; k < K; ++k) state[k][i] = s[k];
     }
 }
+
+/// The block loops below are compiled once per target and called from both the serial
+/// path and the OpenMP region. Inlined into each, GCC compiled the loop twice and commuted
+/// the operands of an add or multiply in one copy; x86 returns the first operand's NaN, so
+/// where both operands were NaN of different signs (or one was the negative "default NaN" of
+/// an invalid operation such as inf - inf) the NaN's sign bit depended on the thread count
+/// (seen on the baseline target). One copy, and blocks that never depend on the thread
+/// count, give the same bits for any thread count. Different targets are different code: a
+/// NaN's sign may differ between them (values do not); a canonical NaN on every store would
+/// fix that too, but cost about 20% on cache-resident Adam, so it is not done.
+#if defined(__GNUC__) && !defined(__clang__)
+#define PFO_ONE_COPY __attribute__((noinline, noclone))
+#elif defined(__GNUC__)
+#define PFO_ONE_COPY __attribute__((noinline))
+#elif defined(_MSC_VER)
+#define PFO_ONE_COPY __declspec(noinline)
+#else
+#define PFO_ONE_COPY
+#endif
 
 /// The elements [begin, end) of one tensor. `omp simd` asserts the iterations are
 /// independent (the buffers are checked not to overlap), so the compiler vectorises the
 /// loop for the TU's ISA. Coefficients are taken by value: a local copy cannot alias the
 /// stores, so they stay in registers instead of being reloaded every iteration.
 template <class Rule, class T>
-void run_block(const CoeffsOf<Rule, T> c,
-               T* p,
-               const T* g,
-               const std::array<T*, Rule::kStates>& state,
-               std::size_t tensor,
-               std::size_t begin,
-               std::size_t end) {
+PFO_ONE_COPY void run_block(const CoeffsOf<Rule, T> c,
+                            T* p,
+                            const T* g,
+                            const std::array<T*, Rule::kStates>& state,
+                            std::size_t tensor,
+                            std::size_t begin,
+                            std::size_t end) {
 #pragma omp simd
     for (std::size_t i = begin; i < end; ++i) apply_at<Rule, T>(c, p, g, state, tensor, i);
 }
 
 /// As run_block, for a rule that also reduces one or two sums, written to sums[0..R).
 template <class Rule, class T>
-void run_block_reduce(const CoeffsOf<Rule, T> c,
-                      T* p,
-                      const T* g,
-                      const std::array<T*, Rule::kStates>& state,
-                      std::size_t begin,
-                      std::size_t end,
-                      double* sums) {
+PFO_ONE_COPY void run_block_reduce(const CoeffsOf<Rule, T> c,
+                                   T* p,
+                                   const T* g,
+                                   const std::array<T*, Rule::kStates>& state,
+                                   std::size_t begin,
+                                   std::size_t end,
+                                   double* sums) {
     static_assert(Rule::kReductions == 1 || Rule::kReductions == 2, "one or two sums");
     double a0 = 0, a1 = 0;
 #pragma omp simd reduction(+ : a0, a1)
@@ -159,8 +165,8 @@ void run_block_reduce(const CoeffsOf<Rule, T> c,
         a0 += element[0];
         a1 += element[1];
     }
-    sums[0] = canonical(a0);
-    if constexpr (Rule::kReductions == 2) sums[1] = canonical(a1);
+    sums[0] = a0;
+    if constexpr (Rule::kReductions == 2) sums[1] = a1;
 }
 
 template <class Rule, class T>
