@@ -314,7 +314,7 @@ def test_hogwild_one_thread_matches_reference(dtype, loss, n, d, alpha, lr, adag
                                               shuffle, fit_intercept, intercept_lr_scale,
                                               seed, problem_seed):  # fmt: skip
     X, y, d = H.tiny(dtype, n=n, d=d, seed=problem_seed, loss=loss)
-    assume(len(X[0]) > 0)
+    assume(len(X[0]) > 0 and (loss == "squared" or len(set(y)) == 2))
     kw = {"loss": loss, "alpha": alpha, "epochs": epochs, "adagrad": adagrad,
           "shuffle": shuffle, "fit_intercept": fit_intercept,
           "intercept_lr_scale": intercept_lr_scale, "seed": seed}  # fmt: skip
