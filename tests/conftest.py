@@ -28,10 +28,10 @@ _COMMON = {
     "print_blob": True,
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
 }
-settings.register_profile("ci", max_examples=10, derandomize=True, database=None,
+settings.register_profile("ci", max_examples=20, derandomize=True, database=None,
                           **_COMMON)  # fmt: skip
-settings.register_profile("dev", max_examples=40, **_COMMON)
-settings.register_profile("long", max_examples=500, **_COMMON)
+settings.register_profile("dev", max_examples=80, **_COMMON)
+settings.register_profile("long", max_examples=1000, **_COMMON)
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 settings.load_profile(PROFILE)
 

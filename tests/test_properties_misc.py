@@ -89,7 +89,7 @@ def state_arrays(opt):
 
 
 @pytest.mark.parametrize("name", SPARSE_NAMES)
-@scaled(6)
+@scaled(12)
 @given(data=st.data())
 def test_sparse_rows_match_the_lazy_reference(name, data, restore_target):
     dtype, kwargs, rows, dim, index_lists, seed, specials = data.draw(
@@ -120,7 +120,7 @@ def test_sparse_rows_match_the_lazy_reference(name, data, restore_target):
 
 
 @pytest.mark.parametrize("name", SPARSE_NAMES)
-@scaled(2)
+@scaled(4)
 @given(data=st.data())
 def test_sparse_rows_give_the_same_bits_for_1_and_2_threads(name, data, restore_target):
     dtype, kwargs, rows, dim, index_lists, seed, specials = data.draw(
@@ -210,7 +210,7 @@ STEPS = st.lists(
 
 
 @pytest.mark.parametrize("kind", SCHEDULES)
-@scaled(10)
+@scaled(20)
 @given(data=st.data())
 def test_schedule_matches_closed_form_and_torch(kind, data):
     schedule, formula, peer, scale = data.draw(SCHEDULES[kind])
@@ -255,7 +255,7 @@ def on_every_target(fn, grads):
     return out
 
 
-@scaled(30)
+@scaled(50)
 @given(
     grads=gradient_lists(),
     clip=st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0, 1e3)),
@@ -268,7 +268,7 @@ def test_clip_grad_value_is_numpy_clip(grads, clip, restore_target):
             assert np.array_equal(a, e, equal_nan=True), (isa, threads)
 
 
-@scaled(30)
+@scaled(50)
 @given(grads=gradient_lists(specials=("zero", "subnormal", "huge", "inf")),
        max_norm=st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0, 1e6)))  # fmt: skip
 def test_clip_grad_norm_scales_by_the_numpy_norm(grads, max_norm, restore_target):
@@ -294,7 +294,7 @@ def test_clip_grad_norm_scales_by_the_numpy_norm(grads, max_norm, restore_target
 # -- Hogwild! with one thread -----------------------------------------------------------------
 
 
-@scaled(15)
+@scaled(25)
 @given(
     dtype=st.sampled_from([np.float32, np.float64]),
     loss=st.sampled_from(H.LOSSES),

@@ -53,10 +53,11 @@ STEPS = 4
 
 
 def scaled(n):
-    """n examples per test under the "ci" profile, scaled with the loaded profile. The
-    restore_target fixture runs once per test, not per example, on purpose."""
+    """n examples per test under the "ci" profile (max_examples 20), scaled with the loaded
+    profile (dev: 4n, long: 50n). The restore_target fixture runs once per test, not per
+    example, on purpose."""
     return settings(
-        max_examples=max(1, n * settings.default.max_examples // 10),
+        max_examples=max(1, n * settings.default.max_examples // 20),
         suppress_health_check=[*settings.default.suppress_health_check,
                                HealthCheck.function_scoped_fixture],
     )  # fmt: skip
@@ -321,7 +322,7 @@ def check_against_reference(name, ref, params, states, huge, spread):
 
 
 @pytest.mark.parametrize("name", NAMES)
-@scaled(12)
+@scaled(25)
 @given(data=st.data())
 def test_matches_reference_on_every_target(name, data, restore_target):
     ex = data.draw(examples(name))
@@ -360,7 +361,7 @@ def test_matches_reference_on_every_target(name, data, restore_target):
 
 
 @pytest.mark.parametrize("name", NAMES)
-@scaled(4)
+@scaled(8)
 @given(data=st.data())
 def test_one_and_two_threads_give_the_same_bits(name, data, restore_target):
     ex = data.draw(examples(name, big=True))
