@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 from cases import NAMES
 from helpers import RTOL, assert_close
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from test_functional_reference import FunctionalRun, state_keys
 
@@ -329,6 +329,11 @@ def test_matches_reference_on_every_target(name, data, restore_target):
     dtype, kwargs = ex.dtype, ex.kwargs
     params, grads, huge = ex.arrays()
     ref = run_reference(name, kwargs, params, grads)
+    # The kernel's dtype follows the reference only while a parameter's square stays finite:
+    # centered RMSprop with alpha = 0 and eps = 1e-12 throws a huge gradient's parameter to
+    # lr g / eps = 1e24, whose weight decay squared overflows float32 the next step.
+    assume(max(float(np.max(np.abs(p[np.isfinite(p)]), initial=0.0)) for p in ref.params)
+           <= 100 * HUGE[dtype])  # fmt: skip
     spread = sensitivity(name, kwargs, params, grads, dtype, ref)
     keys = state_keys(ref)
     pyfastopt.set_num_threads(1)
