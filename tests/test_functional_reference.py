@@ -46,41 +46,58 @@ def initial_state(name, kwargs, key, param):
     return np.zeros_like(param)
 
 
+class FunctionalRun:
+    """Steps a functional kernel as the optimizer class would: holds the state buffers (at
+    the reference's initial values) and the scalar state (NAdam's mu_product, SWATS's
+    SwatsState per array). Lists of arrays go in one call; as_list=False steps one array."""
+
+    def __init__(self, name, kwargs, params, state_keys, as_list=True):
+        self.name, self.as_list = name, as_list
+        self.fn, self.fkwargs = functional_kwargs(name, kwargs)
+        self.params = params
+        self.states = {k: [initial_state(name, kwargs, k, p) for p in params] for k in state_keys}
+        self.scalar = [None] * len(params)  # NAdam's mu_product / SWATS's state, per array
+
+    def step(self, grads, t):
+        call = dict(self.fkwargs, step=t)
+        if self.name == "NAdam":
+            call["mu_product"] = self.scalar[0] if self.scalar[0] is not None else 1.0
+        if self.name == "SWATS":
+            call["state"] = [s or F.SwatsState() for s in self.scalar]
+        if self.as_list:
+            out = self.fn(self.params, grads, **self.states, **call)
+        else:
+            single = {k: v[0] for k, v in self.states.items()}
+            if self.name == "SWATS":
+                call["state"] = call["state"][0]
+            out = self.fn(self.params[0], grads[0], **single, **call)
+            out = [out] if self.name == "SWATS" else out
+        if self.name == "NAdam":
+            self.scalar = [out] * len(self.params)
+        elif self.name == "SWATS":
+            self.scalar = list(out)
+
+
+def state_keys(ref):
+    """The array buffers the reference created on its first step."""
+    return [k for k, v in ref.state[0].items() if isinstance(v, np.ndarray)]
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("as_list", [False, True], ids=["array", "list"])
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_functional_matches_reference(case, as_list, dtype, isa, rng):
     name, kwargs = case
-    fn, fkwargs = functional_kwargs(name, kwargs)
     shapes = [(1003,), (4, 7)] if as_list else [(1003,)]
     params = [rng.standard_normal(s).astype(dtype) for s in shapes]
     ref_params = [p.astype(np.float64) for p in params]
     ref = getattr(reference, name)(ref_params, **kwargs)
-    states = None
-    scalar = [None] * len(params)  # NAdam's mu_product / SWATS's state, per array
+    run = None
     for t, grads in enumerate(gradients(rng, shapes, dtype, steps=30), start=1):
         ref.step([g.astype(np.float64) for g in grads])
-        if states is None:  # the buffers the reference created, at their initial values
-            keys = [k for k, v in ref.state[0].items() if isinstance(v, np.ndarray)]
-            states = {k: [initial_state(name, kwargs, k, p) for p in params] for k in keys}
-        call = dict(fkwargs, step=t)
-        if name == "NAdam":
-            call["mu_product"] = scalar[0] if scalar[0] is not None else 1.0
-        if name == "SWATS":
-            call["state"] = [s or F.SwatsState() for s in scalar]
-        if as_list:
-            out = fn(params, grads, **states, **call)
-        else:
-            single = {k: v[0] for k, v in states.items()}
-            if name == "SWATS":
-                call["state"] = call["state"][0]
-            out = fn(params[0], grads[0], **single, **call)
-            out = [out] if name == "SWATS" else out
-        if name == "NAdam":
-            scalar = [out] * len(params)
-        elif name == "SWATS":
-            scalar = list(out)
+        run = run or FunctionalRun(name, kwargs, params, state_keys(ref), as_list)
+        run.step(grads, t)
     for i, (p, q) in enumerate(zip(params, ref_params)):
         assert_close(p, q, sign_based=name == "Lion", what=f"param {i}")
-        for key, buffers in states.items():
+        for key, buffers in run.states.items():
             assert_close(buffers[i], ref.state[i][key], sign_based=name == "Lion", what=key)

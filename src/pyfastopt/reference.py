@@ -847,7 +847,8 @@ class AdaBound(_Reference):
 
     ``initial_lr`` is the lr given at construction (stored in
     ``defaults["initial_lr"]``), so changing ``defaults["lr"]`` (a schedule)
-    scales the bounds as well as the Adam step.
+    scales the bounds as well as the Adam step.  With ``initial_lr = 0`` (where
+    the authors' code divides by zero) ``fl = 0``: both bounds are 0.
 
     State: "exp_avg" (m), "exp_avg_sq" (v), "max_exp_avg_sq" (if amsbound).
     """
@@ -913,7 +914,10 @@ class AdaBound(_Reference):
         denom = np.sqrt(vhat) + eps
         step_size = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
 
-        final_lr = self.defaults["final_lr"] * lr / self.defaults["initial_lr"]
+        # The authors' code divides by initial_lr; lr = 0 at construction makes the
+        # bounds 0 here (nothing moves), as pyfastopt.functional.adabound_ does.
+        initial_lr = self.defaults["initial_lr"]
+        final_lr = self.defaults["final_lr"] * lr / initial_lr if initial_lr > 0 else 0.0
         lower = final_lr * (1 - 1 / (gamma * t + 1))
         upper = final_lr * (1 + 1 / (gamma * t))
 

@@ -82,6 +82,11 @@ struct IsIndexed : std::false_type {};
 template <class Rule>
 struct IsIndexed<Rule, std::void_t<decltype(Rule::kIndexed)>> : std::true_type {};
 
+template <class Rule, class = void>
+struct Writes : std::true_type {};
+template <class Rule>
+struct Writes<Rule, std::void_t<decltype(Rule::kWrites)>> : std::bool_constant<Rule::kWrites> {};
+
 /// One element: load it and its states into registers, apply the rule, store back.
 template <class Rule, class T, class... Extra>
 PFO_INLINE void apply_at(const CoeffsOf<Rule, T>& c,
@@ -101,35 +106,56 @@ PFO_INLINE void apply_at(const CoeffsOf<Rule, T>& c,
         (void)tensor;
         Rule::apply(c, pi, g[i], s, extra...);
     }
-    p[i] = pi;
-    for (int k = 0; k < K; ++k) state[k][i] = s[k];
+    if constexpr (Writes<Rule>::value) {
+        p[i] = pi;
+        for (int k = 0; k < K; ++k) state[k][i] = s[k];
+    }
 }
+
+/// The block loops below are compiled once per target and called from both the serial
+/// path and the OpenMP region. Inlined into each, GCC compiled the loop twice and commuted
+/// the operands of an add or multiply in one copy; x86 returns the first operand's NaN, so
+/// where both operands were NaN of different signs (or one was the negative "default NaN" of
+/// an invalid operation such as inf - inf) the NaN's sign bit depended on the thread count
+/// (seen on the baseline target). One copy, and blocks that never depend on the thread
+/// count, give the same bits for any thread count. Different targets are different code: a
+/// NaN's sign may differ between them (values do not); a canonical NaN on every store would
+/// fix that too, but cost about 20% on cache-resident Adam, so it is not done.
+#if defined(__GNUC__) && !defined(__clang__)
+#define PFO_ONE_COPY __attribute__((noinline, noclone))
+#elif defined(__GNUC__)
+#define PFO_ONE_COPY __attribute__((noinline))
+#elif defined(_MSC_VER)
+#define PFO_ONE_COPY __declspec(noinline)
+#else
+#define PFO_ONE_COPY
+#endif
 
 /// The elements [begin, end) of one tensor. `omp simd` asserts the iterations are
 /// independent (the buffers are checked not to overlap), so the compiler vectorises the
 /// loop for the TU's ISA. Coefficients are taken by value: a local copy cannot alias the
 /// stores, so they stay in registers instead of being reloaded every iteration.
 template <class Rule, class T>
-void run_block(const CoeffsOf<Rule, T> c,
-               T* p,
-               const T* g,
-               const std::array<T*, Rule::kStates>& state,
-               std::size_t tensor,
-               std::size_t begin,
-               std::size_t end) {
+PFO_ONE_COPY void run_block(const CoeffsOf<Rule, T> c,
+                            T* p,
+                            const T* g,
+                            const std::array<T*, Rule::kStates>& state,
+                            std::size_t tensor,
+                            std::size_t begin,
+                            std::size_t end) {
 #pragma omp simd
     for (std::size_t i = begin; i < end; ++i) apply_at<Rule, T>(c, p, g, state, tensor, i);
 }
 
 /// As run_block, for a rule that also reduces one or two sums, written to sums[0..R).
 template <class Rule, class T>
-void run_block_reduce(const CoeffsOf<Rule, T> c,
-                      T* p,
-                      const T* g,
-                      const std::array<T*, Rule::kStates>& state,
-                      std::size_t begin,
-                      std::size_t end,
-                      double* sums) {
+PFO_ONE_COPY void run_block_reduce(const CoeffsOf<Rule, T> c,
+                                   T* p,
+                                   const T* g,
+                                   const std::array<T*, Rule::kStates>& state,
+                                   std::size_t begin,
+                                   std::size_t end,
+                                   double* sums) {
     static_assert(Rule::kReductions == 1 || Rule::kReductions == 2, "one or two sums");
     double a0 = 0, a1 = 0;
 #pragma omp simd reduction(+ : a0, a1)

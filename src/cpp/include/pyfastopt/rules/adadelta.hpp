@@ -5,7 +5,7 @@
 
 namespace pyfastopt::rules {
 
-/// sq <- rho sq + (1-rho) g^2;  d <- sqrt((acc + eps) / (sq + eps)) * g;
+/// sq <- rho sq + (1-rho) g^2;  d <- sqrt(acc + eps) / sqrt(sq + eps) * g;
 /// acc <- rho acc + (1-rho) d^2;  p <- p - lr d.
 struct Adadelta {
     static constexpr int kStates = 2;
@@ -22,8 +22,9 @@ struct Adadelta {
         T& acc_delta = s[1];
         g = effective_grad(g, p, c.grad_sign, c.weight_decay);
         square_avg = c.rho * square_avg + c.one_minus_rho * (g * g);
-        // one root of the quotient, not a quotient of two roots: one sqrt per element fewer
-        const T delta = sqrt((acc_delta + c.eps) / (square_avg + c.eps)) * g;
+        // A quotient of two roots, as torch: the root of the quotient would save a sqrt, but
+        // the quotient underflows (or overflows) where the roots' quotient is still normal.
+        const T delta = sqrt(acc_delta + c.eps) / sqrt(square_avg + c.eps) * g;
         acc_delta = c.rho * acc_delta + c.one_minus_rho * (delta * delta);
         p = p + c.neg_lr * delta;
     }

@@ -31,7 +31,8 @@ PFO_HD PFO_INLINE T sqrt(T x) {
     return sqrt(x);
 }
 
-/// sign(x) in {-1, 0, +1}; keeps the sign of zero and propagates NaN, as torch.sign does.
+/// sign(x) in {-1, 0, +1}; keeps the sign of zero and propagates NaN, as numpy.sign does
+/// (torch 2.13's CPU torch.sign returns 0 for NaN and for -0).
 /// (Two flat selects, not nested ones: GCC then vectorises them to a compare and a blend
 /// each; the nested form cost it three times the instructions.)
 template <class T>
@@ -48,15 +49,20 @@ PFO_HD PFO_INLINE void update_moments(const C& c, T g, T& m, T& v) {
     v = c.beta2 * v + c.one_minus_beta2 * (g * g);
 }
 
-/// max/min that return the second argument when the comparison fails, so NaN in b propagates.
+/// max/min as torch.maximum/minimum: NaN if either argument is NaN, so a NaN in a running
+/// maximum (AMSGrad's max_exp_avg_sq, AdaMax's exp_inf) stays, as in torch and the reference.
+/// Two flat selects (the first alone is the instruction maxps/minps, which returns its
+/// second operand when either is NaN and so would forget a NaN in a).
 template <class T>
 PFO_HD PFO_INLINE T max(T a, T b) {
-    return a > b ? a : b;
+    const T larger = a > b ? a : b;
+    return a != a ? a : larger;
 }
 
 template <class T>
 PFO_HD PFO_INLINE T min(T a, T b) {
-    return a < b ? a : b;
+    const T smaller = a < b ? a : b;
+    return a != a ? a : smaller;
 }
 
 /// x limited to [lo, hi]; NaN stays NaN (as torch.clamp).

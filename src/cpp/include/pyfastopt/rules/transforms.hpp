@@ -39,9 +39,11 @@ struct Ema {
     }
 };
 
-/// Reduces sum(x^2) in double (for the global norm of clipping by norm). Writes nothing.
+/// Reduces sum(x^2) in double (for the global norm of clipping by norm). Writes nothing
+/// (kWrites: the CPU loop stores nothing back).
 struct SumSquares {
     static constexpr bool kReadsGrad = false;
+    static constexpr bool kWrites = false;
     static constexpr int kStates = 0;
     static constexpr int kReductions = 1;
     static constexpr const char* kStateNames[] = {""};
