@@ -291,3 +291,26 @@ def test_ema_copy_to_checks_every_target_first(bad):
     with pytest.raises(ValueError, match="params"):
         ema.copy_to(targets)
     assert not x.any()
+
+
+def test_clip_grad_norm_of_a_nan_norm_matches_torch():
+    """torch scales by clamp(max_norm / (nan + eps), max=1) = nan: every gradient is NaN."""
+    torch = pytest.importorskip("torch")
+    grads = [np.array([1.0, np.nan]), np.array([2.0])]
+    tensors = [torch.tensor(g) for g in grads]
+    for t in tensors:
+        t.grad = t.clone()
+    expected = torch.nn.utils.clip_grad_norm_(tensors, 1.0)
+    total = T.clip_grad_norm_(grads, 1.0)
+    assert np.isnan(total) and torch.isnan(expected)
+    for g, t in zip(grads, tensors):
+        np.testing.assert_array_equal(g, t.grad.numpy())  # all NaN
+
+
+def test_adabound_needs_an_initial_lr_when_lr_is_positive():
+    p, g, m, v = np.ones(3), np.ones(3), np.zeros(3), np.zeros(3)
+    with pytest.raises(ValueError, match="initial_lr"):
+        F.adabound_(p, g, m, v, step=1, lr=0.1, initial_lr=0.0)
+    np.testing.assert_array_equal(p, 1.0)
+    F.adabound_(p, g, m, v, step=1, lr=0.0, initial_lr=0.0)  # no step: bounds 0 are fine
+    np.testing.assert_array_equal(p, 1.0)

@@ -678,6 +678,9 @@ def adabound_rule(
     eps = check.nonneg("eps", eps)
     weight_decay = check.nonneg("weight_decay", weight_decay)
     initial_lr = lr if initial_lr is None else check.nonneg("initial_lr", initial_lr)
+    if initial_lr == 0 and lr > 0:  # the bounds, final_lr * lr / initial_lr, are undefined
+        msg = "initial_lr: must be > 0 when lr > 0 (the bounds scale final_lr by lr / initial_lr)"
+        raise ValueError(msg)
     bound = final_lr * lr / initial_lr if initial_lr > 0 else 0.0
     head = (_sign(maximize), weight_decay, *_moments(beta1, beta2), eps)
 

@@ -60,7 +60,7 @@ def clip_grad_norm_(grads: np.ndarray | Arrays, max_norm: float, eps: float = 1e
     grads = _as_list(grads)
     total = global_norm(grads)
     coef = max_norm / (total + eps)
-    if coef < 1.0:
+    if not coef >= 1.0:  # a NaN norm makes every gradient NaN, as torch's clipping does
         _core.scale_clamp(grads, (coef, -math.inf, math.inf))
     return total
 
