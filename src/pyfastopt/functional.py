@@ -602,7 +602,9 @@ def rprop_(
         g_t \leftarrow 0 \text{ where } s < 0, \qquad
         p_t = p_{t-1} - \operatorname{sign}(g_t) \Delta_t, \qquad g_{t-1} \leftarrow g_t
 
-    ``prev`` starts at 0 and ``step_size`` at the learning rate.
+    ``prev`` starts at 0 and ``step_size`` at the learning rate. A NaN gradient makes its
+    element NaN (sign(NaN) is NaN, as in NumPy); torch's sign(NaN) is 0, so torch.optim.Rprop
+    leaves such an element where it was.
     """
     rule = rprop_rule(etas=etas, step_sizes=step_sizes, maximize=maximize)
     rule.apply(param, grad, {"prev": prev, "step_size": step_size}, step)
