@@ -455,6 +455,10 @@ def _bad_inputs():
     neg[2] = -1
     big = indices.copy()
     big[2] = d
+    wrap = indptr.copy()  # indptr[5] - indptr[4] would overflow int64
+    wrap[5] = np.iinfo(np.int64).min
+    y_nan = y.copy()
+    y_nan[7] = np.nan  # NaN != NaN: it became a class of its own
     ok = dict(n_features=d)
     return [
         ("X", dict(X=[data, indices, indptr]), TypeError, "X must be"),
@@ -475,6 +479,12 @@ def _bad_inputs():
         ("y 2d", dict(y=y[:, None]), ValueError, "y must have shape"),
         ("y classes", dict(y=np.arange(len(y)) % 3), ValueError, "exactly two classes"),
         ("y nan", dict(y=np.full(len(y), np.nan), loss="squared"), ValueError, "y must be finite"),
+        ("y nan class", dict(y=y_nan), ValueError, r"y must be finite, got y\[7\] = nan"),
+        ("y nan of 0/1", dict(y=np.where(np.isnan(y_nan), np.nan, y > 0)), ValueError,
+         r"y must be finite, got y\[7\]"),
+        ("y inf class", dict(y=np.where(y > 0, np.inf, 0.0)), ValueError, "y must be finite"),
+        ("y nan hinge", dict(y=y_nan, loss="hinge"), ValueError, "y must be finite"),
+        ("indptr overflow", dict(X=with_(2, wrap)), ValueError, "indptr must be non-decreasing"),
         ("loss", dict(loss="log"), ValueError, "Invalid loss"),
         ("alpha", dict(alpha=-1.0), ValueError, "Invalid alpha"),
         ("alpha type", dict(alpha="0.1"), TypeError, "alpha must be a real number"),
@@ -491,6 +501,8 @@ def _bad_inputs():
         ("intercept_lr_scale", dict(intercept_lr_scale=-1), ValueError, "Invalid intercept_lr"),
         ("seed", dict(seed=-1), ValueError, "Invalid seed"),
         ("n_threads", dict(n_threads=0), ValueError, "Invalid n_threads"),
+        ("n_threads huge", dict(n_threads=50_000), ValueError, r"n_threads.*must be <= 1024"),
+        ("n_threads int64", dict(n_threads=2**40), ValueError, "Invalid n_threads"),
         ("n_features", dict(n_features=-1), ValueError, "Invalid n_features"),
         ("history", dict(history="all"), ValueError, "Invalid history"),
     ], ok, X, y
@@ -543,4 +555,26 @@ def test_core_checks_what_it_relies_on():
         call(rate_unit=2, epochs=3)
     with pytest.raises(ValueError, match="y has 39 labels for 40 rows"):
         call(y=y[:-1].copy())
+    with pytest.raises(ValueError, match=r"y must be finite: y\[3\] = nan"):
+        call(y=np.where(np.arange(y.size) == 3, np.nan, y))
+    # OpenMP runtimes abort the process when they cannot start the threads asked for
+    for n in (0, 1025, 50_000):
+        with pytest.raises(ValueError, match=r"n_threads must be in \[1, 1024\]"):
+            call(n_threads=n)
+        with pytest.raises(ValueError, match=r"n_threads must be in \[1, 1024\]"):
+            _core.hogwild_decision_function(indptr, indices, data, coef, 0.0, n)
+        with pytest.raises(ValueError, match=r"n_threads must be in \[1, 1024\]"):
+            _core.hogwild_objective(indptr, indices, data, y, coef, 0.0, 0, 0.0, n)
     assert not coef.any()  # nothing was written
+
+
+def test_thread_limit_is_inclusive_and_the_same_everywhere():
+    X, y, d = tiny(np.float64)
+    w = np.random.default_rng(1).standard_normal(d)
+    one = hogwild.decision_function(X, w, n_threads=1)
+    # 40 rows: below the parallel threshold, so 1024 starts no thread
+    np.testing.assert_array_equal(hogwild.decision_function(X, w, n_threads=1024), one)
+    for f in (lambda n: hogwild.decision_function(X, w, n_threads=n),
+              lambda n: hogwild.objective(X, y, w, n_threads=n)):  # fmt: skip
+        with pytest.raises(ValueError, match=r"Invalid n_threads: 1025 \(must be <= 1024\)"):
+            f(1025)

@@ -222,13 +222,24 @@ def test_read_only_table_and_bad_rowwise_sum(rng):
         rowwise_adagrad_(table, grad, np.zeros(4), lr=-1.0)
 
 
-def test_optimizer_checks_every_sparse_gradient_before_writing(rng):
+# (more in test_sanitizer_regressions.py: unaligned and byte-swapped arrays)
+OPTIMIZER_BAD = [
+    (lambda i, v: (np.array([9]), v), ValueError, r"grads\[1\].indices has an index out of range"),
+    (lambda i, v: (np.arange(4)[::2], np.ones((2, 3))), ValueError,
+     r"grads\[1\].indices must be C-contiguous"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("make", "error", "match"), OPTIMIZER_BAD)
+def test_optimizer_checks_every_sparse_gradient_before_writing(make, error, match, rng):
+    """Each check of the native call is made for every gradient first: none may fail
+    after the first table has been written."""
     tables = [rng.standard_normal((4, 3)) for _ in range(2)]
     before = [t.copy() for t in tables]
     opt = optim.Adam(tables, lr=0.1)
     good = SparseRows(np.array([0]), np.ones((1, 3)))
-    bad = SparseRows(np.array([9]), np.ones((1, 3)))
-    with pytest.raises(ValueError, match=r"grads\[1\].indices has an index out of range"):
+    bad = SparseRows(*make(np.array([0]), np.ones((1, 3))))
+    with pytest.raises(error, match=match):
         opt.step([good, bad])
     for t, b in zip(tables, before):
         np.testing.assert_array_equal(t, b)

@@ -69,6 +69,8 @@ __all__ = ["LOSSES", "HogwildResult", "decision_function", "objective", "train"]
 
 #: loss name -> code of the C++ enum (pyfastopt/hogwild.hpp)
 LOSSES = {"logistic": 0, "hinge": 1, "squared": 2}
+# The most threads a call may use: hogwild::kMaxThreads (hogwild.hpp), where the reason is.
+_MAX_THREADS = 1024
 # Steps per evaluation of a schedule: its temporaries (128 KiB) stay in cache and come from
 # malloc's heap; whole-run arrays (40 MB for 5M steps) cost page faults and memory traffic.
 _RATE_CHUNK = 1 << 14
@@ -132,7 +134,7 @@ def _csr(X: MatrixLike, n_features: int | None) -> tuple[np.ndarray, np.ndarray,
         raise TypeError(msg)
     data, indices, indptr = (_array("data", data), _array("indices", indices),
                              _array("indptr", indptr))  # fmt: skip
-    if data.dtype not in (np.float32, np.float64):
+    if data.dtype.kind != "f" or data.dtype.itemsize not in (4, 8):
         msg = f"data has dtype {data.dtype}, expected float32 or float64"
         raise TypeError(msg)
     for name, a in (("indices", indices), ("indptr", indptr)):
@@ -145,7 +147,7 @@ def _csr(X: MatrixLike, n_features: int | None) -> tuple[np.ndarray, np.ndarray,
     if indptr.dtype.kind == "u" and indptr.size and int(indptr.max()) > np.iinfo(np.int64).max:
         msg = "indptr values must fit in int64"
         raise ValueError(msg)
-    if indices.dtype not in (np.int32, np.int64):
+    if indices.dtype.kind != "i" or indices.dtype.itemsize not in (4, 8):
         if indices.size and (int(indices.max()) > np.iinfo(np.int64).max):
             msg = "indices values must fit in int64"
             raise ValueError(msg)
@@ -161,8 +163,15 @@ def _csr(X: MatrixLike, n_features: int | None) -> tuple[np.ndarray, np.ndarray,
         if shape_features is not None and n_features != shape_features:
             msg = f"n_features={n_features} but X has {shape_features} columns"
             raise ValueError(msg)
-    return (np.ascontiguousarray(indptr, dtype=np.int64), np.ascontiguousarray(indices),
-            np.ascontiguousarray(data), n_features)  # fmt: skip
+    # The native layer reads only C-contiguous, aligned arrays in native byte order; these
+    # are only read, so a converted copy (when needed) loses nothing.
+    return (np.require(indptr, np.int64, "CA"), _native(indices), _native(data),
+            n_features)  # fmt: skip
+
+
+def _native(a: np.ndarray) -> np.ndarray:
+    """``a`` itself, or a C-contiguous aligned copy in native byte order."""
+    return np.require(a, a.dtype.newbyteorder("="), "CA")
 
 
 def _array(name: str, a: Any) -> np.ndarray:
@@ -180,6 +189,10 @@ def _labels(y: Any, n_rows: int, loss: str, dtype: np.dtype,
     y = np.asarray(y)
     if y.ndim != 1 or y.shape[0] != n_rows:
         msg = f"y must have shape ({n_rows},) (one label per row of X), got {y.shape}"
+        raise ValueError(msg)
+    if y.dtype.kind in "fc" and not np.isfinite(y).all():  # NaN != NaN: no class of its own
+        i = int(np.argmin(np.isfinite(y)))
+        msg = f"y must be finite, got y[{i}] = {y[i]}"
         raise ValueError(msg)
     if loss == "squared":
         if y.dtype.kind not in "biuf":
@@ -263,7 +276,13 @@ def _evaluate(schedule: Callable[..., Any], steps: np.ndarray) -> Any:
 
 
 def _threads(n_threads: int | None) -> int:
-    return get_num_threads() if n_threads is None else check.integer("n_threads", n_threads, 1)
+    if n_threads is None:
+        return get_num_threads()
+    n_threads = check.integer("n_threads", n_threads, 1)
+    if n_threads > _MAX_THREADS:
+        msg = f"Invalid n_threads: {n_threads!r} (must be <= {_MAX_THREADS})"
+        raise ValueError(msg)
+    return n_threads
 
 
 # -- public API -----------------------------------------------------------------------------
@@ -309,8 +328,8 @@ def train(
         intercept_lr_scale: the intercept's learning rate relative to the weights', ``> 0``.
         shuffle: a fresh permutation each epoch from ``(seed, epoch)``; otherwise row order.
         seed: integer in ``[0, 2^64)``.
-        n_threads: threads (default :func:`pyfastopt.get_num_threads`). Above 1 the result is
-            not bitwise reproducible (Hogwild! races by design).
+        n_threads: threads, 1 to 1024 (default :func:`pyfastopt.get_num_threads`). Above 1
+            the result is not bitwise reproducible (Hogwild! races by design).
         n_features: the number of weights (default: X's columns, or max index + 1 for a tuple).
         history: ``"progressive"`` (default, free: the mean loss of each epoch's examples
             at the weights they were trained with) or ``"objective"`` (``F`` after each
@@ -322,8 +341,8 @@ def train(
     Raises:
         TypeError, ValueError: naming the argument, before any work: malformed CSR arrays
             (dtypes, ``indptr`` not starting at 0 / decreasing / not ending at ``nnz``,
-            indices out of range), labels of the wrong shape or not two classes, bad
-            hyperparameters.
+            indices out of range), labels of the wrong shape, not finite or not two
+            classes, bad hyperparameters.
 
     References:
         F. Niu, B. Recht, C. Re, S. J. Wright. Hogwild!: A Lock-Free Approach to
@@ -366,7 +385,7 @@ def decision_function(X: MatrixLike, coef: np.ndarray, intercept: float = 0.0, *
     coef = _coef(coef)
     indptr, indices, data, _ = _csr(X, coef.size)
     return _core.hogwild_decision_function(indptr, indices, data,
-                                           coef.astype(data.dtype, copy=False),
+                                           np.require(coef, data.dtype, "CA"),
                                            float(intercept), _threads(n_threads))  # fmt: skip
 
 
@@ -385,7 +404,7 @@ def objective(X: MatrixLike, y: Any, coef: np.ndarray, intercept: float = 0.0, *
     indptr, indices, data, _ = _csr(X, coef.size)
     y_arr, _ = _labels(y, indptr.size - 1, loss, data.dtype, signed_ok=True)
     return _core.hogwild_objective(indptr, indices, data, y_arr,
-                                   coef.astype(data.dtype, copy=False), float(intercept),
+                                   np.require(coef, data.dtype, "CA"), float(intercept),
                                    LOSSES[loss], alpha, _threads(n_threads))  # fmt: skip
 
 

@@ -13,8 +13,9 @@ table has gradient ``values[i]``. Pass it wherever a dense gradient goes: to the
   this is the dense step exactly; for momentum, RMSprop and Adam it is the lazy variant of
   torch.optim.SparseAdam (a row's moments decay only when the row is touched; the step count
   and bias corrections are the table's).
-* Indices are int32 or int64; a negative or out-of-range index raises ``ValueError``
-  before anything is written.
+* Indices are int32 or int64 (signed or not) in native byte order, C-contiguous and
+  aligned, like every array argument: they are read in place, never converted. A negative
+  or out-of-range index raises ``ValueError`` before anything is written.
 
 :func:`rowwise_adagrad_` is the row-wise Adagrad of large recommender systems: one
 accumulator per row instead of per element.
@@ -43,23 +44,30 @@ class SparseRows(NamedTuple):
 
 def check_rows(param: np.ndarray, grad: SparseRows, name: str = "grad") -> None:
     """The checks the native kernels make, in Python: for callers that must check every
-    argument of several calls before the first one writes."""
+    argument of several calls before the first one writes (any check missing here lets an
+    optimizer step update some tables before the native call of another raises)."""
     indices = as_array(grad.indices, f"{name}.indices")
     values = as_array(grad.values, f"{name}.values")
-    if indices.dtype.kind not in "iu" or indices.dtype.itemsize not in (4, 8):
-        msg = f"{name}.indices has dtype {indices.dtype}, expected int32 or int64"
+    kind, size = indices.dtype.kind, indices.dtype.itemsize
+    if kind not in "iu" or size not in (4, 8) or not indices.dtype.isnative:
+        msg = (f"{name}.indices has dtype {indices.dtype}, expected int32 or int64 (native "
+               "byte order)")  # fmt: skip
         raise TypeError(msg)
     if indices.ndim != 1:
         msg = f"{name}.indices must be one-dimensional"
         raise ValueError(msg)
+    for part, a in (("indices", indices), ("values", values)):
+        if not a.flags.c_contiguous:
+            msg = f"{name}.{part} must be C-contiguous"
+            raise ValueError(msg)
+        if not a.flags.aligned:
+            msg = f"{name}.{part} must be aligned"
+            raise ValueError(msg)
     if values.dtype != param.dtype:
-        msg = f"{name}.values must be a numpy.ndarray of {param.dtype} (the dtype of param)"
+        msg = f"{name}.values has dtype {values.dtype}, expected {param.dtype} (the dtype of param)"
         raise TypeError(msg)
     if param.ndim < 1 or values.shape != (len(indices), *param.shape[1:]):
         msg = f"{name}.values must have shape (len(indices),) + param.shape[1:]"
-        raise ValueError(msg)
-    if not values.flags.c_contiguous:
-        msg = f"{name}.values must be C-contiguous"
         raise ValueError(msg)
     if len(indices) and (indices.min() < 0 or indices.max() >= param.shape[0]):
         msg = f"{name}.indices has an index out of range for {param.shape[0]} rows"

@@ -21,7 +21,8 @@ namespace {
 
 namespace py = pybind11;
 
-/// `obj` as a 1-D C-contiguous array of dtype Want (no conversion), else TypeError/ValueError.
+/// `obj` as a 1-D C-contiguous aligned array of dtype Want in native byte order (no
+/// conversion: pyfastopt.hogwild converts), else TypeError/ValueError.
 template <class Want>
 py::array_t<Want> vector_arg(py::handle obj, const char* name, bool written = false) {
     if (!py::isinstance<py::array>(obj))
@@ -35,6 +36,8 @@ py::array_t<Want> vector_arg(py::handle obj, const char* name, bool written = fa
                               std::to_string(arr.ndim()) + " dimensions");
     if (!(arr.flags() & py::array::c_style))
         throw py::value_error(std::string(name) + " must be C-contiguous");
+    if (!(arr.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+        throw py::value_error(std::string(name) + " must be aligned");
     if (written && !arr.writeable()) throw py::value_error(std::string(name) + " is read-only");
     return py::reinterpret_borrow<py::array_t<Want>>(obj);
 }
@@ -60,13 +63,13 @@ struct CheckedCsr {
             throw py::value_error("data has " + std::to_string(data.size()) +
                                   " values but indices " + std::to_string(indices.size()));
         if (p[0] != 0) throw py::value_error("indptr[0] must be 0, got " + std::to_string(p[0]));
-        for (std::size_t i = 1; i < np1; ++i)
-            if (p[i] - p[i - 1] >= (std::int64_t{1} << 32))
-                throw py::value_error("row " + std::to_string(i - 1) + " has 2^32 or more values");
-            else if (p[i] < p[i - 1])
+        for (std::size_t i = 1; i < np1; ++i)  // order first: then p[i] - p[i - 1] cannot overflow
+            if (p[i] < p[i - 1])
                 throw py::value_error("indptr must be non-decreasing: indptr[" + std::to_string(i) +
                                       "] = " + std::to_string(p[i]) + " < indptr[" +
                                       std::to_string(i - 1) + "] = " + std::to_string(p[i - 1]));
+            else if (p[i] - p[i - 1] >= (std::int64_t{1} << 32))
+                throw py::value_error("row " + std::to_string(i - 1) + " has 2^32 or more values");
         if (p[np1 - 1] != nnz)
             throw py::value_error("indptr[-1] must equal len(indices) = " + std::to_string(nnz) +
                                   ", got " + std::to_string(p[np1 - 1]));
@@ -101,14 +104,29 @@ struct CheckedCsr {
     }
 };
 
-/// `obj` as the labels of n_rows rows: a 1-D C-contiguous array of dtype T, one per row.
+/// `obj` as the labels of n_rows rows: a 1-D C-contiguous array of dtype T, one finite
+/// value per row.
 template <class T>
 py::array_t<T> labels_arg(py::handle obj, std::size_t n_rows) {
     auto y = vector_arg<T>(obj, "y");
     if (static_cast<std::size_t>(y.size()) != n_rows)
         throw py::value_error("y has " + std::to_string(y.size()) + " labels for " +
                               std::to_string(n_rows) + " rows");
+    const T* v = y.data();
+    const T* bad = std::find_if(v, v + n_rows, [](T x) { return !std::isfinite(x); });
+    if (bad != v + n_rows)
+        throw py::value_error("y must be finite: y[" + std::to_string(bad - v) +
+                              "] = " + std::to_string(*bad));
     return y;
+}
+
+/// The n_threads argument: OpenMP runtimes abort the process (no error to catch) when
+/// they cannot create that many threads, so an absurd count is refused first.
+int threads_arg(int n) {
+    if (n < 1 || n > hogwild::kMaxThreads)
+        throw py::value_error("n_threads must be in [1, " + std::to_string(hogwild::kMaxThreads) +
+                              "], got " + std::to_string(n));
+    return n;
 }
 
 hogwild::Loss loss_of(int loss) {
@@ -141,6 +159,7 @@ py::tuple train(py::handle indptr, py::handle indices, py::handle data, py::hand
                 bool adagrad, double eps, bool fit_intercept, double intercept_lr_scale,
                 bool shuffle, std::uint64_t seed, std::size_t epochs, int rate_unit, int threads,
                 bool objective_history, py::handle fill_rates) {
+    threads_arg(threads);
     auto coef = vector_arg<T>(coef_, "coef", true);
     const CheckedCsr<T, I> X(indptr, indices, data, static_cast<std::size_t>(coef.size()),
                             threads);
@@ -195,6 +214,7 @@ py::tuple train(py::handle indptr, py::handle indices, py::handle data, py::hand
 template <class T, class I>
 py::array_t<double> margins(py::handle indptr, py::handle indices, py::handle data,
                             py::handle coef_, double intercept, int threads) {
+    threads_arg(threads);
     auto coef = vector_arg<T>(coef_, "coef");
     const CheckedCsr<T, I> X(indptr, indices, data, static_cast<std::size_t>(coef.size()),
                             threads);
@@ -209,6 +229,7 @@ py::array_t<double> margins(py::handle indptr, py::handle indices, py::handle da
 template <class T, class I>
 double objective(py::handle indptr, py::handle indices, py::handle data, py::handle y_,
                  py::handle coef_, double intercept, int loss, double alpha, int threads) {
+    threads_arg(threads);
     auto coef = vector_arg<T>(coef_, "coef");
     const CheckedCsr<T, I> X(indptr, indices, data, static_cast<std::size_t>(coef.size()),
                             threads);
@@ -230,10 +251,12 @@ template <class F>
 auto by_dtype(py::handle indices, py::handle data, F&& f) {
     const bool f64 = py::isinstance<py::array_t<double>>(data);
     if (!f64 && !py::isinstance<py::array_t<float>>(data))
-        throw py::type_error("data must be a float32 or float64 numpy.ndarray");
+        throw py::type_error(
+            "data must be a float32 or float64 numpy.ndarray (native byte order)");
     const bool i64 = py::isinstance<py::array_t<std::int64_t>>(indices);
     if (!i64 && !py::isinstance<py::array_t<std::int32_t>>(indices))
-        throw py::type_error("indices must be an int32 or int64 numpy.ndarray");
+        throw py::type_error(
+            "indices must be an int32 or int64 numpy.ndarray (native byte order)");
     if (f64)
         return i64 ? f(Tag<double>{}, Tag<std::int64_t>{}) : f(Tag<double>{}, Tag<std::int32_t>{});
     return i64 ? f(Tag<float>{}, Tag<std::int64_t>{}) : f(Tag<float>{}, Tag<std::int32_t>{});

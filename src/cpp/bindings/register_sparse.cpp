@@ -34,24 +34,49 @@ TableShape table_shape(const py::array& param) {
     return {rows, rows ? static_cast<std::size_t>(param.size()) / rows : 0};
 }
 
-/// The checked index and value arrays of a sparse gradient for a table.
+/// The checked index and value arrays of a sparse gradient, and what the code that runs
+/// without the GIL needs of them.
 struct SparseGrad {
     py::array indices, values;
     std::size_t n;
+    const void* index_data;
+    std::size_t index_size;  ///< 4 or 8
+    bool index_signed;
+
+    /// f(const I* indices) with I the index type: int32/int64, signed or not.
+    template <class F>
+    decltype(auto) with_indices(F&& f) const {
+        if (index_size == 4)
+            return index_signed ? f(static_cast<const std::int32_t*>(index_data))
+                                : f(static_cast<const std::uint32_t*>(index_data));
+        return index_signed ? f(static_cast<const std::int64_t*>(index_data))
+                            : f(static_cast<const std::uint64_t*>(index_data));
+    }
 };
+
+/// Whether `a` holds I in native byte order (numpy's equivalence: int64 is 'l' or 'q').
+template <class I>
+bool holds(const py::array& a) {
+    return py::isinstance<py::array_t<I>>(a);
+}
 
 template <class T, int K>
 SparseGrad check_sparse(const CheckedBatch<T, K>& table,
                         py::handle indices_obj,
                         py::handle values_obj) {
     const py::array indices = as_ndarray(indices_obj, "indices");
-    const char kind = indices.dtype().kind();
-    if ((kind != 'i' && kind != 'u') || (indices.itemsize() != 4 && indices.itemsize() != 8))
+    // Read in place, never converted, like every array argument (buffers.hpp): an index
+    // array in the other byte order (np.dtype(">i8")) is refused, not misread, and so is an
+    // unaligned one (misaligned loads).
+    const bool is32 = holds<std::int32_t>(indices) || holds<std::uint32_t>(indices);
+    if (!is32 && !holds<std::int64_t>(indices) && !holds<std::uint64_t>(indices))
         throw py::type_error("indices has dtype " + std::string(py::str(indices.dtype())) +
-                             ", expected int32 or int64");
+                             ", expected int32 or int64 (native byte order)");
     if (indices.ndim() != 1) throw py::value_error("indices must be one-dimensional");
     if (!(indices.flags() & py::array::c_style))
         throw py::value_error("indices must be C-contiguous");
+    if (!(indices.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+        throw py::value_error("indices must be aligned");
     const auto n = static_cast<std::size_t>(indices.shape(0));
 
     auto values = CheckedBatch<T, K>::checked_input(values_obj, "values");
@@ -63,36 +88,29 @@ SparseGrad check_sparse(const CheckedBatch<T, K>& table,
     if (!same)
         throw py::value_error("values must have shape (len(indices),) + param.shape[1:]");
     table.check_read(values, "values");
-    return {indices, values, n};
+    return {indices, values, n, indices.data(), is32 ? 4u : 8u, indices.dtype().kind() == 'i'};
 }
 
-/// Calls f(const I* indices) with I the checked index array's type: int32/int64, signed
-/// or not.
-template <class F>
-decltype(auto) with_index_type(const py::array& indices, F&& f) {
-    const void* data = indices.data();
-    const bool is_signed = indices.dtype().kind() == 'i';
-    if (indices.itemsize() == 4)
-        return is_signed ? f(static_cast<const std::int32_t*>(data))
-                         : f(static_cast<const std::uint32_t*>(data));
-    return is_signed ? f(static_cast<const std::int64_t*>(data))
-                     : f(static_cast<const std::uint64_t*>(data));
-}
-
-template <class T>
-sparse::TouchedRows<T> touched_rows(const SparseGrad& grad, TableShape shape) {
-    const std::size_t bad = with_index_type(grad.indices, [&](const auto* indices) {
-        return sparse::first_out_of_range(indices, grad.n, shape.rows);
-    });
+/// Without the GIL: checks the indices' range, sorts them, sums the rows of duplicates and
+/// calls f(touched rows), which writes. With the GIL again, raises a ValueError naming the
+/// first index out of range (f not called: nothing written).
+template <class T, class F>
+void with_touched_rows(const SparseGrad& grad, TableShape shape, F&& f) {
+    const auto* values = static_cast<const T*>(grad.values.data());
+    std::size_t bad;
+    {
+        const py::gil_scoped_release release;  // no Python object touched below
+        bad = grad.with_indices([&](const auto* indices) {
+            const std::size_t first = sparse::first_out_of_range(indices, grad.n, shape.rows);
+            if (first == grad.n) f(sparse::TouchedRows<T>(indices, grad.n, values, shape.dim));
+            return first;
+        });
+    }
     if (bad != grad.n)
         throw py::value_error("indices[" + std::to_string(bad) + "] = " +
                               std::string(py::str(grad.indices.attr("__getitem__")(bad))) +
                               " is out of range for param with " + std::to_string(shape.rows) +
                               " rows");
-    const auto* values = static_cast<const T*>(grad.values.data());
-    return with_index_type(grad.indices, [&](const auto* indices) {
-        return sparse::TouchedRows<T>(indices, grad.n, values, shape.dim);
-    });
 }
 
 template <class Rule>
@@ -113,13 +131,13 @@ void call_rows(py::handle param, py::handle indices, py::handle values, py::hand
         const auto shape = table_shape(table.param(0));
         const auto grad = check_sparse(table, indices, values);
         const auto c = coeffs_from<Rule, T>(coeffs);
-        const auto touched = touched_rows<T>(grad, shape);
         const auto whole = table.without_grads();
         std::array<T*, K> state_tables{};
         for (int k = 0; k < K; ++k) state_tables[k] = whole.states[k][0];
-        const sparse::RowBatch<T, K> rows(touched, shape.dim, whole.params[0], state_tables);
-        const py::gil_scoped_release release;  // no Python object touched below
-        dispatch::run<Rule, T>(c, rows.batch());
+        with_touched_rows<T>(grad, shape, [&](const sparse::TouchedRows<T>& touched) {
+            const sparse::RowBatch<T, K> rows(touched, shape.dim, whole.params[0], state_tables);
+            dispatch::run<Rule, T>(c, rows.batch());
+        });
         return py::none();
     });
 }
@@ -143,20 +161,21 @@ void rowwise_adagrad(py::handle param, py::handle indices, py::handle values, py
     accumulator.check_read(table.param(0), "param");
     accumulator.check_read(grad.values, "values");
     const auto c = coeffs_from<Rule, T>(coeffs);
-    const auto touched = touched_rows<T>(grad, shape);
     T* p = static_cast<T*>(const_cast<void*>(table.param(0).data()));
     T* s = static_cast<T*>(const_cast<void*>(accumulator.param(0).data()));
-    const auto count = static_cast<std::ptrdiff_t>(touched.rows.size());
-    const int threads = touched.rows.size() * shape.dim >= (std::size_t{1} << 16)
-                            ? dispatch::num_threads() : 1;
-    const py::gil_scoped_release release;  // no Python object touched below
-    (void)threads;
+    const int max_threads = dispatch::num_threads();
+    with_touched_rows<T>(grad, shape, [&](const sparse::TouchedRows<T>& touched) {
+        const auto count = static_cast<std::ptrdiff_t>(touched.rows.size());
+        const int threads =
+            touched.rows.size() * shape.dim >= (std::size_t{1} << 16) ? max_threads : 1;
+        (void)threads;
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (std::ptrdiff_t i = 0; i < count; ++i) {
-        const std::size_t r = touched.rows[static_cast<std::size_t>(i)];
-        Rule::apply_row(c, p + r * shape.dim, touched.grads[static_cast<std::size_t>(i)], s[r],
-                        shape.dim);
-    }
+        for (std::ptrdiff_t i = 0; i < count; ++i) {
+            const std::size_t r = touched.rows[static_cast<std::size_t>(i)];
+            Rule::apply_row(c, p + r * shape.dim, touched.grads[static_cast<std::size_t>(i)],
+                            s[r], shape.dim);
+        }
+    });
 }
 
 constexpr const char* kRowsDoc =

@@ -109,6 +109,9 @@ struct Options {
     void* rates_context = nullptr;
 };
 
+/// The most threads a run may ask for (the bindings refuse more): well above any machine's
+/// cores, far below the thread counts at which OpenMP runtimes abort the process.
+inline constexpr int kMaxThreads = 1024;
 /// Examples a thread takes from the shared counter at a time; the intercept's delay.
 inline constexpr std::size_t kChunk = 256;
 /// Shuffle work units (Shuffle::advance) done by thread 0 per example it trains.

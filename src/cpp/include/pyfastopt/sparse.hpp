@@ -34,6 +34,12 @@ struct TouchedRows {
     std::vector<const T*> grads;
     std::vector<T> summed;
 
+    // grads point into summed: a copy's would point into the original's (a move keeps them).
+    TouchedRows(const TouchedRows&) = delete;
+    TouchedRows& operator=(const TouchedRows&) = delete;
+    TouchedRows(TouchedRows&&) = default;
+    TouchedRows& operator=(TouchedRows&&) = default;
+
     /// indices[i] names the table row that values[i * dim, (i + 1) * dim) belongs to.
     /// The indices must be in range (first_out_of_range).
     template <class I>
