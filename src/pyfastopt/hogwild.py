@@ -69,8 +69,8 @@ __all__ = ["LOSSES", "HogwildResult", "decision_function", "objective", "train"]
 
 #: loss name -> code of the C++ enum (pyfastopt/hogwild.hpp)
 LOSSES = {"logistic": 0, "hinge": 1, "squared": 2}
-# The most threads a call may use: hogwild::kMaxThreads (hogwild.hpp), where the reason is.
-_MAX_THREADS = 1024
+# Epochs of one call: its loss history (and per-epoch rates) are arrays of this length.
+_MAX_EPOCHS = 1 << 24
 # Steps per evaluation of a schedule: its temporaries (128 KiB) stay in cache and come from
 # malloc's heap; whole-run arrays (40 MB for 5M steps) cost page faults and memory traffic.
 _RATE_CHUNK = 1 << 14
@@ -250,7 +250,11 @@ def _fill(lr: Callable[..., Any], out: np.ndarray, first: int, stop: int) -> Non
     """out[t - first] = lr(t) for the steps t in [first, stop), checked to be finite and >= 0."""
     for start in range(first, stop, _RATE_CHUNK):
         steps = np.arange(start, min(stop, start + _RATE_CHUNK), dtype=np.int64)
-        values = np.asarray(_evaluate(lr, steps), dtype=np.float64)
+        try:
+            values = np.asarray(_evaluate(lr, steps), dtype=np.float64)
+        except (TypeError, ValueError) as error:  # strings, None, ragged lists
+            msg = f"lr schedule returned values that are not real numbers ({error})"
+            raise TypeError(msg) from None
         if values.shape != steps.shape:
             msg = f"lr schedule returned shape {values.shape} for {steps.shape} steps"
             raise ValueError(msg)
@@ -276,13 +280,7 @@ def _evaluate(schedule: Callable[..., Any], steps: np.ndarray) -> Any:
 
 
 def _threads(n_threads: int | None) -> int:
-    if n_threads is None:
-        return get_num_threads()
-    n_threads = check.integer("n_threads", n_threads, 1)
-    if n_threads > _MAX_THREADS:
-        msg = f"Invalid n_threads: {n_threads!r} (must be <= {_MAX_THREADS})"
-        raise ValueError(msg)
-    return n_threads
+    return get_num_threads() if n_threads is None else check.num_threads("n_threads", n_threads)
 
 
 # -- public API -----------------------------------------------------------------------------
@@ -355,7 +353,7 @@ def train(
         msg = f"Invalid history: {history!r} (must be 'progressive' or 'objective')"
         raise ValueError(msg)
     alpha = check.nonneg("alpha", alpha)
-    epochs = check.integer("epochs", epochs, 1)
+    epochs = check.integer("epochs", epochs, 1, _MAX_EPOCHS)
     eps = check.positive("eps", eps)
     intercept_lr_scale = check.positive("intercept_lr_scale", intercept_lr_scale)
     seed = check.integer("seed", seed, 0)
@@ -386,7 +384,8 @@ def decision_function(X: MatrixLike, coef: np.ndarray, intercept: float = 0.0, *
     indptr, indices, data, _ = _csr(X, coef.size)
     return _core.hogwild_decision_function(indptr, indices, data,
                                            np.require(coef, data.dtype, "CA"),
-                                           float(intercept), _threads(n_threads))  # fmt: skip
+                                           check.real("intercept", intercept),
+                                           _threads(n_threads))  # fmt: skip
 
 
 def objective(X: MatrixLike, y: Any, coef: np.ndarray, intercept: float = 0.0, *,
@@ -404,7 +403,8 @@ def objective(X: MatrixLike, y: Any, coef: np.ndarray, intercept: float = 0.0, *
     indptr, indices, data, _ = _csr(X, coef.size)
     y_arr, _ = _labels(y, indptr.size - 1, loss, data.dtype, signed_ok=True)
     return _core.hogwild_objective(indptr, indices, data, y_arr,
-                                   np.require(coef, data.dtype, "CA"), float(intercept),
+                                   np.require(coef, data.dtype, "CA"),
+                                   check.real("intercept", intercept),
                                    LOSSES[loss], alpha, _threads(n_threads))  # fmt: skip
 
 

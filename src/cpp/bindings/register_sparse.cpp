@@ -88,6 +88,7 @@ SparseGrad check_sparse(const CheckedBatch<T, K>& table,
     if (!same)
         throw py::value_error("values must have shape (len(indices),) + param.shape[1:]");
     table.check_read(values, "values");
+    table.check_read(indices, "indices");  // an update must not write the caller's indices
     return {indices, values, n, indices.data(), is32 ? 4u : 8u, indices.dtype().kind() == 'i'};
 }
 
@@ -160,6 +161,7 @@ void rowwise_adagrad(py::handle param, py::handle indices, py::handle values, py
         throw py::value_error("sum must have shape (param.shape[0],)");
     accumulator.check_read(table.param(0), "param");
     accumulator.check_read(grad.values, "values");
+    accumulator.check_read(grad.indices, "indices");
     const auto c = coeffs_from<Rule, T>(coeffs);
     T* p = static_cast<T*>(const_cast<void*>(table.param(0).data()));
     T* s = static_cast<T*>(const_cast<void*>(accumulator.param(0).data()));
