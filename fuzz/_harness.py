@@ -23,8 +23,10 @@ import re
 import sys
 import traceback
 import warnings
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
-from typing import Any, Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Callable
 
 import atheris
 import numpy as np
@@ -95,7 +97,7 @@ def report(finding: Finding, data: bytes, show: Callable[[], str] | None = None)
     if sig in _seen:
         return
     _seen.add(sig)
-    with open(_LOG, "a", encoding="utf-8") as f:
+    with Path(_LOG).open("a", encoding="utf-8") as f:
         f.write(json.dumps({"signature": sig, "finding": str(finding), "input": data.hex()}) + "\n")
         f.flush()
     print(f"NEW FINDING: {finding}", file=sys.stderr)
@@ -287,7 +289,8 @@ def extent(a: np.ndarray) -> tuple[int, int]:
     """[lowest, highest) address an array's elements occupy (empty if it has none)."""
     if a.size == 0:
         return (0, 0)
-    lo, hi = np.byte_bounds(a) if hasattr(np, "byte_bounds") else np.lib.array_utils.byte_bounds(a)
+    byte_bounds = getattr(np.lib, "array_utils", np).byte_bounds  # moved in NumPy 2.0
+    lo, hi = byte_bounds(a)
     return lo, hi
 
 
@@ -338,7 +341,7 @@ STATE_NAMES = ("momentum_buffer", "sum", "square_avg", "acc_delta", "grad_avg", 
                "exp_avg_sq", "max_exp_avg_sq", "exp_inf", "prev", "step_size")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _names_pattern(names: tuple[str, ...]) -> re.Pattern:
     """Any of the names as a word (so that "y" is not found in "array")."""
     return re.compile("|".join(rf"(?<![A-Za-z_]){re.escape(n)}(?![A-Za-z_])"
@@ -394,10 +397,10 @@ def call(
             tb = traceback.extract_tb(error.__traceback__)[-1]
             report(Finding("wrong exception type", where,
                            f"{type(error).__name__}: {str(error)[:200]} "
-                           f"(at {os.path.basename(tb.filename)}:{tb.lineno})"), data, show)
+                           f"(at {Path(tb.filename).name}:{tb.lineno})"), data, show)
             return False, error
     for w in caught:
-        at = f"{os.path.basename(w.filename)}:{w.lineno}"
+        at = f"{Path(w.filename).name}:{w.lineno}"
         detail = f"{w.category.__name__}: {w.message} (at {at})"
         report(Finding("warning", where, detail), data, show)
     changed = snap.changed(as_arrays(written()) if written is not None else ())
@@ -414,10 +417,10 @@ def setup(instrument: bool = True) -> None:
     """Imports pyfastopt under atheris' Python coverage instrumentation."""
     if instrument:
         with atheris.instrument_imports(include=["pyfastopt"]):
-            import pyfastopt  # noqa: F401
-            import pyfastopt.functional  # noqa: F401
-            import pyfastopt.hogwild  # noqa: F401
-            import pyfastopt.optim  # noqa: F401
+            import pyfastopt
+            import pyfastopt.functional
+            import pyfastopt.hogwild
+            import pyfastopt.optim
             import pyfastopt.sparse  # noqa: F401
 
 

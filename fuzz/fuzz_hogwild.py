@@ -18,20 +18,23 @@ Run: python fuzz/fuzz_hogwild.py [libFuzzer flags] [corpus dir]  (see fuzz/READM
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _harness as h  # noqa: E402
+import _harness as h
 
 h.setup()
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from pyfastopt import _core  # noqa: E402
-from pyfastopt import hogwild  # noqa: E402
+from pyfastopt import (
+    _core,
+    hogwild,
+)
 
 ARG_NAMES = ["X", "y", "data", "indices", "indptr", "coef", "loss", "alpha", "lr", "lr_unit",
              "epochs", "eps", "intercept", "seed", "n_threads", "n_features", "history", "rates",
@@ -66,11 +69,10 @@ class Csr:
         what = inp.int(0, 11)
         # a mutation that does not apply to these arrays (a value that does not fit the
         # dtype, an index into an empty one) is skipped
-        with np.errstate(all="ignore"):
-            try:
-                self._malform(inp, what)
-            except (IndexError, OverflowError, TypeError, ValueError):
-                pass
+        with np.errstate(all="ignore"), contextlib.suppress(
+            IndexError, OverflowError, TypeError, ValueError
+        ):
+            self._malform(inp, what)
 
     def _malform(self, inp: h.Inputs, what: int) -> None:
         if not all(isinstance(a, np.ndarray) and a.ndim == 1
@@ -112,9 +114,8 @@ class Csr:
                 setattr(self, name, a.tolist())
         elif what == 10:  # indptr empty
             self.indptr = ip[:0]
-        else:  # a negative row length in the middle with a consistent end
-            if ip.size > 3:
-                ip[1], ip[2] = ip[2] + 1, ip[1]
+        elif ip.size > 3:  # a negative row length in the middle with a consistent end
+            ip[1], ip[2] = ip[2] + 1, ip[1]
 
     def huge_index(self) -> bool:
         ix = self.indices
@@ -182,7 +183,8 @@ def schedule(inp: h.Inputs):
 
 
 def raise_user_error(*args):
-    raise h.UserError("from a schedule")
+    msg = "from a schedule"
+    raise h.UserError(msg)
 
 
 def fuzz_train(inp: h.Inputs, data: bytes) -> None:

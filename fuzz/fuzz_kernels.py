@@ -14,14 +14,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _harness as h  # noqa: E402
+import _harness as h
 
 h.setup()
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from pyfastopt import _core  # noqa: E402
-from pyfastopt import functional as F  # noqa: E402
+from pyfastopt import _core
+from pyfastopt import functional as F
 
 LR = [1e-3, 0.1, 0.0, 1.0]
 DECAY = [0.9, 0.99, 0.0, 0.5]
@@ -192,7 +192,7 @@ def fuzz_plan(inp: h.Inputs, data: bytes) -> None:
     name = inp.pick(KERNEL_NAMES)
     p, g, s, coeffs, params, grads, states = core_args(inp, name)
     ok, plan = h.call(f"_core.{name}_plan()", lambda: getattr(_core, name + "_plan")(p, s), inp,
-                      data, names=ARG_NAMES, written=lambda: [], args=(p, s))
+                      data, names=ARG_NAMES, written=list, args=(p, s))
     if not ok:
         return
     if inp.chance(4):

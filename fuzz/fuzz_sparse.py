@@ -20,15 +20,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _harness as h  # noqa: E402
+import _harness as h
 
 h.setup()
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from pyfastopt import _core  # noqa: E402
-from pyfastopt import functional as F  # noqa: E402
-from pyfastopt import sparse  # noqa: E402
+from pyfastopt import (
+    _core,
+    sparse,
+)
+from pyfastopt import functional as F
 
 #: functional step -> its state arguments (hyperparameters: the defaults, lr fuzzed)
 RULES = {
@@ -162,7 +164,7 @@ def fuzz_functional(inp: h.Inputs, data: bytes) -> None:
         precheck = e
         h.report(h.Finding("wrong exception type", "sparse.check_rows",
                            f"{type(e).__name__}: {e}"), data, lambda: h.describe((param, grad)))
-    show = lambda: h.describe((args, kwargs), inp.made)  # noqa: E731
+    show = lambda: h.describe((args, kwargs), inp.made)
     ok, err = h.call(f"functional.{name}", lambda: getattr(F, name)(*args, **kwargs), inp, data,
                      names=ARG_NAMES, args=(args, kwargs),
                      written=lambda: writable(param, *states))
@@ -182,7 +184,12 @@ def fuzz_functional(inp: h.Inputs, data: bytes) -> None:
 
 
 def gradient_error(err) -> bool:
-    return any(w in str(err) for w in ("indices", "values", "grad"))
+    """An error about the gradient itself: what check_rows (which sees the table, not its
+    states) must also find; a gradient inside a state buffer is the caller's check."""
+    text = str(err)
+    if "shares memory" in text and "param" not in text:
+        return False
+    return any(w in text for w in ("indices", "values", "grad"))
 
 
 def well_formed(param, states) -> bool:
@@ -247,7 +254,7 @@ def fuzz_rowwise(inp: h.Inputs, data: bytes) -> None:
               if inp.chance(3)}  # fmt: skip
         args = (param, grad, acc, kw)
         where = "sparse.rowwise_adagrad_"
-        fn = lambda: sparse.rowwise_adagrad_(param, grad, acc, **kw)  # noqa: E731
+        fn = lambda: sparse.rowwise_adagrad_(param, grad, acc, **kw)
         named = named_rows(idx, rows) if isinstance(grad, sparse.SparseRows) else None
     else:
         coeffs = tuple(inp.pick([1.0, 0.0, 1e-10, -1e-2]) for _ in range(inp.int(2, 5)))

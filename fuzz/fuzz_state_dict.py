@@ -22,13 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _harness as h  # noqa: E402
+import _harness as h
 
 h.setup()
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from pyfastopt import optim  # noqa: E402
+from pyfastopt import optim
 
 #: class -> constructor keyword choices (one is drawn per run)
 CLASSES = {
@@ -185,7 +185,7 @@ def test_one_input(data: bytes) -> None:
     sd_arrays = [v for s in (sd.get("state") or {}).values() if isinstance(s, dict)
                  for v in s.values() if isinstance(v, np.ndarray)] if isinstance(
         sd.get("state"), dict) else []  # fmt: skip
-    show = lambda: f"{cls.__name__}({kwargs}) state_dict " + h.describe(sd, inp.made)  # noqa: E731
+    show = lambda: f"{cls.__name__}({kwargs}) state_dict " + h.describe(sd, inp.made)
     where = "optim.Optimizer.load_state_dict"
     ok, err = h.call(where, lambda: opt.load_state_dict(sd), inp, data, names=ARG_NAMES,
                      extra=opt_arrays + sd_arrays, args=sd)

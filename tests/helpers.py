@@ -40,9 +40,9 @@ def assert_close(actual, expected, *, sign_based=False, what="array", scale=None
     same_class &= ~finite | np.isfinite(wide)
     if not same_class.all():
         i = int(np.argmin(same_class))
-        raise AssertionError(f"{what}: {np.count_nonzero(~same_class)} of {actual.size} "
-                             f"elements differ in NaN/inf; first at {i}: {wide[i]!r} vs "
-                             f"reference {expected[i]!r}")  # fmt: skip
+        msg = (f"{what}: {np.count_nonzero(~same_class)} of {actual.size} elements differ in "
+               f"NaN/inf; first at {i}: {wide[i]!r} vs reference {expected[i]!r}")  # fmt: skip
+        raise AssertionError(msg)
     if scale is None:
         scale = float(np.max(np.abs(expected[finite]), initial=0.0))
     atol = max(rtol * scale, 64 * float(np.finfo(actual.dtype).smallest_subnormal))
@@ -55,11 +55,10 @@ def assert_close(actual, expected, *, sign_based=False, what="array", scale=None
         return
     if not close.all():
         i = int(np.argmin(close))
-        raise AssertionError(
-            f"{what}: {np.count_nonzero(~close)} of {actual.size} elements differ; "
-            f"first at {i}: {wide[i]!r} vs reference {expected[i]!r} "
-            f"(rtol {rtol}, atol {np.max(atol):.3g})"
-        )
+        msg = (f"{what}: {np.count_nonzero(~close)} of {actual.size} elements differ; "
+               f"first at {i}: {wide[i]!r} vs reference {expected[i]!r} "
+               f"(rtol {rtol}, atol {np.max(atol):.3g})")  # fmt: skip
+        raise AssertionError(msg)
 
 
 def gradients(rng, shapes, dtype, steps=STEPS):

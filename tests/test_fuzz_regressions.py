@@ -222,3 +222,38 @@ def test_load_state_dict_refuses_an_unknown_swats_phase():
     sd["state"][0]["phase"] = "bogus"  # accepted; the next step raises
     with pytest.raises(ValueError, match="phase"):
         opt.load_state_dict(sd)
+
+
+# -- private entry points: numbers pybind11 cannot convert ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("n_threads", "intercept", "error", "match"),
+    [(2**31, 0.0, ValueError, "n_threads"), (2**63, 0.0, ValueError, "n_threads"),
+     (1.5, 0.0, TypeError, "n_threads"), (1, "0.1", TypeError, "intercept"),
+     (1, None, TypeError, "intercept"), (1, 10**400, ValueError, "intercept")],
+)  # fmt: skip
+def test_core_hogwild_numbers_are_named(n_threads, intercept, error, match):
+    # pybind11's int and float casters answered these with a dump of the signatures
+    with pytest.raises(error, match=match):
+        _core.hogwild_decision_function(np.array([0, 1]), np.array([0], np.int32),
+                                        np.ones(1, np.float32), np.ones(1, np.float32),
+                                        intercept, n_threads)  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", [2**64, -1])
+def test_core_noise_seed_out_of_range_is_named(seed):
+    g = np.zeros(4)
+    with pytest.raises(ValueError, match="seed"):
+        _core.gradient_noise([g], seed, 1, 1.0)
+    assert not g.any()
+
+
+def test_load_state_dict_keeps_per_group_keys():
+    """AdaBound's groups carry initial_lr, which is not among the defaults."""
+    opt = optim.AdaBound([np.ones(3)])
+    opt.step([np.ones(3)])
+    sd = opt.state_dict()
+    del sd["param_groups"][0]["initial_lr"]
+    with pytest.raises(ValueError, match="initial_lr"):
+        opt.load_state_dict(sd)

@@ -302,7 +302,8 @@ def test_clip_grad_norm_of_a_nan_norm_matches_torch():
         t.grad = t.clone()
     expected = torch.nn.utils.clip_grad_norm_(tensors, 1.0)
     total = T.clip_grad_norm_(grads, 1.0)
-    assert np.isnan(total) and torch.isnan(expected)
+    assert np.isnan(total)
+    assert torch.isnan(expected)
     for g, t in zip(grads, tensors):
         np.testing.assert_array_equal(g, t.grad.numpy())  # all NaN
 

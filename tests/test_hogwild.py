@@ -124,8 +124,8 @@ def reference_train(X, y, n_features, *, loss, alpha, rate, epochs, adagrad=Fals
             z = b
             for k in row:
                 z += float(data[k]) * float(w[indices[k]])
-            l, g = loss_grad(loss, float(y[i]), z)
-            total += l
+            loss_i, g = loss_grad(loss, float(y[i]), z)
+            total += loss_i
             lr = rate(epoch, p)
             for k in row:
                 j, x, wv = indices[k], float(data[k]), float(w[indices[k]])
@@ -176,10 +176,7 @@ def tiny(dtype=np.float64, n=40, d=12, seed=0, loss="logistic"):
     if indptr[6] - k >= 2:
         indices[k + 1] = indices[k]
     data = rng.standard_normal(indptr[-1]).astype(dtype)
-    if loss == "squared":
-        y = rng.standard_normal(n)
-    else:
-        y = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+    y = rng.standard_normal(n) if loss == "squared" else np.where(rng.random(n) < 0.5, -1.0, 1.0)
     return (data, indices, indptr), y, d
 
 
@@ -266,7 +263,7 @@ def test_per_epoch_schedule_and_plain_callable():
     X, y, d = tiny(np.float64, n=30)
     s = schedules.step_decay_schedule(0.3, drop_rate=0.5, drop_every=1)
     r = hogwild.train(X, y, lr=s, lr_unit="epoch", epochs=3, seed=2, n_threads=1, n_features=d)
-    w, b, _ = reference_train(X, y, d, loss="logistic", alpha=1e-4, epochs=3, seed=2,
+    w, _b, _ = reference_train(X, y, d, loss="logistic", alpha=1e-4, epochs=3, seed=2,
                               rate=lambda e, p: s(e))  # fmt: skip
     np.testing.assert_allclose(r.coef, w, rtol=1e-12, atol=1e-15)
     # a scalar-only callable is evaluated step by step
@@ -306,7 +303,8 @@ def test_bad_rate_in_a_later_epoch_raises(threads):
 
     def fails_later(t):
         if np.max(t) >= 3 * n:
-            raise RuntimeError("schedule broke")
+            msg = "schedule broke"
+            raise RuntimeError(msg)
         return np.full(np.shape(t), 0.1)
 
     with pytest.raises(RuntimeError, match="schedule broke"):
@@ -547,9 +545,9 @@ def test_core_checks_what_it_relies_on():
         call(coef=np.zeros(5))
     with pytest.raises(TypeError, match="y has dtype float32"):
         call(y=y.astype(np.float32))
+    ro = coef.copy()
+    ro.flags.writeable = False
     with pytest.raises(ValueError, match="coef is read-only"):
-        ro = coef.copy()
-        ro.flags.writeable = False
         call(coef=ro)
     with pytest.raises(ValueError, match="rates must hold 120 values"):
         call(rate_unit=2, epochs=3)

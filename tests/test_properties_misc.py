@@ -74,9 +74,9 @@ def sparse_arrays(dtype, rows, dim, index_lists, seed, specials):
     rng = np.random.default_rng(seed)
     table = rng.standard_normal((rows, dim)).astype(dtype)
     grads = []
-    for indices in index_lists:
-        if isinstance(indices, tuple):  # ("random", n) for the big tables
-            indices = rng.integers(0, rows, indices[1]).tolist()
+    for drawn in index_lists:
+        # ("random", n) for the big tables
+        indices = rng.integers(0, rows, drawn[1]).tolist() if isinstance(drawn, tuple) else drawn
         shape = (len(indices), dim)
         (values,), _ = make_gradients(rng, [shape], dtype, 1, 1.0, specials)
         index_dtype = rng.choice([np.int32, np.int64])
@@ -219,7 +219,8 @@ def test_schedule_matches_closed_form_and_torch(kind, data):
     np.testing.assert_allclose(scalar, [formula(t) for t in steps], rtol=1e-12,
                                atol=1e-14 * max(scale, 1e-300))  # fmt: skip
     vector = schedule(np.array(steps, dtype=np.int64))
-    assert vector.dtype == np.float64 and vector.tobytes() == scalar.tobytes()
+    assert vector.dtype == np.float64
+    assert vector.tobytes() == scalar.tobytes()
     if peer is not None:  # torch multiplies step by step: not bitwise
         make, lr, steps = peer
         n = data.draw(st.integers(1, min(steps, 120)))
@@ -288,7 +289,7 @@ def test_clip_grad_norm_scales_by_the_numpy_norm(grads, max_norm, restore_target
             assert_close(a, e, what=f"clipped ({isa}, {threads} threads)")
     for isa in ISAS:  # the norm: the same bits for any thread count
         norms = [run[2] for run in runs if run[0] == isa]
-        assert norms[0] == norms[1] or math.isnan(norms[0]) and math.isnan(norms[1])
+        assert norms[0] == norms[1] or (math.isnan(norms[0]) and math.isnan(norms[1]))
 
 
 # -- Hogwild! with one thread -----------------------------------------------------------------

@@ -165,13 +165,13 @@ def _csr(X: MatrixLike, n_features: int | None) -> tuple[np.ndarray, np.ndarray,
             raise ValueError(msg)
     # The native layer reads only C-contiguous, aligned arrays in native byte order; these
     # are only read, so a converted copy (when needed) loses nothing.
-    return (np.require(indptr, np.int64, "CA"), _native(indices), _native(data),
+    return (np.require(indptr, np.int64, ["C", "A"]), _native(indices), _native(data),
             n_features)  # fmt: skip
 
 
 def _native(a: np.ndarray) -> np.ndarray:
     """``a`` itself, or a C-contiguous aligned copy in native byte order."""
-    return np.require(a, a.dtype.newbyteorder("="), "CA")
+    return np.require(a, a.dtype.newbyteorder("="), ["C", "A"])
 
 
 def _array(name: str, a: Any) -> np.ndarray:
@@ -383,7 +383,7 @@ def decision_function(X: MatrixLike, coef: np.ndarray, intercept: float = 0.0, *
     coef = _coef(coef)
     indptr, indices, data, _ = _csr(X, coef.size)
     return _core.hogwild_decision_function(indptr, indices, data,
-                                           np.require(coef, data.dtype, "CA"),
+                                           np.require(coef, data.dtype, ["C", "A"]),
                                            check.real("intercept", intercept),
                                            _threads(n_threads))  # fmt: skip
 
@@ -403,7 +403,7 @@ def objective(X: MatrixLike, y: Any, coef: np.ndarray, intercept: float = 0.0, *
     indptr, indices, data, _ = _csr(X, coef.size)
     y_arr, _ = _labels(y, indptr.size - 1, loss, data.dtype, signed_ok=True)
     return _core.hogwild_objective(indptr, indices, data, y_arr,
-                                   np.require(coef, data.dtype, "CA"),
+                                   np.require(coef, data.dtype, ["C", "A"]),
                                    check.real("intercept", intercept),
                                    LOSSES[loss], alpha, _threads(n_threads))  # fmt: skip
 

@@ -38,24 +38,25 @@ Conventions shared by all classes
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 __all__ = [
     "SGD",
-    "Adagrad",
+    "SWATS",
+    "AMSBound",
+    "AdaBound",
     "Adadelta",
-    "RMSprop",
+    "Adagrad",
     "Adam",
     "AdamW",
     "Adamax",
+    "Lion",
     "NAdam",
     "RAdam",
+    "RMSprop",
     "Rprop",
-    "AdaBound",
-    "AMSBound",
-    "Lion",
-    "SWATS",
 ]
 
 
@@ -70,22 +71,20 @@ class _Reference:
     def __init__(self, params, **defaults):
         self.params = list(params)
         self.defaults = dict(defaults)
-        self.state = [{} for _ in self.params]
+        self.state: list[dict[str, Any]] = [{} for _ in self.params]
 
     def step(self, grads) -> None:
         grads = list(grads)
         if len(grads) != len(self.params):
-            raise ValueError(
-                f"got {len(grads)} grads for {len(self.params)} params"
-            )
-        for i, (p, g) in enumerate(zip(self.params, grads)):
-            if g is None:
+            msg = f"got {len(grads)} grads for {len(self.params)} params"
+            raise ValueError(msg)
+        for i, (p, grad) in enumerate(zip(self.params, grads)):
+            if grad is None:
                 continue
-            g = np.array(g, dtype=np.float64, copy=True)
+            g = np.array(grad, dtype=np.float64, copy=True)
             if g.shape != p.shape:
-                raise ValueError(
-                    f"grad {i} has shape {g.shape}, param has shape {p.shape}"
-                )
+                msg = f"grad {i} has shape {g.shape}, param has shape {p.shape}"
+                raise ValueError(msg)
             state = self.state[i]
             if not state:
                 state["step"] = 0
@@ -165,10 +164,7 @@ class SGD(_Reference):
             else:
                 buf = momentum * state["momentum_buffer"] + (1 - dampening) * g
             state["momentum_buffer"] = buf
-            if self.defaults["nesterov"]:
-                d = g + momentum * buf
-            else:
-                d = buf
+            d = g + momentum * buf if self.defaults["nesterov"] else buf
         else:
             d = g
 
@@ -380,10 +376,7 @@ class RMSprop(_Reference):
         else:
             var = sq
 
-        if self.defaults["eps_inside_sqrt"]:
-            avg = np.sqrt(var + eps)
-        else:
-            avg = np.sqrt(var) + eps
+        avg = np.sqrt(var + eps) if self.defaults["eps_inside_sqrt"] else np.sqrt(var) + eps
 
         if momentum > 0:
             buf = momentum * state["momentum_buffer"] + g / avg

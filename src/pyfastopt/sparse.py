@@ -23,13 +23,13 @@ accumulator per row instead of per element.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 import numpy as np
 
 from . import _core
 from . import _validate as check
-from ._buffers import as_array
+from ._buffers import as_array, check_disjoint
 
 __all__ = ["SparseRows", "check_rows", "rowwise_adagrad_"]
 
@@ -72,12 +72,14 @@ def check_rows(param: np.ndarray, grad: SparseRows, name: str = "grad") -> None:
     if len(indices) and (indices.min() < 0 or indices.max() >= param.shape[0]):
         msg = f"{name}.indices has an index out of range for {param.shape[0]} rows"
         raise ValueError(msg)
+    # the table is written: its gradient may not live in it (states: the caller's check)
+    check_disjoint([("param", param)], [(f"{name}.indices", indices), (f"{name}.values", values)])
 
 
 def rowwise_adagrad_(
     param: np.ndarray,
-    grad: Union[SparseRows, np.ndarray],
-    sum: np.ndarray,  # noqa: A002  (Adagrad's state name)
+    grad: SparseRows | np.ndarray,
+    sum: np.ndarray,
     *,
     lr: float = 1e-2,
     eps: float = 1e-10,

@@ -13,7 +13,9 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <pyfastopt/batch.hpp>
@@ -26,8 +28,52 @@ namespace py = pybind11;
 inline std::vector<py::handle> items_of(py::handle obj, const char* name) {
     if (!PyList_Check(obj.ptr()) && !PyTuple_Check(obj.ptr()))
         throw py::type_error(std::string(name) + " must be a list of numpy arrays");
-    PyObject** items = PySequence_Fast_ITEMS(obj.ptr());  // no iterator: a step of a large
-    return {items, items + PySequence_Fast_GET_SIZE(obj.ptr())};  // model reads thousands
+    // no iterator: a step of a large model reads thousands of items
+    PyObject** items = PySequence_Fast_ITEMS(obj.ptr());
+    return {items, items + PySequence_Fast_GET_SIZE(obj.ptr())};
+}
+
+/// An integer argument as T, or TypeError/ValueError naming it: pybind11's own conversion
+/// answers an int beyond T's range with its dump of every signature.
+template <class T>
+T int_arg(py::handle obj, const char* name) {
+    static_assert(std::is_integral_v<T>, "an integer type");
+    if (PyBool_Check(obj.ptr()) || !PyIndex_Check(obj.ptr()))
+        throw py::type_error(std::string(name) + " must be an int, got " +
+                             std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
+    const auto value = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
+    if (!value) throw py::error_already_set();
+    if constexpr (std::is_signed_v<T>) {
+        int overflow = 0;
+        const long long v = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
+        if (overflow == 0 && v >= std::numeric_limits<T>::min() &&
+            v <= std::numeric_limits<T>::max())
+            return static_cast<T>(v);
+    } else {
+        const unsigned long long v = PyLong_AsUnsignedLongLong(value.ptr());
+        if (PyErr_Occurred())
+            PyErr_Clear();  // negative or too large: the error below names the argument
+        else if (v <= std::numeric_limits<T>::max())
+            return static_cast<T>(v);
+    }
+    throw py::value_error(std::string(name) + " = " + std::string(py::str(value)) +
+                          " is out of range");
+}
+
+/// A real-number argument as a double, or TypeError naming it (for the same reason).
+inline double real_arg(py::handle obj, const char* name) {
+    if (PyBool_Check(obj.ptr()) ||
+        !(PyFloat_Check(obj.ptr()) || PyIndex_Check(obj.ptr()) ||
+          py::isinstance(obj, py::module_::import("numbers").attr("Real"))))
+        throw py::type_error(std::string(name) + " must be a real number, got " +
+                             std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
+    const double x = PyFloat_AsDouble(obj.ptr());
+    if (x == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        throw py::value_error(std::string(name) + " = " + std::string(py::str(obj)) +
+                              " is out of range");
+    }
+    return x;
 }
 
 /// An argument's name as the user sees it: "exp_avg", or "exp_avg[3]" in a list call.
@@ -98,7 +144,8 @@ public:
         params_.resize(n);
         grads_.resize(n);
         for (std::size_t i = 0; i < n; ++i) {
-            const py::array& param = checked(p[i], {roles_.param, i, n, roles_.indexed}, nullptr, true);
+            const py::array& param =
+                checked(p[i], {roles_.param, i, n, roles_.indexed}, nullptr, true);
             params_[i] = static_cast<T*>(const_cast<void*>(param.data()));
             sizes_[i] = static_cast<std::size_t>(param.size());
         }
@@ -111,7 +158,8 @@ public:
             states_[k].resize(n);
             for (std::size_t i = 0; i < n; ++i) {
                 states_[k][i] = static_cast<T*>(const_cast<void*>(
-                    checked(list[i], {state_names[k], i, n, roles_.indexed}, &arrays_[i], true).data()));
+                    checked(list[i], {state_names[k], i, n, roles_.indexed}, &arrays_[i], true)
+                        .data()));
             }
         }
         sort_and_check_written();
@@ -195,7 +243,9 @@ private:
     };
 
     /// A written buffer: checked, kept alive in arrays_, its memory recorded in written_.
-    const py::array& checked(py::handle obj, const ArgName& arg, const py::array* like_param,
+    const py::array& checked(py::handle obj,
+                             const ArgName& arg,
+                             const py::array* like_param,
                              bool written) {
         arrays_.push_back(check_array(obj, arg, like_param, written));
         written_.push_back(span_of(arrays_.back(), arg));
@@ -203,7 +253,9 @@ private:
     }
 
     /// The array behind `obj`, checked; like_param compares the shape with a parameter.
-    static py::array check_array(py::handle obj, const ArgName& arg, const py::array* like_param,
+    static py::array check_array(py::handle obj,
+                                 const ArgName& arg,
+                                 const py::array* like_param,
                                  bool written) {
         auto name = [&] { return arg.str(); };
         const py::array arr = as_ndarray(obj, name());
@@ -218,13 +270,13 @@ private:
                 same = arr.shape(d) == like_param->shape(d);
             if (!same)
                 throw py::value_error(name() + " has shape " + shape_str(arr) +
-                                      ", expected the shape of param " +
-                                      shape_str(*like_param));
+                                      ", expected the shape of param " + shape_str(*like_param));
         }
         const int flags = arr.flags();
         if (!(flags & py::array::c_style))
-            throw py::value_error(name() + " must be C-contiguous (use np.ascontiguousarray and "
-                                           "keep the result)");
+            throw py::value_error(name() +
+                                  " must be C-contiguous (use np.ascontiguousarray and "
+                                  "keep the result)");
         if (!(flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
             throw py::value_error(name() + " must be aligned");
         if (written && !arr.writeable()) throw py::value_error(name() + " is read-only");
@@ -238,8 +290,8 @@ private:
         if (!api.PyArray_Check_(obj.ptr())) return false;
         const auto* a = py::detail::array_proxy(obj.ptr());
         const auto* p = py::detail::array_proxy(arrays_[i].ptr());
-        constexpr int kLayout = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ |
-                                py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+        constexpr int kLayout =
+            py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
         if ((a->flags & kLayout) != kLayout || a->nd != p->nd) return false;
         for (int d = 0; d < a->nd; ++d)  // (std::equal became a call to memcmp)
             if (a->dimensions[d] != p->dimensions[d]) return false;
@@ -259,8 +311,8 @@ private:
     }
 
     static std::string shape_str(const py::array& a) {
-        return std::string(py::str(py::tuple(py::cast(std::vector<py::ssize_t>(
-            a.shape(), a.shape() + a.ndim())))));
+        return std::string(py::str(
+            py::tuple(py::cast(std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim())))));
     }
 
     [[noreturn]] static void overlap_error(const Span& a, const Span& b) {
@@ -277,7 +329,8 @@ private:
         std::sort(written_.begin(), written_.end(),
                   [](const Span& a, const Span& b) { return a.begin < b.begin; });
         for (std::size_t i = 1; i < written_.size(); ++i)
-            if (written_[i - 1].end > written_[i].begin) overlap_error(written_[i], written_[i - 1]);
+            if (written_[i - 1].end > written_[i].begin)
+                overlap_error(written_[i], written_[i - 1]);
     }
 
     /// A gradient may share memory with other gradients (they are only read), never with a
@@ -306,10 +359,10 @@ private:
 
     Roles roles_;
     const char* const* state_names_;
-    std::vector<py::array> arrays_;  ///< params, then states: kept alive, shapes compared
-    std::vector<py::array> kept_grads_;  ///< array-like gradients' views, for one call
-    std::vector<Span> written_;      ///< sorted, disjoint
-    mutable std::size_t last_count_ = 0;          ///< count_below's previous answer
+    std::vector<py::array> arrays_;       ///< params, then states: kept alive, shapes compared
+    std::vector<py::array> kept_grads_;   ///< array-like gradients' views, for one call
+    std::vector<Span> written_;           ///< sorted, disjoint
+    mutable std::size_t last_count_ = 0;  ///< count_below's previous answer
     std::vector<std::size_t> sizes_;
     std::vector<T*> params_;
     std::vector<const T*> grads_;

@@ -16,6 +16,8 @@
 
 #include <pyfastopt/hogwild.hpp>
 
+#include "buffers.hpp"
+
 namespace pyfastopt::bindings {
 namespace {
 
@@ -50,8 +52,8 @@ struct CheckedCsr {
     py::array_t<T> data;
     hogwild::Csr<T, I> view;
 
-    CheckedCsr(py::handle indptr_, py::handle indices_, py::handle data_, std::size_t n_cols,
-               int threads)
+    CheckedCsr(
+        py::handle indptr_, py::handle indices_, py::handle data_, std::size_t n_cols, int threads)
         : indptr(vector_arg<std::int64_t>(indptr_, "indptr")),
           indices(vector_arg<I>(indices_, "indices")),
           data(vector_arg<T>(data_, "data")) {
@@ -84,8 +86,8 @@ struct CheckedCsr {
         {
             const py::gil_scoped_release release;
 #if defined(_OPENMP)
-#pragma omp parallel for schedule(static) reduction(| : bad) num_threads(std::max(threads, 1)) \
-    if (threads > 1 && nnz > (std::int64_t{1} << 20))
+#pragma omp parallel for schedule(static) reduction(| : bad) \
+    num_threads(std::max(threads, 1)) if (threads > 1 && nnz > (std::int64_t{1} << 20))
 #endif
             for (std::int64_t k = 0; k < nnz; ++k)
                 bad |= (idx[k] < 0) | (idx[k] > last) | !(x[k] - x[k] == T(0));
@@ -93,8 +95,8 @@ struct CheckedCsr {
         if (bad) {
             const I* out = std::find_if(idx, idx + nnz, [&](I j) { return j < 0 || j > last; });
             if (out != idx + nnz)
-                throw py::value_error("indices[" + std::to_string(out - idx) + "] = " +
-                                      std::to_string(*out) + " is out of range for " +
+                throw py::value_error("indices[" + std::to_string(out - idx) +
+                                      "] = " + std::to_string(*out) + " is out of range for " +
                                       std::to_string(n_cols) + " features");
             const T* nan = std::find_if(x, x + nnz, [](T v) { return !std::isfinite(v); });
             throw py::value_error("data must be finite: data[" + std::to_string(nan - x) +
@@ -154,15 +156,29 @@ struct RateFiller {
 };
 
 template <class T, class I>
-py::tuple train(py::handle indptr, py::handle indices, py::handle data, py::handle y_,
-                py::handle coef_, double intercept, py::handle rates_, int loss, double alpha,
-                bool adagrad, double eps, bool fit_intercept, double intercept_lr_scale,
-                bool shuffle, std::uint64_t seed, std::size_t epochs, int rate_unit, int threads,
-                bool objective_history, py::handle fill_rates) {
+py::tuple train(py::handle indptr,
+                py::handle indices,
+                py::handle data,
+                py::handle y_,
+                py::handle coef_,
+                double intercept,
+                py::handle rates_,
+                int loss,
+                double alpha,
+                bool adagrad,
+                double eps,
+                bool fit_intercept,
+                double intercept_lr_scale,
+                bool shuffle,
+                std::uint64_t seed,
+                std::size_t epochs,
+                int rate_unit,
+                int threads,
+                bool objective_history,
+                py::handle fill_rates) {
     threads_arg(threads);
     auto coef = vector_arg<T>(coef_, "coef", true);
-    const CheckedCsr<T, I> X(indptr, indices, data, static_cast<std::size_t>(coef.size()),
-                            threads);
+    const CheckedCsr<T, I> X(indptr, indices, data, static_cast<std::size_t>(coef.size()), threads);
     auto y = labels_arg<T>(y_, X.view.n_rows);
     if (X.view.n_rows >= (std::size_t{1} << 32))
         throw py::value_error("at most 2^32 - 1 rows are supported");
@@ -212,12 +228,15 @@ py::tuple train(py::handle indptr, py::handle indices, py::handle data, py::hand
 }
 
 template <class T, class I>
-py::array_t<double> margins(py::handle indptr, py::handle indices, py::handle data,
-                            py::handle coef_, double intercept, int threads) {
+py::array_t<double> margins(py::handle indptr,
+                            py::handle indices,
+                            py::handle data,
+                            py::handle coef_,
+                            double intercept,
+                            int threads) {
     threads_arg(threads);
     auto coef = vector_arg<T>(coef_, "coef");
-    const CheckedCsr<T, I> X(indptr, indices, data, static_cast<std::size_t>(coef.size()),
-                            threads);
+    const CheckedCsr<T, I> X(indptr, indices, data, static_cast<std::size_t>(coef.size()), threads);
     py::array_t<double> out(static_cast<py::ssize_t>(X.view.n_rows));
     double* m = out.mutable_data();
     const T* w = coef.data();
@@ -227,12 +246,18 @@ py::array_t<double> margins(py::handle indptr, py::handle indices, py::handle da
 }
 
 template <class T, class I>
-double objective(py::handle indptr, py::handle indices, py::handle data, py::handle y_,
-                 py::handle coef_, double intercept, int loss, double alpha, int threads) {
+double objective(py::handle indptr,
+                 py::handle indices,
+                 py::handle data,
+                 py::handle y_,
+                 py::handle coef_,
+                 double intercept,
+                 int loss,
+                 double alpha,
+                 int threads) {
     threads_arg(threads);
     auto coef = vector_arg<T>(coef_, "coef");
-    const CheckedCsr<T, I> X(indptr, indices, data, static_cast<std::size_t>(coef.size()),
-                            threads);
+    const CheckedCsr<T, I> X(indptr, indices, data, static_cast<std::size_t>(coef.size()), threads);
     auto y = labels_arg<T>(y_, X.view.n_rows);
     const hogwild::Loss l = loss_of(loss);
     const T* w = coef.data();
@@ -251,18 +276,16 @@ template <class F>
 auto by_dtype(py::handle indices, py::handle data, F&& f) {
     const bool f64 = py::isinstance<py::array_t<double>>(data);
     if (!f64 && !py::isinstance<py::array_t<float>>(data))
-        throw py::type_error(
-            "data must be a float32 or float64 numpy.ndarray (native byte order)");
+        throw py::type_error("data must be a float32 or float64 numpy.ndarray (native byte order)");
     const bool i64 = py::isinstance<py::array_t<std::int64_t>>(indices);
     if (!i64 && !py::isinstance<py::array_t<std::int32_t>>(indices))
-        throw py::type_error(
-            "indices must be an int32 or int64 numpy.ndarray (native byte order)");
+        throw py::type_error("indices must be an int32 or int64 numpy.ndarray (native byte order)");
     if (f64)
         return i64 ? f(Tag<double>{}, Tag<std::int64_t>{}) : f(Tag<double>{}, Tag<std::int32_t>{});
     return i64 ? f(Tag<float>{}, Tag<std::int64_t>{}) : f(Tag<float>{}, Tag<std::int32_t>{});
 }
 
-#define PFO_TYPES(t, i)                      \
+#define PFO_TYPES(t, i)                   \
     using T = typename decltype(t)::type; \
     using I = typename decltype(i)::type
 
@@ -272,33 +295,44 @@ void register_hogwild(py::module_& m) {
     m.def(
         "hogwild_train",
         [](py::handle indptr, py::handle indices, py::handle data, py::handle y, py::handle coef,
-           double intercept, py::handle rates, int loss, double alpha, bool adagrad, double eps,
-           bool fit_intercept, double intercept_lr_scale, bool shuffle, std::uint64_t seed,
-           std::size_t epochs, int rate_unit, int n_threads, bool objective_history,
-           py::handle fill_rates) {
+           py::handle intercept_, py::handle rates, py::handle loss, py::handle alpha_,
+           bool adagrad, py::handle eps_, bool fit_intercept, py::handle intercept_lr_scale_,
+           bool shuffle, py::handle seed, py::handle epochs, py::handle rate_unit,
+           py::handle n_threads, bool objective_history, py::handle fill_rates) {
+            // numbers checked here: pybind11 answers a bad one with its dump of signatures
+            const double intercept = real_arg(intercept_, "intercept");
+            const double alpha = real_arg(alpha_, "alpha");
+            const double eps = real_arg(eps_, "eps");
+            const double intercept_lr_scale = real_arg(intercept_lr_scale_, "intercept_lr_scale");
+            const auto loss_ = int_arg<int>(loss, "loss");
+            const auto seed_ = int_arg<std::uint64_t>(seed, "seed");
+            const auto epochs_ = int_arg<std::size_t>(epochs, "epochs");
+            const auto unit_ = int_arg<int>(rate_unit, "rate_unit");
+            const auto threads_ = int_arg<int>(n_threads, "n_threads");
             return by_dtype(indices, data, [&](auto t, auto i) {
                 PFO_TYPES(t, i);
-                return train<T, I>(indptr, indices, data, y, coef, intercept, rates, loss, alpha,
-                                   adagrad, eps, fit_intercept, intercept_lr_scale, shuffle, seed,
-                                   epochs, rate_unit, n_threads, objective_history, fill_rates);
+                return train<T, I>(indptr, indices, data, y, coef, intercept, rates, loss_, alpha,
+                                   adagrad, eps, fit_intercept, intercept_lr_scale, shuffle, seed_,
+                                   epochs_, unit_, threads_, objective_history, fill_rates);
             });
         },
         py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("y"), py::arg("coef"),
         py::arg("intercept"), py::arg("rates"), py::arg("loss"), py::arg("alpha"),
-        py::arg("adagrad"), py::arg("eps"), py::arg("fit_intercept"),
-        py::arg("intercept_lr_scale"), py::arg("shuffle"),
-        py::arg("seed"), py::arg("epochs"), py::arg("rate_unit"), py::arg("n_threads"),
-        py::arg("objective_history"), py::arg("fill_rates") = py::none(),
+        py::arg("adagrad"), py::arg("eps"), py::arg("fit_intercept"), py::arg("intercept_lr_scale"),
+        py::arg("shuffle"), py::arg("seed"), py::arg("epochs"), py::arg("rate_unit"),
+        py::arg("n_threads"), py::arg("objective_history"), py::arg("fill_rates") = py::none(),
         "Hogwild! training in place on coef; returns (intercept, history). fill_rates(e), "
         "if given, fills epoch e's per-step rates during epoch e - 1. Private: use "
         "pyfastopt.hogwild.train.");
     m.def(
         "hogwild_decision_function",
         [](py::handle indptr, py::handle indices, py::handle data, py::handle coef,
-           double intercept, int n_threads) {
+           py::handle intercept_, py::handle n_threads) {
+            const double intercept = real_arg(intercept_, "intercept");
+            const auto threads = int_arg<int>(n_threads, "n_threads");
             return by_dtype(indices, data, [&](auto t, auto i) {
                 PFO_TYPES(t, i);
-                return margins<T, I>(indptr, indices, data, coef, intercept, n_threads);
+                return margins<T, I>(indptr, indices, data, coef, intercept, threads);
             });
         },
         py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("coef"),
@@ -306,11 +340,15 @@ void register_hogwild(py::module_& m) {
     m.def(
         "hogwild_objective",
         [](py::handle indptr, py::handle indices, py::handle data, py::handle y, py::handle coef,
-           double intercept, int loss, double alpha, int n_threads) {
+           py::handle intercept_, py::handle loss, py::handle alpha_, py::handle n_threads) {
+            const double intercept = real_arg(intercept_, "intercept");
+            const double alpha = real_arg(alpha_, "alpha");
+            const auto loss_ = int_arg<int>(loss, "loss");
+            const auto threads = int_arg<int>(n_threads, "n_threads");
             return by_dtype(indices, data, [&](auto t, auto i) {
                 PFO_TYPES(t, i);
-                return objective<T, I>(indptr, indices, data, y, coef, intercept, loss, alpha,
-                                       n_threads);
+                return objective<T, I>(indptr, indices, data, y, coef, intercept, loss_, alpha,
+                                       threads);
             });
         },
         py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("y"), py::arg("coef"),

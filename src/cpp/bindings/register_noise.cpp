@@ -36,8 +36,11 @@ void add_noise(py::handle arrays,
 void register_noise(py::module_& m) {
     m.def(
         "gradient_noise",
-        [](py::handle arrays, std::uint64_t seed, std::uint64_t step, double sigma,
-           std::uint64_t first_tensor) {
+        [](py::handle arrays, py::handle seed_, py::handle step_, double sigma,
+           py::handle first_tensor_) {
+            const auto seed = int_arg<std::uint64_t>(seed_, "seed");
+            const auto step = int_arg<std::uint64_t>(step_, "step");
+            const auto first_tensor = int_arg<std::uint64_t>(first_tensor_, "first_tensor");
             const auto items = items_of(arrays, "grad");
             if (!items.empty() && float_kind(items[0]) == 'd')
                 return add_noise<double>(arrays, seed, step, sigma, first_tensor);
@@ -50,9 +53,8 @@ void register_noise(py::module_& m) {
     m.def(
         "_philox4x32_10",
         [](std::array<std::uint32_t, 4> counter, std::uint32_t key0, std::uint32_t key1) {
-            const auto out = random::philox4x32_10({{counter[0], counter[1], counter[2],
-                                                     counter[3]}},
-                                                   key0, key1);
+            const auto out = random::philox4x32_10(
+                {{counter[0], counter[1], counter[2], counter[3]}}, key0, key1);
             return std::array<std::uint32_t, 4>{out.v[0], out.v[1], out.v[2], out.v[3]};
         },
         py::arg("counter"), py::arg("key0"), py::arg("key1"),

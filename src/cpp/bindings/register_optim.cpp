@@ -7,8 +7,8 @@
 
 #include <string>
 #include <type_traits>
-#include <variant>
 #include <utility>
+#include <variant>
 
 #include <pyfastopt/rules/all.hpp>
 
@@ -25,8 +25,8 @@ py::object call_rule(py::handle params, py::handle grads, py::handle states, py:
     return with_dtype_of(params, [&](auto zero) -> py::object {
         using T = decltype(zero);
         CheckedBatch<T, Rule::kStates> checked(params, states, Rule::kStateNames);
-        const auto batch = ReadsGrad<Rule>::value ? checked.with_grads(grads)
-                                                  : checked.without_grads();
+        const auto batch =
+            ReadsGrad<Rule>::value ? checked.with_grads(grads) : checked.without_grads();
         const auto c = coeffs_from<Rule, T>(coeffs);
         if constexpr (HasReductions<Rule>::value) {
             py::array_t<double> sums({static_cast<py::ssize_t>(batch.count),

@@ -81,12 +81,9 @@ SparseGrad check_sparse(const CheckedBatch<T, K>& table,
 
     auto values = CheckedBatch<T, K>::checked_input(values_obj, "values");
     const py::array& param = table.param(0);
-    bool same = values.ndim() == param.ndim() &&
-                static_cast<std::size_t>(values.shape(0)) == n;
-    for (py::ssize_t d = 1; same && d < param.ndim(); ++d)
-        same = values.shape(d) == param.shape(d);
-    if (!same)
-        throw py::value_error("values must have shape (len(indices),) + param.shape[1:]");
+    bool same = values.ndim() == param.ndim() && static_cast<std::size_t>(values.shape(0)) == n;
+    for (py::ssize_t d = 1; same && d < param.ndim(); ++d) same = values.shape(d) == param.shape(d);
+    if (!same) throw py::value_error("values must have shape (len(indices),) + param.shape[1:]");
     table.check_read(values, "values");
     table.check_read(indices, "indices");  // an update must not write the caller's indices
     return {indices, values, n, indices.data(), is32 ? 4u : 8u, indices.dtype().kind() == 'i'};
@@ -108,15 +105,15 @@ void with_touched_rows(const SparseGrad& grad, TableShape shape, F&& f) {
         });
     }
     if (bad != grad.n)
-        throw py::value_error("indices[" + std::to_string(bad) + "] = " +
-                              std::string(py::str(grad.indices.attr("__getitem__")(bad))) +
+        throw py::value_error("indices[" + std::to_string(bad) +
+                              "] = " + std::string(py::str(grad.indices.attr("__getitem__")(bad))) +
                               " is out of range for param with " + std::to_string(shape.rows) +
                               " rows");
 }
 
 template <class Rule>
-void call_rows(py::handle param, py::handle indices, py::handle values, py::handle states,
-               py::handle coeffs) {
+void call_rows(
+    py::handle param, py::handle indices, py::handle values, py::handle states, py::handle coeffs) {
     py::list params;
     params.append(param);
     py::list state_lists;
@@ -144,8 +141,8 @@ void call_rows(py::handle param, py::handle indices, py::handle values, py::hand
 }
 
 template <class T>
-void rowwise_adagrad(py::handle param, py::handle indices, py::handle values, py::handle sum,
-                     py::handle coeffs) {
+void rowwise_adagrad(
+    py::handle param, py::handle indices, py::handle values, py::handle sum, py::handle coeffs) {
     using Rule = sparse::RowwiseAdagrad;
     py::list params;
     params.append(param);
@@ -174,8 +171,8 @@ void rowwise_adagrad(py::handle param, py::handle indices, py::handle values, py
 #pragma omp parallel for num_threads(threads) schedule(static)
         for (std::ptrdiff_t i = 0; i < count; ++i) {
             const std::size_t r = touched.rows[static_cast<std::size_t>(i)];
-            Rule::apply_row(c, p + r * shape.dim, touched.grads[static_cast<std::size_t>(i)],
-                            s[r], shape.dim);
+            Rule::apply_row(c, p + r * shape.dim, touched.grads[static_cast<std::size_t>(i)], s[r],
+                            shape.dim);
         }
     });
 }
@@ -188,8 +185,8 @@ constexpr const char* kRowsDoc =
 }  // namespace
 
 void register_sparse(py::module_& m) {
-#define PFO_REGISTER_ROWS(Rule, name)                                                     \
-    if constexpr (ReadsGrad<rules::Rule>::value && #name[0] != '_')                    \
+#define PFO_REGISTER_ROWS(Rule, name)                                                       \
+    if constexpr (ReadsGrad<rules::Rule>::value && #name[0] != '_')                         \
         m.def(#name "_rows", &call_rows<rules::Rule>, py::arg("param"), py::arg("indices"), \
               py::arg("values"), py::arg("states"), py::arg("coeffs"), kRowsDoc);
     PFO_FOR_EACH_RULE(PFO_REGISTER_ROWS)
@@ -205,8 +202,8 @@ void register_sparse(py::module_& m) {
                 return py::none();
             });
         },
-        py::arg("param"), py::arg("indices"), py::arg("values"), py::arg("sum"),
-        py::arg("coeffs"), kRowsDoc);
+        py::arg("param"), py::arg("indices"), py::arg("values"), py::arg("sum"), py::arg("coeffs"),
+        kRowsDoc);
 }
 
 }  // namespace pyfastopt::bindings

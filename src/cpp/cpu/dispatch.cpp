@@ -12,15 +12,15 @@
 #endif
 
 // Declarations of the per-target instantiations in kernels_<isa>.cpp.
-#define PFO_DECLARE_TARGET(ns)                                                            \
-    namespace pyfastopt::ns {                                                             \
-    template <class Rule, class T>                                                        \
-    void run(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b, int threads);         \
-    template <class Rule, class T>                                                        \
-    void run_reduce(const CoeffsOf<Rule, T>& c,                                           \
-                    const BatchOf<Rule, T>& b,                                            \
-                    int threads,                                                          \
-                    double* sums);                                                        \
+#define PFO_DECLARE_TARGET(ns)                                                    \
+    namespace pyfastopt::ns {                                                     \
+    template <class Rule, class T>                                                \
+    void run(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b, int threads); \
+    template <class Rule, class T>                                                \
+    void run_reduce(const CoeffsOf<Rule, T>& c,                                   \
+                    const BatchOf<Rule, T>& b,                                    \
+                    int threads,                                                  \
+                    double* sums);                                                \
     }
 PFO_DECLARE_TARGET(cpu_baseline)
 #if defined(PFO_HAVE_AVX2)
@@ -41,7 +41,9 @@ struct TargetInfo {
     bool (*supported)();
 };
 
-bool always() { return true; }
+bool always() {
+    return true;
+}
 #if defined(PFO_HAVE_AVX2)
 bool cpu_has_avx2() {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
@@ -99,12 +101,15 @@ void run(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b) {
     const int threads = g_threads.load(std::memory_order_relaxed);
     switch (g_target.load(std::memory_order_relaxed)->target) {
 #if defined(PFO_HAVE_AVX512)
-        case Target::kAvx512: return cpu_avx512::run<Rule, T>(c, b, threads);
+        case Target::kAvx512:
+            return cpu_avx512::run<Rule, T>(c, b, threads);
 #endif
 #if defined(PFO_HAVE_AVX2)
-        case Target::kAvx2: return cpu_avx2::run<Rule, T>(c, b, threads);
+        case Target::kAvx2:
+            return cpu_avx2::run<Rule, T>(c, b, threads);
 #endif
-        default: return cpu_baseline::run<Rule, T>(c, b, threads);
+        default:
+            return cpu_baseline::run<Rule, T>(c, b, threads);
     }
 }
 
@@ -113,25 +118,28 @@ void run_reduce(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b, double* s
     const int threads = g_threads.load(std::memory_order_relaxed);
     switch (g_target.load(std::memory_order_relaxed)->target) {
 #if defined(PFO_HAVE_AVX512)
-        case Target::kAvx512: return cpu_avx512::run_reduce<Rule, T>(c, b, threads, sums);
+        case Target::kAvx512:
+            return cpu_avx512::run_reduce<Rule, T>(c, b, threads, sums);
 #endif
 #if defined(PFO_HAVE_AVX2)
-        case Target::kAvx2: return cpu_avx2::run_reduce<Rule, T>(c, b, threads, sums);
+        case Target::kAvx2:
+            return cpu_avx2::run_reduce<Rule, T>(c, b, threads, sums);
 #endif
-        default: return cpu_baseline::run_reduce<Rule, T>(c, b, threads, sums);
+        default:
+            return cpu_baseline::run_reduce<Rule, T>(c, b, threads, sums);
     }
 }
 
-#define PFO_INSTANTIATE_DISPATCH(Rule, name)                                               \
-    template void run<rules::Rule, float>(const CoeffsOf<rules::Rule, float>&,             \
-                                          const BatchOf<rules::Rule, float>&);             \
-    template void run<rules::Rule, double>(const CoeffsOf<rules::Rule, double>&,           \
+#define PFO_INSTANTIATE_DISPATCH(Rule, name)                                     \
+    template void run<rules::Rule, float>(const CoeffsOf<rules::Rule, float>&,   \
+                                          const BatchOf<rules::Rule, float>&);   \
+    template void run<rules::Rule, double>(const CoeffsOf<rules::Rule, double>&, \
                                            const BatchOf<rules::Rule, double>&);
-#define PFO_INSTANTIATE_DISPATCH_REDUCE(Rule, name)                                        \
-    template void run_reduce<rules::Rule, float>(                                          \
-        const CoeffsOf<rules::Rule, float>&, const BatchOf<rules::Rule, float>&, double*); \
-    template void run_reduce<rules::Rule, double>(                                         \
-        const CoeffsOf<rules::Rule, double>&, const BatchOf<rules::Rule, double>&, double*);
+#define PFO_INSTANTIATE_DISPATCH_REDUCE(Rule, name)                                            \
+    template void run_reduce<rules::Rule, float>(const CoeffsOf<rules::Rule, float>&,          \
+                                                 const BatchOf<rules::Rule, float>&, double*); \
+    template void run_reduce<rules::Rule, double>(const CoeffsOf<rules::Rule, double>&,        \
+                                                  const BatchOf<rules::Rule, double>&, double*);
 PFO_FOR_EACH_RULE(PFO_INSTANTIATE_DISPATCH)
 PFO_FOR_EACH_REDUCING_RULE(PFO_INSTANTIATE_DISPATCH_REDUCE)
 
@@ -148,7 +156,9 @@ std::vector<std::string> supported_targets() {
     return names;
 }
 
-std::string selected_target() { return g_target.load()->name; }
+std::string selected_target() {
+    return g_target.load()->name;
+}
 
 bool select_target(const std::string& name) {
     for (const auto& t : kTargets) {
@@ -160,8 +170,12 @@ bool select_target(const std::string& name) {
     return false;
 }
 
-int num_threads() { return g_threads.load(); }
-void set_num_threads(int n) { g_threads.store(n < 1 ? 1 : n); }
+int num_threads() {
+    return g_threads.load();
+}
+void set_num_threads(int n) {
+    g_threads.store(n < 1 ? 1 : n);
+}
 
 bool has_openmp() {
 #if defined(_OPENMP)

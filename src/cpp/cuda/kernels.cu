@@ -12,13 +12,12 @@ void step(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b, cudaStream_t st
     run<Rule, T>(c, b, stream, sms);
 }
 
-#define PFO_CUDA_INSTANTIATE(Rule, name)                                                      \
-    template void step<rules::Rule, float>(const CoeffsOf<rules::Rule, float>&,               \
-                                           const BatchOf<rules::Rule, float>&, cudaStream_t,  \
-                                           int);                                              \
-    template void step<rules::Rule, double>(const CoeffsOf<rules::Rule, double>&,             \
-                                            const BatchOf<rules::Rule, double>&,              \
-                                            cudaStream_t, int);
+#define PFO_CUDA_INSTANTIATE(Rule, name)                                                           \
+    template void step<rules::Rule, float>(const CoeffsOf<rules::Rule, float>&,                    \
+                                           const BatchOf<rules::Rule, float>&, cudaStream_t, int); \
+    template void step<rules::Rule, double>(const CoeffsOf<rules::Rule, double>&,                  \
+                                            const BatchOf<rules::Rule, double>&, cudaStream_t,     \
+                                            int);
 PFO_FOR_EACH_RULE(PFO_CUDA_INSTANTIATE)
 #undef PFO_CUDA_INSTANTIATE
 

@@ -16,12 +16,12 @@ namespace pyfastopt::cuda {
 template <class Rule, class T>
 void step(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b, cudaStream_t stream, int sms);
 
-#define PFO_CUDA_DECLARE(Rule, name)                                                          \
-    extern template void step<rules::Rule, float>(const CoeffsOf<rules::Rule, float>&,        \
-                                                  const BatchOf<rules::Rule, float>&,         \
-                                                  cudaStream_t, int);                         \
-    extern template void step<rules::Rule, double>(const CoeffsOf<rules::Rule, double>&,     \
-                                                   const BatchOf<rules::Rule, double>&,       \
+#define PFO_CUDA_DECLARE(Rule, name)                                                     \
+    extern template void step<rules::Rule, float>(const CoeffsOf<rules::Rule, float>&,   \
+                                                  const BatchOf<rules::Rule, float>&,    \
+                                                  cudaStream_t, int);                    \
+    extern template void step<rules::Rule, double>(const CoeffsOf<rules::Rule, double>&, \
+                                                   const BatchOf<rules::Rule, double>&,  \
                                                    cudaStream_t, int);
 PFO_FOR_EACH_RULE(PFO_CUDA_DECLARE)
 #undef PFO_CUDA_DECLARE

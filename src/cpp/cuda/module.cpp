@@ -85,10 +85,10 @@ struct DeviceArray {
     std::uintptr_t ptr = 0;
     std::vector<std::int64_t> shape;
     std::size_t size = 1;
-    std::string dtype;       ///< numpy-style name: float32, float64, int64, ...
-    bool contiguous = true;  ///< C-contiguous (strides absent or those of C order)
-    bool readonly = false;   ///< from __cuda_array_interface__; DLPack has no such flag
-    bool has_stream = false; ///< __cuda_array_interface__ named a producer stream
+    std::string dtype;        ///< numpy-style name: float32, float64, int64, ...
+    bool contiguous = true;   ///< C-contiguous (strides absent or those of C order)
+    bool readonly = false;    ///< from __cuda_array_interface__; DLPack has no such flag
+    bool has_stream = false;  ///< __cuda_array_interface__ named a producer stream
     std::uintptr_t stream = 0;
     py::object keep;  ///< a DLPack capsule: alive (and its tensor with it) until launched
 };
@@ -96,12 +96,18 @@ struct DeviceArray {
 std::string dtype_name(char kind, std::size_t bytes) {
     const std::string bits = std::to_string(bytes * 8);
     switch (kind) {
-        case 'f': return "float" + bits;
-        case 'i': return "int" + bits;
-        case 'u': return "uint" + bits;
-        case 'c': return "complex" + bits;
-        case 'b': return "bool";
-        default: return std::string(1, kind) + std::to_string(bytes);
+        case 'f':
+            return "float" + bits;
+        case 'i':
+            return "int" + bits;
+        case 'u':
+            return "uint" + bits;
+        case 'c':
+            return "complex" + bits;
+        case 'b':
+            return "bool";
+        default:
+            return std::string(1, kind) + std::to_string(bytes);
     }
 }
 
@@ -152,8 +158,9 @@ DeviceArray from_cuda_array_interface(py::handle obj, std::string name) {
         std::vector<std::int64_t> strides;
         for (py::handle s : py::tuple(d["strides"])) strides.push_back(s.cast<std::int64_t>());
         if (strides.size() != a.shape.size())
-            throw py::type_error(a.name + ": __cuda_array_interface__ strides and shape differ "
-                                          "in length");
+            throw py::type_error(a.name +
+                                 ": __cuda_array_interface__ strides and shape differ "
+                                 "in length");
         a.contiguous = c_contiguous(a.shape, strides, static_cast<std::int64_t>(itemsize), 1);
     }
     if (d.contains("stream") && !d["stream"].is_none()) {
@@ -174,8 +181,7 @@ DeviceArray from_dlpack(py::handle obj, std::string name, std::uintptr_t stream)
                              ", expected CUDA (2) or CUDA managed (13) memory");
     // The stream argument follows the same convention as ours, except that 0 is not allowed.
     a.keep = obj.attr("__dlpack__")(py::arg("stream") = stream == 0 ? 1 : stream);
-    auto* managed =
-        static_cast<DLManagedTensor*>(PyCapsule_GetPointer(a.keep.ptr(), "dltensor"));
+    auto* managed = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(a.keep.ptr(), "dltensor"));
     if (managed == nullptr) throw py::error_already_set();
     const DLTensor& t = managed->dl_tensor;
     a.shape.assign(t.shape, t.shape + t.ndim);
@@ -188,8 +194,8 @@ DeviceArray from_dlpack(py::handle obj, std::string name, std::uintptr_t stream)
     a.dtype = dtype_name(kind, t.dtype.bits / 8u);
     if (t.dtype.lanes != 1) a.dtype += "x" + std::to_string(t.dtype.lanes);
     if (t.strides != nullptr)
-        a.contiguous = c_contiguous(a.shape, std::vector<std::int64_t>(t.strides, t.strides + t.ndim),
-                                    1, 1);
+        a.contiguous =
+            c_contiguous(a.shape, std::vector<std::int64_t>(t.strides, t.strides + t.ndim), 1, 1);
     a.ptr = reinterpret_cast<std::uintptr_t>(t.data) + static_cast<std::uintptr_t>(t.byte_offset);
     return a;
 }
@@ -206,8 +212,9 @@ DeviceArray device_array(py::handle obj, const ArgName& arg, std::uintptr_t stre
                              "(use pyfastopt.functional for NumPy arrays)");
     if (py::hasattr(obj, "__dlpack__") && py::hasattr(obj, "__dlpack_device__"))
         return from_dlpack(obj, arg.str(), stream);
-    throw py::type_error(arg.str() + " must be a CUDA device array (an object with "
-                                     "__cuda_array_interface__ or __dlpack__), got " +
+    throw py::type_error(arg.str() +
+                         " must be a CUDA device array (an object with "
+                         "__cuda_array_interface__ or __dlpack__), got " +
                          type_name(obj));
 }
 
@@ -302,8 +309,7 @@ public:
         }
         for (int k = 0; k < K; ++k) {
             s_[k].resize(n);
-            for (std::size_t i = 0; i < n; ++i)
-                s_[k][i] = reinterpret_cast<T*>(states_[k][i].ptr);
+            for (std::size_t i = 0; i < n; ++i) s_[k][i] = reinterpret_cast<T*>(states_[k][i].ptr);
         }
     }
 
@@ -331,9 +337,8 @@ public:
                 first = &a;
                 device = attr.device;
             } else if (attr.device != device) {
-                throw py::value_error(a.name + " is on CUDA device " +
-                                      std::to_string(attr.device) + ", " + first->name +
-                                      " on device " + std::to_string(device));
+                throw py::value_error(a.name + " is on CUDA device " + std::to_string(attr.device) +
+                                      ", " + first->name + " on device " + std::to_string(device));
             }
         });
         return device;
@@ -379,9 +384,9 @@ private:
     static void check(const DeviceArray& a, const DeviceArray* param, bool written) {
         const char* want = sizeof(T) == 4 ? "float32" : "float64";
         if (a.dtype != want)
-            throw py::type_error(a.name + " has dtype " + a.dtype + ", expected " + want +
-                                 (param != nullptr ? " (the dtype of " + param->name + ")"
-                                                   : std::string()));
+            throw py::type_error(
+                a.name + " has dtype " + a.dtype + ", expected " + want +
+                (param != nullptr ? " (the dtype of " + param->name + ")" : std::string()));
         if (param != nullptr && a.shape != param->shape)
             throw py::value_error(a.name + " has shape " + shape_str(a.shape) +
                                   ", expected the shape of " + param->name + " " +
@@ -430,9 +435,9 @@ private:
         for (const auto& g : grads_) {
             const Span grad = span_of(g);
             if (grad.begin == grad.end) continue;
-            auto after = std::lower_bound(
-                written.begin(), written.end(), grad.end,
-                [](const Span& s, std::uintptr_t end) { return s.begin < end; });
+            auto after =
+                std::lower_bound(written.begin(), written.end(), grad.end,
+                                 [](const Span& s, std::uintptr_t end) { return s.begin < end; });
             if (after != written.begin() && std::prev(after)->end > grad.begin)
                 overlap_error(grad, *std::prev(after));
         }
@@ -541,8 +546,8 @@ void register_rule(py::module_& m, const char* name) {
             [](py::handle arrays, py::handle coeffs, py::handle stream) {
                 return call_rule<Rule>(arrays, py::none(), py::list(), coeffs, stream);
             },
-            py::arg("arrays"), py::arg("coeffs"), py::kw_only(),
-            py::arg("stream") = py::none(), kKernelDoc);
+            py::arg("arrays"), py::arg("coeffs"), py::kw_only(), py::arg("stream") = py::none(),
+            kKernelDoc);
     }
 }
 

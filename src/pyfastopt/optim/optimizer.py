@@ -410,7 +410,7 @@ class Optimizer:
             if len(saved["params"]) != len(group["params"]):
                 msg = "state_dict: a parameter group has a different number of parameters"
                 raise ValueError(msg)
-            missing = [k for k in self.defaults if k not in saved]
+            missing = [k for k in group if k != "params" and k not in saved]
             if missing:
                 msg = f"{where} lacks {', '.join(map(repr, missing))}"
                 raise ValueError(msg)

@@ -29,17 +29,17 @@ enum RuleId : int {
 #define PFO_FLAT_RULE_ID(Rule, name) rule_##name,
     PFO_FOR_EACH_RULE(PFO_FLAT_RULE_ID)
 #undef PFO_FLAT_RULE_ID
-    kNumRules  ///< the number of rules; ids are 0..kNumRules-1
+        kNumRules  ///< the number of rules; ids are 0..kNumRules-1
 };
 
 /// What step() returns. Nothing is written unless it returns kOk.
 enum Status : int {
     kOk = 0,
-    kUnknownRule = 1,       ///< rule is not a RuleId
-    kWrongCoeffCount = 2,   ///< ncoeffs != num_coeffs(rule)
-    kWrongStateCount = 3,   ///< nstates != num_states(rule)
-    kNullPointer = 4,       ///< a null coeffs, param, grad or state pointer (with n > 0)
-    kOutOfMemory = 5,       ///< the driver's small bookkeeping allocation failed
+    kUnknownRule = 1,      ///< rule is not a RuleId
+    kWrongCoeffCount = 2,  ///< ncoeffs != num_coeffs(rule)
+    kWrongStateCount = 3,  ///< nstates != num_states(rule)
+    kNullPointer = 4,      ///< a null coeffs, param, grad or state pointer (with n > 0)
+    kOutOfMemory = 5,      ///< the driver's small bookkeeping allocation failed
 };
 
 /// The most state buffers any rule has (AMSGrad, AMSBound, centered RMSprop with momentum).
@@ -58,8 +58,8 @@ struct RuleInfo {
 template <class Rule>
 constexpr RuleInfo info_of(const char* name) {
     static_assert(Rule::kStates <= kMaxStates, "raise kMaxStates");
-    return {name, static_cast<int>(kNumCoeffs<Rule>), Rule::kStates,
-            ReadsGradient<Rule>::value, Rule::kStateNames};
+    return {name, static_cast<int>(kNumCoeffs<Rule>), Rule::kStates, ReadsGradient<Rule>::value,
+            Rule::kStateNames};
 }
 
 inline constexpr RuleInfo kRules[] = {
@@ -86,8 +86,7 @@ int step_rule(const double* coeffs,
     if (nstates != static_cast<std::size_t>(Rule::kStates)) return kWrongStateCount;
     if (coeffs == nullptr) return kNullPointer;
     if (n == 0) return kOk;
-    if (param == nullptr || (ReadsGradient<Rule>::value && grad == nullptr))
-        return kNullPointer;
+    if (param == nullptr || (ReadsGradient<Rule>::value && grad == nullptr)) return kNullPointer;
     std::array<T*, Rule::kStates> s{};
     for (int k = 0; k < Rule::kStates; ++k) {
         if (states == nullptr || states[k] == nullptr) return kNullPointer;
@@ -167,13 +166,20 @@ inline const char* state_name(int rule, int k) noexcept {
 /// A sentence for a Status.
 inline const char* status_message(int status) noexcept {
     switch (status) {
-        case kOk: return "ok";
-        case kUnknownRule: return "unknown rule id";
-        case kWrongCoeffCount: return "wrong number of coefficients for the rule";
-        case kWrongStateCount: return "wrong number of state buffers for the rule";
-        case kNullPointer: return "null pointer";
-        case kOutOfMemory: return "out of memory";
-        default: return "unknown status";
+        case kOk:
+            return "ok";
+        case kUnknownRule:
+            return "unknown rule id";
+        case kWrongCoeffCount:
+            return "wrong number of coefficients for the rule";
+        case kWrongStateCount:
+            return "wrong number of state buffers for the rule";
+        case kNullPointer:
+            return "null pointer";
+        case kOutOfMemory:
+            return "out of memory";
+        default:
+            return "unknown status";
     }
 }
 

@@ -86,12 +86,12 @@ enum class RateUnit : int { kConstant = 0, kEpoch = 1, kStep = 2 };
 
 struct Options {
     Loss loss = Loss::kLogistic;
-    double alpha = 0.0;          ///< L2 strength (see the objective above)
-    bool adagrad = false;        ///< Adagrad instead of plain SGD
-    double eps = 1e-10;          ///< Adagrad's denominator floor
+    double alpha = 0.0;    ///< L2 strength (see the objective above)
+    bool adagrad = false;  ///< Adagrad instead of plain SGD
+    double eps = 1e-10;    ///< Adagrad's denominator floor
     bool fit_intercept = true;
     double intercept_lr_scale = 1.0;  ///< the intercept's rate relative to the weights'
-    bool shuffle = true;         ///< false: every epoch visits rows 0, 1, ..., n - 1
+    bool shuffle = true;              ///< false: every epoch visits rows 0, 1, ..., n - 1
     std::uint64_t seed = 0;
     std::size_t epochs = 1;
     int threads = 1;
@@ -370,8 +370,15 @@ void count_features(const Csr<T, I>& X, std::size_t begin, std::size_t end, Coun
 /// (drawn by thread 0, while the others start on the rest), rows[i] = (offset, length,
 /// label), and, when L2 is on, c_j = alpha n / count_j into work[j S + c_slot].
 template <class T, class I, class Count>
-void prepare(const Csr<T, I>& X, const T* y, const Options& o, int threads, std::uint32_t* order,
-             Row<T>* rows, T* work, std::size_t S, std::size_t c_slot) {
+void prepare(const Csr<T, I>& X,
+             const T* y,
+             const Options& o,
+             int threads,
+             std::uint32_t* order,
+             Row<T>* rows,
+             T* work,
+             std::size_t S,
+             std::size_t c_slot) {
     const std::size_t n = X.n_rows, d = X.n_cols;
     const auto nnz = static_cast<std::size_t>(X.indptr[n]);
     const bool l2 = o.alpha > 0;
@@ -418,8 +425,13 @@ void prepare(const Csr<T, I>& X, const T* y, const Options& o, int threads, std:
 
 /// The loss sum of rows [begin, end) under weights w (stride S in `w`) and intercept b.
 template <class T, class I, std::size_t S>
-double loss_sum(const Csr<T, I>& X, const T* y, const T* w, double b, Loss loss,
-                std::size_t begin, std::size_t end) {
+double loss_sum(const Csr<T, I>& X,
+                const T* y,
+                const T* w,
+                double b,
+                Loss loss,
+                std::size_t begin,
+                std::size_t end) {
     double total = 0;
     for (std::size_t i = begin; i < end; ++i) {
         double z = b;
@@ -436,8 +448,8 @@ double loss_sum(const Csr<T, I>& X, const T* y, const T* w, double b, Loss loss,
 /// (stride S: w, then A if Adagrad, then c if L2; padded to a power of two so that one
 /// coordinate's values share a cache line).
 template <class T, class I, bool kAdagrad, bool kL2>
-double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, const Options& o,
-                  double* history) {
+double train_impl(
+    const Csr<T, I>& X, const T* y, T* coef, double intercept, const Options& o, double* history) {
     constexpr std::size_t kUsed = 1 + kAdagrad + kL2;
     constexpr std::size_t S = kUsed == 3 ? 4 : kUsed;
     const std::size_t n = X.n_rows, d = X.n_cols;
@@ -456,11 +468,11 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
     const std::unique_ptr<Row<T>[]> rows = uninitialized<Row<T>>(n);
     // 32-bit feature counts while they cannot overflow: the histograms stay in L2 longer.
     if (static_cast<std::size_t>(X.indptr[n]) < (std::size_t{1} << 32))
-        prepare<T, I, std::uint32_t>(X, y, o, threads, orders[0].get(), rows.get(),
-                                     work.data(), S, 1 + kAdagrad);
+        prepare<T, I, std::uint32_t>(X, y, o, threads, orders[0].get(), rows.get(), work.data(), S,
+                                     1 + kAdagrad);
     else
-        prepare<T, I, std::uint64_t>(X, y, o, threads, orders[0].get(), rows.get(),
-                                     work.data(), S, 1 + kAdagrad);
+        prepare<T, I, std::uint64_t>(X, y, o, threads, orders[0].get(), rows.get(), work.data(), S,
+                                     1 + kAdagrad);
     Shuffle next_order(orders[1].get(), n, o.seed, 1);
     const bool shared_b = threads > 1;
     std::atomic<double> b_shared{intercept};
@@ -639,8 +651,8 @@ double train_impl(const Csr<T, I>& X, const T* y, T* coef, double intercept, con
 /// caller checks the CSR, rows of fewer than 2^32 values (see the top of the file for the
 /// update rule and the races).
 template <class T, class I>
-double train(const Csr<T, I>& X, const T* y, T* coef, double intercept, const Options& o,
-             double* history) {
+double train(
+    const Csr<T, I>& X, const T* y, T* coef, double intercept, const Options& o, double* history) {
     const bool l2 = o.alpha > 0;
     if (o.adagrad)
         return l2 ? detail::train_impl<T, I, true, true>(X, y, coef, intercept, o, history)
@@ -651,8 +663,8 @@ double train(const Csr<T, I>& X, const T* y, T* coef, double intercept, const Op
 
 /// margins[i] = w . x_i + b for every row, on up to `threads` threads.
 template <class T, class I>
-void decision_function(const Csr<T, I>& X, const T* coef, double intercept, double* margins,
-                       int threads) {
+void decision_function(
+    const Csr<T, I>& X, const T* coef, double intercept, double* margins, int threads) {
     const std::size_t n = X.n_rows;
     (void)threads;
 #if defined(_OPENMP)
@@ -669,8 +681,13 @@ void decision_function(const Csr<T, I>& X, const T* coef, double intercept, doub
 /// The objective F(w, b) (see the top of the file), reduced in fixed blocks of rows: the
 /// same value for any thread count.
 template <class T, class I>
-double objective(const Csr<T, I>& X, const T* y, const T* coef, double intercept, Loss loss,
-                 double alpha, int threads) {
+double objective(const Csr<T, I>& X,
+                 const T* y,
+                 const T* coef,
+                 double intercept,
+                 Loss loss,
+                 double alpha,
+                 int threads) {
     const std::size_t n = X.n_rows, d = X.n_cols;
     const std::size_t n_blocks = (n + detail::kObjectiveBlock - 1) / detail::kObjectiveBlock;
     std::vector<double> block(n_blocks, 0.0);
@@ -679,9 +696,9 @@ double objective(const Csr<T, I>& X, const T* y, const T* coef, double intercept
 #pragma omp parallel for schedule(static) num_threads(threads < 1 ? 1 : threads) if (n_blocks > 1)
 #endif
     for (std::size_t blk = 0; blk < n_blocks; ++blk)
-        block[blk] = detail::loss_sum<T, I, 1>(X, y, coef, intercept, loss,
-                                               blk * detail::kObjectiveBlock,
-                                               std::min(n, (blk + 1) * detail::kObjectiveBlock));
+        block[blk] =
+            detail::loss_sum<T, I, 1>(X, y, coef, intercept, loss, blk * detail::kObjectiveBlock,
+                                      std::min(n, (blk + 1) * detail::kObjectiveBlock));
     double total = 0;
     for (double v : block) total += v;
     double sq = 0;

@@ -76,7 +76,9 @@ struct TouchedRows {
 template <class T, int K>
 class RowBatch {
 public:
-    RowBatch(const TouchedRows<T>& touched, std::size_t dim, T* table,
+    RowBatch(const TouchedRows<T>& touched,
+             std::size_t dim,
+             T* table,
              const std::array<T*, K>& state_tables)
         : sizes_(touched.rows.size(), dim), params_(touched.rows.size()) {
         for (std::size_t i = 0; i < touched.rows.size(); ++i)

@@ -43,14 +43,11 @@ void for_each_block(const std::size_t* sizes, std::size_t count, int threads, Bo
 
     // Runs the blocks whose first element (in the concatenation of all tensors) is in [lo, hi).
     auto run_range = [&](std::size_t lo, std::size_t hi) {
-        std::size_t t =
-            static_cast<std::size_t>(std::upper_bound(offset.begin() + 1, offset.end(), lo) -
-                                     (offset.begin() + 1));
+        std::size_t t = static_cast<std::size_t>(
+            std::upper_bound(offset.begin() + 1, offset.end(), lo) - (offset.begin() + 1));
         for (; t < count && offset[t] < hi; ++t) {
-            const std::size_t first =
-                lo > offset[t] ? (lo - offset[t] + kBlock - 1) / kBlock : 0;
-            for (std::size_t b = first; b * kBlock < sizes[t] && offset[t] + b * kBlock < hi;
-                 ++b) {
+            const std::size_t first = lo > offset[t] ? (lo - offset[t] + kBlock - 1) / kBlock : 0;
+            for (std::size_t b = first; b * kBlock < sizes[t] && offset[t] + b * kBlock < hi; ++b) {
                 body(t, b * kBlock, std::min(sizes[t], (b + 1) * kBlock), b);
             }
         }
@@ -182,8 +179,8 @@ template <class Rule, class T>
 void run(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b, int threads) {
     for_each_block(b.sizes, b.count, threads,
                    [&](std::size_t t, std::size_t begin, std::size_t end, std::size_t) {
-                       run_block<Rule, T>(c, b.params[t], b.grads[t], states_of<Rule, T>(b, t),
-                                          t, begin, end);
+                       run_block<Rule, T>(c, b.params[t], b.grads[t], states_of<Rule, T>(b, t), t,
+                                          begin, end);
                    });
 }
 
@@ -191,10 +188,7 @@ void run(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b, int threads) {
 /// Each block is summed on its own, then blocks are added in order: the same bits for any
 /// thread count.
 template <class Rule, class T>
-void run_reduce(const CoeffsOf<Rule, T>& c,
-                const BatchOf<Rule, T>& b,
-                int threads,
-                double* sums) {
+void run_reduce(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b, int threads, double* sums) {
     constexpr std::size_t R = Rule::kReductions;
     std::vector<std::size_t> first_block(b.count + 1, 0);
     for (std::size_t t = 0; t < b.count; ++t)

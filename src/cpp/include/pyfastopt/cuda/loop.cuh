@@ -77,8 +77,7 @@ __global__ void __launch_bounds__(kThreads)
     for (std::uint32_t item = blockIdx.x; item < items; item += gridDim.x) {
         const int t = tensor_of(table, item);
         const std::size_t begin = std::size_t{item - table.chunk_start[t]} * kChunk;
-        const std::size_t end =
-            table.size[t] - begin < kChunk ? table.size[t] : begin + kChunk;
+        const std::size_t end = table.size[t] - begin < kChunk ? table.size[t] : begin + kChunk;
         T* const p = table.params[t];
         const T* const g = table.grads[t];
         T* state[K > 0 ? K : 1];

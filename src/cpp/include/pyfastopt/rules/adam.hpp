@@ -19,7 +19,7 @@ struct Adam {
         T grad_sign, weight_decay;
         T decay;  ///< 1 - lr * weight_decay when decoupled (AdamW), else 1
         T beta1, one_minus_beta1, beta2, one_minus_beta2;
-        T inv_sqrt_bc2;   ///< 1 / sqrt(1 - beta2^t), or 1 without bias correction
+        T inv_sqrt_bc2;  ///< 1 / sqrt(1 - beta2^t), or 1 without bias correction
         T eps;
         T neg_step_size;  ///< -lr / (1 - beta1^t), or -lr without bias correction
     };

@@ -19,26 +19,26 @@
 
 /// X(Rule, python_name) for every element-wise rule (names starting with _ are benchmark
 /// patterns from roofline.hpp, not optimizers).
-#define PFO_FOR_EACH_RULE(X)                                   \
-    X(Sgd, sgd)                                                \
-    X(SgdMomentum, sgd_momentum)                               \
-    X(Adagrad, adagrad)                                        \
-    X(Adadelta, adadelta)                                      \
-    X(RmspropPlain, rmsprop)                                   \
-    X(RmspropCentered, rmsprop_centered)                       \
-    X(RmspropMomentum, rmsprop_momentum)                       \
-    X(RmspropCenteredMomentum, rmsprop_centered_momentum)      \
-    X(AdamPlain, adam)                                         \
-    X(AdamAmsgrad, adam_amsgrad)                               \
-    X(Adamax, adamax)                                          \
-    X(Nadam, nadam)                                            \
-    X(Radam, radam)                                            \
-    X(Rprop, rprop)                                            \
-    X(AdaBoundPlain, adabound)                                 \
-    X(AmsBound, amsbound)                                      \
-    X(Lion, lion)                                              \
-    X(ScaleClamp, scale_clamp)                                 \
-    X(Ema, ema)                                                \
+#define PFO_FOR_EACH_RULE(X)                              \
+    X(Sgd, sgd)                                           \
+    X(SgdMomentum, sgd_momentum)                          \
+    X(Adagrad, adagrad)                                   \
+    X(Adadelta, adadelta)                                 \
+    X(RmspropPlain, rmsprop)                              \
+    X(RmspropCentered, rmsprop_centered)                  \
+    X(RmspropMomentum, rmsprop_momentum)                  \
+    X(RmspropCenteredMomentum, rmsprop_centered_momentum) \
+    X(AdamPlain, adam)                                    \
+    X(AdamAmsgrad, adam_amsgrad)                          \
+    X(Adamax, adamax)                                     \
+    X(Nadam, nadam)                                       \
+    X(Radam, radam)                                       \
+    X(Rprop, rprop)                                       \
+    X(AdaBoundPlain, adabound)                            \
+    X(AmsBound, amsbound)                                 \
+    X(Lion, lion)                                         \
+    X(ScaleClamp, scale_clamp)                            \
+    X(Ema, ema)                                           \
     X(AdamPattern, _adam_pattern)
 
 /// X(Rule, python_name) for every rule that also reduces sums (Rule::kReductions of them).

@@ -17,7 +17,7 @@ struct Radam {
         T beta1, one_minus_beta1, beta2, one_minus_beta2;
         T rectified;  ///< 1 when rho_t > 5, else 0
         T sqrt_bc2, eps;
-        T neg_step;   ///< -lr r_t / bc1 when rectified, else -lr / bc1
+        T neg_step;  ///< -lr r_t / bc1 when rectified, else -lr / bc1
     };
     template <class T>
     PFO_HD static PFO_INLINE void apply(const Coeffs<T>& c, T& p, T g, T* s) {
