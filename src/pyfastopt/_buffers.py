@@ -50,16 +50,22 @@ def written_array(obj: object, name: str, like: np.ndarray | None = None) -> np.
     if like is not None and a.shape != like.shape:
         msg = f"{name} has shape {a.shape}, expected {like.shape} (its parameter's)"
         raise ValueError(msg)
-    if not a.flags.c_contiguous:
-        msg = f"{name} must be C-contiguous (updates are made in place)"
-        raise ValueError(msg)
-    if not a.flags.aligned:
-        msg = f"{name} must be aligned"
-        raise ValueError(msg)
+    check_layout(a, name)
     if not a.flags.writeable:
         msg = f"{name} is read-only"
         raise ValueError(msg)
     return a
+
+
+def check_layout(a: np.ndarray, name: str) -> None:
+    """ValueError naming ``a`` unless it is C-contiguous and aligned, as the kernels read
+    and write every buffer."""
+    if not a.flags.c_contiguous:
+        msg = f"{name} must be C-contiguous"
+        raise ValueError(msg)
+    if not a.flags.aligned:
+        msg = f"{name} must be aligned"
+        raise ValueError(msg)
 
 
 def check_disjoint(written: list[tuple[str, np.ndarray]],

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import _core
 from . import _validate as check
-from ._buffers import as_array, check_disjoint
+from ._buffers import as_array, check_disjoint, check_layout
 
 __all__ = ["SparseRows", "check_rows", "rowwise_adagrad_"]
 
@@ -56,13 +56,8 @@ def check_rows(param: np.ndarray, grad: SparseRows, name: str = "grad") -> None:
     if indices.ndim != 1:
         msg = f"{name}.indices must be one-dimensional"
         raise ValueError(msg)
-    for part, a in (("indices", indices), ("values", values)):
-        if not a.flags.c_contiguous:
-            msg = f"{name}.{part} must be C-contiguous"
-            raise ValueError(msg)
-        if not a.flags.aligned:
-            msg = f"{name}.{part} must be aligned"
-            raise ValueError(msg)
+    check_layout(indices, f"{name}.indices")
+    check_layout(values, f"{name}.values")
     if values.dtype != param.dtype:
         msg = f"{name}.values has dtype {values.dtype}, expected {param.dtype} (the dtype of param)"
         raise TypeError(msg)
