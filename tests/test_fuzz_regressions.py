@@ -30,7 +30,7 @@ def assert_unchanged(before, *arrays):
 @pytest.mark.parametrize(
     "state",
     [F.SwatsState("adam", None, 0.0), F.SwatsState("adam", "x", 0.0),
-     F.SwatsState("adam", [0.1], 0.0), F.SwatsState("adam", math.nan, 0.0),
+     F.SwatsState("adam", [0.1], 0.0), F.SwatsState("adam", 0.0, math.nan),
      F.SwatsState("sgd", 0.0, 1j), F.SwatsState("sgd", 0.0, [0.1])],
 )  # fmt: skip
 def test_swats_bad_scalar_state_changes_nothing(state):

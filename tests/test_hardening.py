@@ -215,7 +215,7 @@ def test_nadam_mu_product_from_a_state_dict(bad):
 
 @pytest.mark.parametrize(
     ("key", "bad"),
-    [("phase", "bogus"), ("phase", None), ("sgd_lr", float("nan")), ("lambda", float("inf")),
+    [("phase", "bogus"), ("phase", None), ("sgd_lr", float("nan")), ("lambda", "0.1"),
      ("sgd_lr", "0.1")],
 )  # fmt: skip
 def test_swats_state_from_a_state_dict(key, bad):

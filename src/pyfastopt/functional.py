@@ -21,6 +21,7 @@ g <- -g if ``maximize``; g <- g + weight_decay * p (coupled weight decay).
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any, Callable, NamedTuple, Union
 
@@ -58,10 +59,8 @@ def _run(kernel, param: Arrays, grad: Arrays, states: Sequence[Arrays], coeffs: 
         return rows_kernel(param, grad.indices, grad.values, list(states), coeffs)
     if not isinstance(param, (list, tuple)):  # one array (or array-like)
         return kernel([param], [grad], [[s] for s in states], coeffs)
-    if not isinstance(grad, (list, tuple)):
-        msg = f"grad must be a list of arrays like param, got {type(grad).__name__}"
-        raise TypeError(msg)
-    if any(isinstance(g, SparseRows) for g in grad):
+    # (a grad that is no list is the kernel's to name, after it has checked param)
+    if isinstance(grad, (list, tuple)) and any(isinstance(g, SparseRows) for g in grad):
         msg = "grad: a SparseRows gradient updates one table per call, not a list"
         raise TypeError(msg)
     return kernel(param, grad, list(states), coeffs)
@@ -748,7 +747,9 @@ def check_swats_state(state: SwatsState, name: str = "state") -> None:
     if state.phase not in ("adam", "sgd"):
         msg = f"{name}: phase must be 'adam' or 'sgd', got {state.phase!r}"
         raise ValueError(msg)
-    check.real(f"{name}: lambda", state.lambda_)
+    if isinstance(state.lambda_, bool) or not isinstance(state.lambda_, numbers.Real):
+        msg = f"{name}: lambda must be a real number, got {type(state.lambda_).__name__}"
+        raise TypeError(msg)  # (NaN is what NaN gradients leave: it never switches)
     check.real(f"{name}: sgd_lr", state.sgd_lr)
 
 
