@@ -257,3 +257,10 @@ def test_load_state_dict_keeps_per_group_keys():
     del sd["param_groups"][0]["initial_lr"]
     with pytest.raises(ValueError, match="initial_lr"):
         opt.load_state_dict(sd)
+
+
+@pytest.mark.parametrize("n_features", [2**63, 2**64])
+def test_hogwild_n_features_beyond_int64_is_named(n_features):
+    # numpy's "Maximum allowed dimension exceeded" named nothing
+    with pytest.raises(ValueError, match="n_features"):
+        hogwild.train(X, np.array([0.0, 1.0]), n_features=n_features)

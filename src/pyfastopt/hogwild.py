@@ -159,7 +159,7 @@ def _csr(X: MatrixLike, n_features: int | None) -> tuple[np.ndarray, np.ndarray,
         n_features = shape_features if shape_features is not None else (
             int(indices.max()) + 1 if indices.size else 0)  # fmt: skip
     else:
-        n_features = check.integer("n_features", n_features, 0)
+        n_features = check.integer("n_features", n_features, 0, 2**63 - 1)  # int64 indices
         if shape_features is not None and n_features != shape_features:
             msg = f"n_features={n_features} but X has {shape_features} columns"
             raise ValueError(msg)
