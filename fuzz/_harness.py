@@ -313,9 +313,9 @@ class Snapshot:
         out = []
         spans = [extent(w) for w in written if isinstance(w, np.ndarray)]
 
-        def inside(a: np.ndarray) -> bool:
+        def inside(a: np.ndarray) -> bool:  # or overlapping: a view of an output may change
             lo, hi = extent(a)
-            return lo == hi or any(w0 <= lo and hi <= w1 for w0, w1 in spans)
+            return lo == hi or any(w0 < hi and lo < w1 for w0, w1 in spans)
 
         for a, before in zip(self.arrays, self.before):
             if any(a is w for w in written) or inside(a):

@@ -264,3 +264,17 @@ def test_hogwild_n_features_beyond_int64_is_named(n_features):
     # numpy's "Maximum allowed dimension exceeded" named nothing
     with pytest.raises(ValueError, match="n_features"):
         hogwild.train(X, np.array([0.0, 1.0]), n_features=n_features)
+
+
+def test_load_state_dict_refuses_a_buffer_that_is_not_an_array_before_any_step():
+    opt = optim.Adam([np.ones(3)])
+    sd = opt.state_dict()
+    sd["state"][0] = {"step": 0, "exp_avg_sq": [0.0, 0.0, 0.0]}  # accepted; step raised
+    with pytest.raises(ValueError, match="exp_avg_sq"):
+        opt.load_state_dict(sd)
+
+
+def test_hogwild_negative_index_with_inferred_n_features_is_named():
+    # numpy's "negative dimensions are not allowed" named nothing
+    with pytest.raises(ValueError, match="indices"):
+        hogwild.train((np.ones(1), np.array([-3]), np.array([0, 1])), np.array([1.0]))

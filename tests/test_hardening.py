@@ -216,7 +216,7 @@ def test_nadam_mu_product_from_a_state_dict(bad):
 @pytest.mark.parametrize(
     ("key", "bad"),
     [("phase", "bogus"), ("phase", None), ("sgd_lr", float("nan")), ("lambda", "0.1"),
-     ("sgd_lr", "0.1")],
+     ("lambda", -(10**400)), ("sgd_lr", "0.1")],
 )  # fmt: skip
 def test_swats_state_from_a_state_dict(key, bad):
     opt = optim.SWATS([np.ones(8)])

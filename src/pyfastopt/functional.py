@@ -747,9 +747,12 @@ def check_swats_state(state: SwatsState, name: str = "state") -> None:
     if state.phase not in ("adam", "sgd"):
         msg = f"{name}: phase must be 'adam' or 'sgd', got {state.phase!r}"
         raise ValueError(msg)
-    if isinstance(state.lambda_, bool) or not isinstance(state.lambda_, numbers.Real):
-        msg = f"{name}: lambda must be a real number, got {type(state.lambda_).__name__}"
-        raise TypeError(msg)  # (NaN is what NaN gradients leave: it never switches)
+    lam = state.lambda_
+    if isinstance(lam, bool) or not isinstance(lam, numbers.Real):
+        msg = f"{name}: lambda must be a real number, got {type(lam).__name__}"
+        raise TypeError(msg)
+    if not (isinstance(lam, float) and math.isnan(lam)):  # what NaN gradients leave
+        check.real(f"{name}: lambda", lam)
     check.real(f"{name}: sgd_lr", state.sgd_lr)
 
 

@@ -155,6 +155,9 @@ def _csr(X: MatrixLike, n_features: int | None) -> tuple[np.ndarray, np.ndarray,
     if indices.shape != data.shape:
         msg = f"indices has shape {indices.shape} but data {data.shape}: one index per value"
         raise ValueError(msg)
+    if n_features is None and shape_features is None and indices.size and indices.min() < 0:
+        msg = f"indices has a negative column index ({int(indices.min())})"
+        raise ValueError(msg)  # (the native check would come after n_features is inferred)
     if n_features is None:
         n_features = shape_features if shape_features is not None else (
             int(indices.max()) + 1 if indices.size else 0)  # fmt: skip

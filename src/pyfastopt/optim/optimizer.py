@@ -434,9 +434,10 @@ class Optimizer:
                 raise TypeError(msg)
             self._check_state(entry, where)
             i, group = group_of[old]
-            names = self._buffer_names(group) if entry["step"] > 0 else ()
-            lacking = [k for k in names if not isinstance(entry.get(k), np.ndarray)]
-            if lacking:  # a parameter that took a step has every buffer of its rule
+            stepped = entry["step"] > 0  # then it has every buffer of its rule
+            lacking = [k for k in self._buffer_names(group) if (stepped or k in entry)
+                       and not isinstance(entry.get(k), np.ndarray)]  # fmt: skip
+            if lacking:
                 msg = f"{where} lacks the state array(s) {', '.join(map(repr, lacking))}"
                 raise ValueError(msg)
             state[i] = {}
