@@ -288,11 +288,11 @@ class Optimizer:
                     members[2].append((index, state))
                 index += 1
             for ps, gs, states in cohorts.values():
-                step = states[0][1]["step"] + 1
-                self._check_call(group, ps[0].dtype, [s for _, s in states], step)
-                calls.append((group, ps, gs, states, step))
+                calls.append((group, ps, gs, states, states[0][1]["step"] + 1))
         if len(calls) > 1 or any(isinstance(g, SparseRows) for g in grads):
             self._check_buffers(calls)  # else the one native call checks them itself
+            for group, ps, _, states, step in calls:
+                self._check_call(group, ps[0].dtype, [s for _, s in states], step)
         self.state.update(new_states)
         calls = [(group, ps, gs, [s for _, s in states], step)
                  for group, ps, gs, states, step in calls]  # fmt: skip
