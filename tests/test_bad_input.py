@@ -42,7 +42,7 @@ def expect(error, match, call, *arrays):
         ("grad", lambda a: a.astype(np.float64), TypeError, "grad has dtype float64"),
         ("exp_avg", lambda a: a.astype(np.float64), TypeError, "exp_avg has dtype"),
         ("grad", lambda a: a.astype(np.int32), TypeError, "grad has dtype int32"),
-        ("grad", lambda a: a.astype(np.float16), TypeError, "grad has dtype float16"),
+        ("grad", lambda a: a.astype(np.uint16), TypeError, "grad has dtype uint16"),
         ("grad", lambda a: a[:-1].copy(), ValueError, "grad has shape"),
         ("exp_avg_sq", lambda a: a.reshape(8, 8).copy(), ValueError, "exp_avg_sq has shape"),
         ("grad", lambda a: a.tolist(), TypeError, "grad must be a numpy.ndarray"),

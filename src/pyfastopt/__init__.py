@@ -9,7 +9,7 @@ embedding (C++, CMake, and Cython through ``cimport pyfastopt.kernels``).
 
 from __future__ import annotations
 
-from . import functional, hogwild, optim, reference, schedules, training, transforms
+from . import functional, hogwild, optim, precision, reference, schedules, training, transforms
 from ._config import build_info, get_num_threads, set_num_threads
 from ._paths import get_cmake_dir, get_include
 from .transforms import (
@@ -40,6 +40,7 @@ __all__ = [
     "global_norm",
     "hogwild",
     "optim",
+    "precision",
     "reference",
     "schedules",
     "set_num_threads",

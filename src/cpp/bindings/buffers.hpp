@@ -121,6 +121,98 @@ inline char float_kind(py::handle obj) {
     return 0;
 }
 
+inline std::string shape_str(const py::array& a) {
+    return std::string(
+        py::str(py::tuple(py::cast(std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim())))));
+}
+
+/// The checks of every buffer a kernel touches but its dtype: the shape of its parameter
+/// (like_param, if given), C-contiguous, aligned, and writable if it is written.
+inline void check_shape_and_layout(const py::array& arr,
+                                   const std::string& name,
+                                   const py::array* like_param,
+                                   bool written) {
+    if (like_param != nullptr) {
+        bool same = arr.ndim() == like_param->ndim();
+        for (py::ssize_t d = 0; same && d < arr.ndim(); ++d)
+            same = arr.shape(d) == like_param->shape(d);
+        if (!same)
+            throw py::value_error(name + " has shape " + shape_str(arr) +
+                                  ", expected the shape of param " + shape_str(*like_param));
+    }
+    const int flags = arr.flags();
+    if (!(flags & py::array::c_style))
+        throw py::value_error(name +
+                              " must be C-contiguous (use np.ascontiguousarray and keep the "
+                              "result)");
+    if (!(flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+        throw py::value_error(name + " must be aligned");
+    if (written && !arr.writeable()) throw py::value_error(name + " is read-only");
+}
+
+/// The memory of a call's written buffers, and the checks that none overlaps another or a
+/// buffer the call only reads.
+class WrittenSpans {
+public:
+    struct Span {
+        std::uintptr_t begin, end;
+        ArgName name;
+    };
+
+    static Span span_of(const py::array& a, const ArgName& name) {
+        const auto begin = reinterpret_cast<std::uintptr_t>(a.data());
+        return {begin, begin + static_cast<std::uintptr_t>(a.nbytes()), name};
+    }
+
+    void add(const py::array& a, const ArgName& name) { written_.push_back(span_of(a, name)); }
+
+    /// Written buffers may not share memory with each other: sorted by address, each must
+    /// end before the next begins. Empty buffers own no memory and are dropped.
+    void sort_and_check() {
+        written_.erase(std::remove_if(written_.begin(), written_.end(),
+                                      [](const Span& s) { return s.begin == s.end; }),
+                       written_.end());
+        std::sort(written_.begin(), written_.end(),
+                  [](const Span& a, const Span& b) { return a.begin < b.begin; });
+        for (std::size_t i = 1; i < written_.size(); ++i)
+            if (written_[i - 1].end > written_[i].begin)
+                overlap_error(written_[i], written_[i - 1]);
+    }
+
+    /// A read buffer may share memory with other read buffers, never with a written one:
+    /// the one starting last before it ends is the only candidate.
+    void check_not_written(const Span& read) const {
+        if (read.begin == read.end) return;
+        const std::size_t after = count_below(read.end);
+        if (after != 0 && written_[after - 1].end > read.begin)
+            overlap_error(read, written_[after - 1]);
+    }
+
+private:
+    [[noreturn]] static void overlap_error(const Span& a, const Span& b) {
+        throw py::value_error(a.name.str() + " shares memory with " + b.name.str() +
+                              " (each buffer must be distinct)");
+    }
+
+    /// How many written buffers start below `address`. A model's thousands of gradients
+    /// are checked at every step, and a binary search is a chain of dependent cache misses
+    /// (most of that time): the previous answer is tried first, which is the answer again
+    /// for gradients that lie together (as allocated), in order or not.
+    std::size_t count_below(std::uintptr_t address) const {
+        const std::size_t n = written_.size(), h = last_count_;
+        if ((h == 0 || written_[h - 1].begin < address) && (h == n || written_[h].begin >= address))
+            return h;
+        last_count_ = static_cast<std::size_t>(
+            std::lower_bound(written_.begin(), written_.end(), address,
+                             [](const Span& s, std::uintptr_t a) { return s.begin < a; }) -
+            written_.begin());
+        return last_count_;
+    }
+
+    std::vector<Span> written_;           ///< sorted, disjoint
+    mutable std::size_t last_count_ = 0;  ///< count_below's previous answer
+};
+
 /// Params and states checked once; gradients checked per call by with_grads().
 template <class T, int K>
 class CheckedBatch {
@@ -162,7 +254,7 @@ public:
                         .data()));
             }
         }
-        sort_and_check_written();
+        written_.sort_and_check();
     }
 
     /// The batch of a rule that reads no gradient: the written arrays stand in for them.
@@ -186,7 +278,7 @@ public:
             const py::array grad = like_param(g[i], i) ? py::reinterpret_borrow<py::array>(g[i])
                                                        : converted(g[i], name, i);
             grads_[i] = static_cast<const T*>(grad.data());
-            check_not_written(span_of(grad, name));
+            written_.check_not_written(WrittenSpans::span_of(grad, name));
         }
         return batch();
     }
@@ -204,7 +296,7 @@ public:
 
     /// Checks that an array the call only reads shares no memory with a written buffer.
     void check_read(const py::array& a, const char* name) const {
-        check_not_written(span_of(a, {name, 0, 1}));
+        written_.check_not_written(WrittenSpans::span_of(a, {name, 0, 1}));
     }
 
     /// A read-only array argument of this dtype, C-contiguous and aligned (any shape).
@@ -237,18 +329,13 @@ private:
         return b;
     }
 
-    struct Span {
-        std::uintptr_t begin, end;
-        ArgName name;
-    };
-
     /// A written buffer: checked, kept alive in arrays_, its memory recorded in written_.
     const py::array& checked(py::handle obj,
                              const ArgName& arg,
                              const py::array* like_param,
                              bool written) {
         arrays_.push_back(check_array(obj, arg, like_param, written));
-        written_.push_back(span_of(arrays_.back(), arg));
+        written_.add(arrays_.back(), arg);
         return arrays_.back();
     }
 
@@ -264,22 +351,7 @@ private:
             throw py::type_error(name() + " has dtype " + std::string(py::str(arr.dtype())) +
                                  ", expected " + (want == 'f' ? "float32" : "float64") +
                                  (like_param ? " (the dtype of param)" : ""));
-        if (like_param != nullptr) {
-            bool same = arr.ndim() == like_param->ndim();
-            for (py::ssize_t d = 0; same && d < arr.ndim(); ++d)
-                same = arr.shape(d) == like_param->shape(d);
-            if (!same)
-                throw py::value_error(name() + " has shape " + shape_str(arr) +
-                                      ", expected the shape of param " + shape_str(*like_param));
-        }
-        const int flags = arr.flags();
-        if (!(flags & py::array::c_style))
-            throw py::value_error(name() +
-                                  " must be C-contiguous (use np.ascontiguousarray and "
-                                  "keep the result)");
-        if (!(flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
-            throw py::value_error(name() + " must be aligned");
-        if (written && !arr.writeable()) throw py::value_error(name() + " is read-only");
+        check_shape_and_layout(arr, name(), like_param, written);
         return arr;
     }
 
@@ -305,64 +377,11 @@ private:
         return kept_grads_.back();
     }
 
-    static Span span_of(const py::array& a, const ArgName& name) {
-        const auto begin = reinterpret_cast<std::uintptr_t>(a.data());
-        return {begin, begin + static_cast<std::uintptr_t>(a.nbytes()), name};
-    }
-
-    static std::string shape_str(const py::array& a) {
-        return std::string(py::str(
-            py::tuple(py::cast(std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim())))));
-    }
-
-    [[noreturn]] static void overlap_error(const Span& a, const Span& b) {
-        throw py::value_error(a.name.str() + " shares memory with " + b.name.str() +
-                              " (each buffer must be distinct)");
-    }
-
-    /// Written buffers may not share memory with each other: sorted by address, each must
-    /// end before the next begins. Empty buffers own no memory and are dropped.
-    void sort_and_check_written() {
-        written_.erase(std::remove_if(written_.begin(), written_.end(),
-                                      [](const Span& s) { return s.begin == s.end; }),
-                       written_.end());
-        std::sort(written_.begin(), written_.end(),
-                  [](const Span& a, const Span& b) { return a.begin < b.begin; });
-        for (std::size_t i = 1; i < written_.size(); ++i)
-            if (written_[i - 1].end > written_[i].begin)
-                overlap_error(written_[i], written_[i - 1]);
-    }
-
-    /// A gradient may share memory with other gradients (they are only read), never with a
-    /// written buffer: the one starting last before the gradient ends is the only candidate.
-    void check_not_written(const Span& grad) const {
-        if (grad.begin == grad.end) return;
-        const std::size_t after = count_below(grad.end);
-        if (after != 0 && written_[after - 1].end > grad.begin)
-            overlap_error(grad, written_[after - 1]);
-    }
-
-    /// How many written buffers start below `address`. A model's thousands of gradients
-    /// are checked at every step, and a binary search is a chain of dependent cache misses
-    /// (most of that time): the previous answer is tried first, which is the answer again
-    /// for gradients that lie together (as allocated), in order or not.
-    std::size_t count_below(std::uintptr_t address) const {
-        const std::size_t n = written_.size(), h = last_count_;
-        if ((h == 0 || written_[h - 1].begin < address) && (h == n || written_[h].begin >= address))
-            return h;
-        last_count_ = static_cast<std::size_t>(
-            std::lower_bound(written_.begin(), written_.end(), address,
-                             [](const Span& s, std::uintptr_t a) { return s.begin < a; }) -
-            written_.begin());
-        return last_count_;
-    }
-
     Roles roles_;
     const char* const* state_names_;
     std::vector<py::array> arrays_;       ///< params, then states: kept alive, shapes compared
     std::vector<py::array> kept_grads_;   ///< array-like gradients' views, for one call
-    std::vector<Span> written_;           ///< sorted, disjoint
-    mutable std::size_t last_count_ = 0;  ///< count_below's previous answer
+    WrittenSpans written_;
     std::vector<std::size_t> sizes_;
     std::vector<T*> params_;
     std::vector<const T*> grads_;

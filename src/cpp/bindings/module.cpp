@@ -10,6 +10,7 @@ void register_bench(py::module_& m);
 void register_noise(py::module_& m);
 void register_sparse(py::module_& m);
 void register_hogwild(py::module_& m);
+void register_storage(py::module_& m);
 }  // namespace pyfastopt::bindings
 
 PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
@@ -20,4 +21,5 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     pyfastopt::bindings::register_noise(m);
     pyfastopt::bindings::register_sparse(m);
     pyfastopt::bindings::register_hogwild(m);
+    pyfastopt::bindings::register_storage(m);
 }

@@ -5,6 +5,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
+#include <cstdint>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -14,34 +16,125 @@
 
 #include "../cpu/dispatch.hpp"
 #include "buffers.hpp"
+#include "mixed.hpp"
 #include "rule_traits.hpp"
 
 namespace pyfastopt::bindings {
 namespace {
 
-/// Checks, runs and returns None, or the (count, kReductions) sums of a reducing rule.
+/// The rule's kSignedStates, or null for a rule that takes no 8-bit states.
+template <class Rule, class = void>
+struct SignedStates {
+    static constexpr const bool* value = nullptr;
+};
 template <class Rule>
-py::object call_rule(py::handle params, py::handle grads, py::handle states, py::handle coeffs) {
+struct SignedStates<Rule, std::void_t<decltype(Rule::kSignedStates)>> {
+    static constexpr const bool* value = Rule::kSignedStates;
+};
+
+/// The per-call options of the mixed-storage path.
+struct MixedOptions {
+    float grad_unscale = 1.0f;
+    bool stochastic = false;
+    std::uint64_t seed = 0, step = 0, first_tensor = 0;
+    bool given = false;  ///< any option that only the mixed path implements
+
+    MixedOptions(py::handle grad_scale, py::handle seed, py::handle step, py::handle first_tensor) {
+        if (!grad_scale.is_none()) {
+            const double scale = real_arg(grad_scale, "grad_scale");
+            if (!(scale > 0) || !std::isfinite(1.0 / scale) || !std::isfinite(scale) ||
+                static_cast<float>(1.0 / scale) == 0.0f)
+                throw py::value_error("grad_scale = " + std::string(py::str(grad_scale)) +
+                                      " must be positive and finite (and its inverse a float32)");
+            grad_unscale = static_cast<float>(1.0 / scale);
+            given = given || scale != 1.0;
+        }
+        if (!seed.is_none()) {
+            this->seed = int_arg<std::uint64_t>(seed, "seed");
+            stochastic = given = true;
+        }
+        if (!step.is_none()) this->step = int_arg<std::uint64_t>(step, "step");
+        if (!first_tensor.is_none())
+            this->first_tensor = int_arg<std::uint64_t>(first_tensor, "first_tensor");
+    }
+
+    template <int K>
+    MixedBatch<K> apply(MixedBatch<K> b) const {
+        b.grad_unscale = grad_unscale;
+        b.stochastic = stochastic;
+        b.seed = seed;
+        b.step = step;
+        b.first_tensor = first_tensor;
+        return b;
+    }
+};
+
+/// Runs a checked batch: None, or the (count, kReductions) sums of a reducing rule.
+template <class Rule, class T, class Batch, class Run>
+py::object run_checked(const Batch& batch, py::handle coeffs, Run&& run) {
+    const auto c = coeffs_from<Rule, T>(coeffs);
+    if constexpr (HasReductions<Rule>::value) {
+        py::array_t<double> sums({static_cast<py::ssize_t>(batch.count),
+                                  static_cast<py::ssize_t>(Rule::kReductions)});
+        double* out = sums.mutable_data();
+        {
+            const py::gil_scoped_release release;  // no Python object touched below
+            run(c, batch, out);
+        }
+        return std::move(sums);
+    } else {
+        const py::gil_scoped_release release;  // no Python object touched below
+        run(c, batch, nullptr);
+        return py::none();
+    }
+}
+
+/// The mixed-storage call: every buffer in its own storage, computed in float32.
+template <class Rule>
+py::object call_mixed(py::handle params,
+                      py::handle grads,
+                      py::handle states,
+                      py::handle coeffs,
+                      py::handle masters,
+                      const MixedOptions& options) {
+    CheckedMixed<Rule::kStates> checked(params, states, masters, Rule::kStateNames,
+                                        SignedStates<Rule>::value);
+    const auto batch =
+        options.apply(ReadsGrad<Rule>::value ? checked.with_grads(grads) : checked.without_grads());
+    return run_checked<Rule, float>(batch, coeffs, [](const auto& c, const auto& b, double* out) {
+        if constexpr (HasReductions<Rule>::value)
+            dispatch::run_mixed_reduce<Rule>(c, b, out);
+        else
+            dispatch::run_mixed<Rule>(c, b);
+    });
+}
+
+/// Checks, runs and returns None, or the (count, kReductions) sums of a reducing rule.
+/// Same-dtype float32/float64 calls take the plain path; anything else the mixed one.
+template <class Rule>
+py::object call_rule(py::handle params,
+                     py::handle grads,
+                     py::handle states,
+                     py::handle coeffs,
+                     py::handle masters,
+                     py::handle grad_scale,
+                     py::handle seed,
+                     py::handle step,
+                     py::handle first_tensor) {
+    const MixedOptions options(grad_scale, seed, step, first_tensor);
+    if (options.given || !masters.is_none() || is_mixed(params, grads, states))
+        return call_mixed<Rule>(params, grads, states, coeffs, masters, options);
     return with_dtype_of(params, [&](auto zero) -> py::object {
         using T = decltype(zero);
         CheckedBatch<T, Rule::kStates> checked(params, states, Rule::kStateNames);
         const auto batch =
             ReadsGrad<Rule>::value ? checked.with_grads(grads) : checked.without_grads();
-        const auto c = coeffs_from<Rule, T>(coeffs);
-        if constexpr (HasReductions<Rule>::value) {
-            py::array_t<double> sums({static_cast<py::ssize_t>(batch.count),
-                                      static_cast<py::ssize_t>(Rule::kReductions)});
-            double* out = sums.mutable_data();
-            {
-                const py::gil_scoped_release release;  // no Python object touched below
-                dispatch::run_reduce<Rule, T>(c, batch, out);
-            }
-            return std::move(sums);
-        } else {
-            const py::gil_scoped_release release;  // no Python object touched below
-            dispatch::run<Rule, T>(c, batch);
-            return py::none();
-        }
+        return run_checked<Rule, T>(batch, coeffs, [](const auto& c, const auto& b, double* out) {
+            if constexpr (HasReductions<Rule>::value)
+                dispatch::run_reduce<Rule, T>(c, b, out);
+            else
+                dispatch::run<Rule, T>(c, b);
+        });
     });
 }
 
@@ -51,14 +144,19 @@ constexpr const char* kKernelDoc =
 
 template <class Rule>
 void register_rule(py::module_& m, const char* name) {
+    const auto none = py::none();
     if constexpr (ReadsGrad<Rule>::value) {
         m.def(name, &call_rule<Rule>, py::arg("params"), py::arg("grads"), py::arg("states"),
-              py::arg("coeffs"), kKernelDoc);
+              py::arg("coeffs"), py::kw_only(), py::arg("masters") = none,
+              py::arg("grad_scale") = none, py::arg("seed") = none, py::arg("step") = none,
+              py::arg("first_tensor") = none, kKernelDoc);
     } else {
         m.def(
             name,
             [](py::handle arrays, py::handle coeffs) {
-                return call_rule<Rule>(arrays, py::none(), py::list(), coeffs);
+                const auto none = py::none();
+                return call_rule<Rule>(arrays, none, py::list(), coeffs, none, none, none, none,
+                                       none);
             },
             py::arg("arrays"), py::arg("coeffs"), kKernelDoc);
     }
@@ -69,7 +167,15 @@ void register_rule(py::module_& m, const char* name) {
 template <class Rule>
 class Plan {
 public:
-    Plan(py::handle params, py::handle states) {
+    /// mixed: take the mixed-storage path even for float32 arrays (the optimizer scales
+    /// gradients or rounds stochastically).
+    Plan(py::handle params, py::handle states, py::handle masters, bool mixed) {
+        if (mixed || !masters.is_none() || is_mixed(params, py::none(), states)) {
+            batch_.template emplace<Mixed>(params, states, masters, Rule::kStateNames,
+                                           SignedStates<Rule>::value,
+                                           Roles{"params", "grads", true});
+            return;
+        }
         with_dtype_of(params, [&](auto zero) {
             using T = decltype(zero);
             batch_.template emplace<Checked<T>>(params, states, Rule::kStateNames,
@@ -79,8 +185,13 @@ public:
     }
 
     /// One step; returns False, doing nothing, if a gradient is None or not an array (a
-    /// SparseRows, say): the caller then takes its general path, which checks it.
-    bool step(py::handle grads, py::handle coeffs) {
+    /// SparseRows, say): the caller then takes its general path, which checks it. The
+    /// options are the kernel's (mixed plans only).
+    bool step(py::handle grads,
+              py::handle coeffs,
+              py::handle grad_scale,
+              py::handle seed,
+              py::handle step) {
         const auto& api = py::detail::npy_api::get();
         if (PyList_Check(grads.ptr()) || PyTuple_Check(grads.ptr())) {
             PyObject** items = PySequence_Fast_ITEMS(grads.ptr());
@@ -90,8 +201,16 @@ public:
         std::visit(
             [&](auto& checked) {
                 using C = std::decay_t<decltype(checked)>;
-                if constexpr (!std::is_same_v<C, std::monostate>) {
+                if constexpr (std::is_same_v<C, Mixed>) {
+                    const MixedOptions options(grad_scale, seed, step, py::none());
+                    const auto batch = options.apply(checked.with_grads(grads));
+                    const auto c = coeffs_from<Rule, float>(coeffs);
+                    const py::gil_scoped_release release;  // no Python object touched below
+                    dispatch::run_mixed<Rule>(c, batch);
+                } else if constexpr (!std::is_same_v<C, std::monostate>) {
                     using T = typename C::value_type;
+                    if (!grad_scale.is_none() || !seed.is_none())
+                        throw py::value_error("grad_scale and seed need a mixed plan");
                     const auto batch = checked.with_grads(grads);
                     const auto c = coeffs_from<Rule, T>(coeffs);
                     const py::gil_scoped_release release;  // no Python object touched below
@@ -119,14 +238,18 @@ public:
 private:
     template <class T>
     using Checked = CheckedBatch<T, Rule::kStates>;
-    std::variant<std::monostate, Checked<float>, Checked<double>> batch_;
+    using Mixed = CheckedMixed<Rule::kStates>;
+    std::variant<std::monostate, Checked<float>, Checked<double>, Mixed> batch_;
 };
 
 template <class Rule>
 void register_plan(py::module_& m, const char* name) {
     py::class_<Plan<Rule>>(m, name, "Params and states checked once (private).")
-        .def(py::init<py::handle, py::handle>(), py::arg("params"), py::arg("states"))
-        .def("step", &Plan<Rule>::step, py::arg("grads"), py::arg("coeffs"))
+        .def(py::init<py::handle, py::handle, py::handle, bool>(), py::arg("params"),
+             py::arg("states"), py::arg("masters") = py::none(), py::arg("mixed") = false)
+        .def("step", &Plan<Rule>::step, py::arg("grads"), py::arg("coeffs"),
+             py::arg("grad_scale") = py::none(), py::arg("seed") = py::none(),
+             py::arg("step") = py::none())
         .def("same_params", &Plan<Rule>::same_params, py::arg("params"));
 }
 

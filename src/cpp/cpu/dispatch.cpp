@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <type_traits>
 
 #include <pyfastopt/rules/all.hpp>
 
@@ -21,6 +22,15 @@
                     const BatchOf<Rule, T>& b,                                    \
                     int threads,                                                  \
                     double* sums);                                                \
+    template <class Rule>                                                         \
+    void run_mixed(const CoeffsOf<Rule, float>& c,                                \
+                   const MixedBatch<Rule::kStates>& b,                            \
+                   int threads);                                                  \
+    template <class Rule>                                                         \
+    void run_mixed_reduce(const CoeffsOf<Rule, float>& c,                         \
+                          const MixedBatch<Rule::kStates>& b,                     \
+                          int threads,                                            \
+                          double* sums);                                          \
     }
 PFO_DECLARE_TARGET(cpu_baseline)
 #if defined(PFO_HAVE_AVX2)
@@ -96,50 +106,82 @@ std::atomic<int> g_threads{initial_threads()};
 
 }  // namespace
 
-template <class Rule, class T>
-void run(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b) {
+/// Calls f(tag) with the selected target's tag and thread count; the tag's type picks the
+/// namespace of the per-target instantiations.
+template <class F>
+decltype(auto) on_target(F&& f) {
     const int threads = g_threads.load(std::memory_order_relaxed);
     switch (g_target.load(std::memory_order_relaxed)->target) {
 #if defined(PFO_HAVE_AVX512)
         case Target::kAvx512:
-            return cpu_avx512::run<Rule, T>(c, b, threads);
+            return f(std::integral_constant<Target, Target::kAvx512>{}, threads);
 #endif
 #if defined(PFO_HAVE_AVX2)
         case Target::kAvx2:
-            return cpu_avx2::run<Rule, T>(c, b, threads);
+            return f(std::integral_constant<Target, Target::kAvx2>{}, threads);
 #endif
         default:
-            return cpu_baseline::run<Rule, T>(c, b, threads);
+            return f(std::integral_constant<Target, Target::kBaseline>{}, threads);
     }
+}
+
+// PFO_ON_TARGET(call): returns `call` (which may name `threads`) in the namespace of the selected target.
+#if defined(PFO_HAVE_AVX512)
+#define PFO_CASE_AVX512(...) \
+    if constexpr (decltype(tag)::value == Target::kAvx512) return cpu_avx512::__VA_ARGS__;
+#else
+#define PFO_CASE_AVX512(...)
+#endif
+#if defined(PFO_HAVE_AVX2)
+#define PFO_CASE_AVX2(...) \
+    if constexpr (decltype(tag)::value == Target::kAvx2) return cpu_avx2::__VA_ARGS__;
+#else
+#define PFO_CASE_AVX2(...)
+#endif
+#define PFO_ON_TARGET(...)                         \
+    return on_target([&](auto tag, int threads) { \
+        (void)tag;                                 \
+        PFO_CASE_AVX512(__VA_ARGS__)               \
+        PFO_CASE_AVX2(__VA_ARGS__)                 \
+        return cpu_baseline::__VA_ARGS__;          \
+    })
+
+template <class Rule, class T>
+void run(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b) {
+    PFO_ON_TARGET(run<Rule, T>(c, b, threads));
 }
 
 template <class Rule, class T>
 void run_reduce(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b, double* sums) {
-    const int threads = g_threads.load(std::memory_order_relaxed);
-    switch (g_target.load(std::memory_order_relaxed)->target) {
-#if defined(PFO_HAVE_AVX512)
-        case Target::kAvx512:
-            return cpu_avx512::run_reduce<Rule, T>(c, b, threads, sums);
-#endif
-#if defined(PFO_HAVE_AVX2)
-        case Target::kAvx2:
-            return cpu_avx2::run_reduce<Rule, T>(c, b, threads, sums);
-#endif
-        default:
-            return cpu_baseline::run_reduce<Rule, T>(c, b, threads, sums);
-    }
+    PFO_ON_TARGET(run_reduce<Rule, T>(c, b, threads, sums));
+}
+
+template <class Rule>
+void run_mixed(const CoeffsOf<Rule, float>& c, const MixedBatch<Rule::kStates>& b) {
+    PFO_ON_TARGET(run_mixed<Rule>(c, b, threads));
+}
+
+template <class Rule>
+void run_mixed_reduce(const CoeffsOf<Rule, float>& c,
+                      const MixedBatch<Rule::kStates>& b,
+                      double* sums) {
+    PFO_ON_TARGET(run_mixed_reduce<Rule>(c, b, threads, sums));
 }
 
 #define PFO_INSTANTIATE_DISPATCH(Rule, name)                                     \
     template void run<rules::Rule, float>(const CoeffsOf<rules::Rule, float>&,   \
                                           const BatchOf<rules::Rule, float>&);   \
     template void run<rules::Rule, double>(const CoeffsOf<rules::Rule, double>&, \
-                                           const BatchOf<rules::Rule, double>&);
+                                           const BatchOf<rules::Rule, double>&); \
+    template void run_mixed<rules::Rule>(const CoeffsOf<rules::Rule, float>&,     \
+                                         const MixedBatch<rules::Rule::kStates>&);
 #define PFO_INSTANTIATE_DISPATCH_REDUCE(Rule, name)                                            \
     template void run_reduce<rules::Rule, float>(const CoeffsOf<rules::Rule, float>&,          \
                                                  const BatchOf<rules::Rule, float>&, double*); \
     template void run_reduce<rules::Rule, double>(const CoeffsOf<rules::Rule, double>&,        \
-                                                  const BatchOf<rules::Rule, double>&, double*);
+                                                  const BatchOf<rules::Rule, double>&, double*); \
+    template void run_mixed_reduce<rules::Rule>(const CoeffsOf<rules::Rule, float>&,            \
+                                                const MixedBatch<rules::Rule::kStates>&, double*);
 PFO_FOR_EACH_RULE(PFO_INSTANTIATE_DISPATCH)
 PFO_FOR_EACH_REDUCING_RULE(PFO_INSTANTIATE_DISPATCH_REDUCE)
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <pyfastopt/batch.hpp>
+#include <pyfastopt/storage.hpp>
 
 namespace pyfastopt::dispatch {
 
@@ -15,6 +16,16 @@ void run(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b);
 /// As run(), writing Rule::kReductions sums per tensor to sums.
 template <class Rule, class T>
 void run_reduce(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b, double* sums);
+
+/// Runs Rule (in float32) over a batch in mixed storage.
+template <class Rule>
+void run_mixed(const CoeffsOf<Rule, float>& c, const MixedBatch<Rule::kStates>& b);
+
+/// As run_mixed(), writing Rule::kReductions sums per tensor to sums.
+template <class Rule>
+void run_mixed_reduce(const CoeffsOf<Rule, float>& c,
+                      const MixedBatch<Rule::kStates>& b,
+                      double* sums);
 
 /// Targets compiled into this build, lowest first.
 std::vector<std::string> compiled_targets();

@@ -92,15 +92,17 @@ PFO_INLINE void apply_at(const CoeffsOf<Rule, T>& c,
                          const std::array<T*, Rule::kStates>& state,
                          std::size_t tensor,
                          std::size_t i,
+                         std::size_t index_base,
                          Extra... extra) {
     constexpr int K = Rule::kStates;
     T s[K > 0 ? K : 1];
     for (int k = 0; k < K; ++k) s[k] = state[k][i];
     T pi = p[i];
     if constexpr (IsIndexed<Rule>::value) {
-        Rule::apply(c, pi, g[i], s, ElementIndex{tensor, i});
+        Rule::apply(c, pi, g[i], s, ElementIndex{tensor, index_base + i});
     } else {
         (void)tensor;
+        (void)index_base;
         Rule::apply(c, pi, g[i], s, extra...);
     }
     if constexpr (Writes<Rule>::value) {
@@ -128,7 +130,8 @@ PFO_INLINE void apply_at(const CoeffsOf<Rule, T>& c,
 #define PFO_ONE_COPY
 #endif
 
-/// The elements [begin, end) of one tensor. `omp simd` asserts the iterations are
+/// The elements [begin, end) of one tensor (the pointers' element i is the tensor's element
+/// index_base + i: tiles of the mixed-storage driver pass their offset). `omp simd` asserts the iterations are
 /// independent (the buffers are checked not to overlap), so the compiler vectorises the
 /// loop for the TU's ISA. Coefficients are taken by value: a local copy cannot alias the
 /// stores, so they stay in registers instead of being reloaded every iteration.
@@ -139,9 +142,11 @@ PFO_ONE_COPY void run_block(const CoeffsOf<Rule, T> c,
                             const std::array<T*, Rule::kStates>& state,
                             std::size_t tensor,
                             std::size_t begin,
-                            std::size_t end) {
+                            std::size_t end,
+                            std::size_t index_base = 0) {
 #pragma omp simd
-    for (std::size_t i = begin; i < end; ++i) apply_at<Rule, T>(c, p, g, state, tensor, i);
+    for (std::size_t i = begin; i < end; ++i)
+        apply_at<Rule, T>(c, p, g, state, tensor, i, index_base);
 }
 
 /// As run_block, for a rule that also reduces one or two sums, written to sums[0..R).
@@ -158,7 +163,7 @@ PFO_ONE_COPY void run_block_reduce(const CoeffsOf<Rule, T> c,
 #pragma omp simd reduction(+ : a0, a1)
     for (std::size_t i = begin; i < end; ++i) {
         double element[2] = {0, 0};
-        apply_at<Rule, T>(c, p, g, state, 0, i, element);
+        apply_at<Rule, T>(c, p, g, state, 0, i, 0, element);
         a0 += element[0];
         a1 += element[1];
     }
@@ -184,23 +189,30 @@ void run(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b, int threads) {
                    });
 }
 
-/// Like run(), and writes Rule::kReductions sums per tensor to sums[t * kReductions + j].
-/// Each block is summed on its own, then blocks are added in order: the same bits for any
-/// thread count.
-template <class Rule, class T>
-void run_reduce(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b, int threads, double* sums) {
+template <class Rule, class = void>
+struct HasSums : std::false_type {};
+template <class Rule>
+struct HasSums<Rule, std::void_t<decltype(Rule::kReductions)>> : std::true_type {};
+
+/// Runs block(tensor, begin, end, out) on every block, each writing its Rule::kReductions
+/// sums to out, then adds the blocks of each tensor in order into sums[t * kReductions + j]:
+/// the same bits for any thread count.
+template <class Rule, class Block>
+void reduce_blocks(const std::size_t* sizes,
+                   std::size_t count,
+                   int threads,
+                   double* sums,
+                   Block&& block) {
     constexpr std::size_t R = Rule::kReductions;
-    std::vector<std::size_t> first_block(b.count + 1, 0);
-    for (std::size_t t = 0; t < b.count; ++t)
-        first_block[t + 1] = first_block[t] + (b.sizes[t] + kBlock - 1) / kBlock;
-    std::vector<double> partial(first_block[b.count] * R, 0.0);
-    for_each_block(b.sizes, b.count, threads,
+    std::vector<std::size_t> first_block(count + 1, 0);
+    for (std::size_t t = 0; t < count; ++t)
+        first_block[t + 1] = first_block[t] + (sizes[t] + kBlock - 1) / kBlock;
+    std::vector<double> partial(first_block[count] * R, 0.0);
+    for_each_block(sizes, count, threads,
                    [&](std::size_t t, std::size_t begin, std::size_t end, std::size_t blk) {
-                       run_block_reduce<Rule, T>(c, b.params[t], b.grads[t],
-                                                 states_of<Rule, T>(b, t), begin, end,
-                                                 &partial[(first_block[t] + blk) * R]);
+                       block(t, begin, end, &partial[(first_block[t] + blk) * R]);
                    });
-    for (std::size_t t = 0; t < b.count; ++t) {
+    for (std::size_t t = 0; t < count; ++t) {
         for (std::size_t j = 0; j < R; ++j) {
             double total = 0;
             for (std::size_t blk = first_block[t]; blk < first_block[t + 1]; ++blk)
@@ -208,6 +220,17 @@ void run_reduce(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b, int threa
             sums[t * R + j] = total;
         }
     }
+}
+
+/// Like run(), and writes Rule::kReductions sums per tensor to sums[t * kReductions + j].
+/// Each block is summed on its own, then blocks are added in order.
+template <class Rule, class T>
+void run_reduce(const CoeffsOf<Rule, T>& c, const BatchOf<Rule, T>& b, int threads, double* sums) {
+    reduce_blocks<Rule>(b.sizes, b.count, threads, sums,
+                        [&](std::size_t t, std::size_t begin, std::size_t end, double* out) {
+                            run_block_reduce<Rule, T>(c, b.params[t], b.grads[t],
+                                                      states_of<Rule, T>(b, t), begin, end, out);
+                        });
 }
 
 }  // namespace pyfastopt::PFO_CPU_NAMESPACE

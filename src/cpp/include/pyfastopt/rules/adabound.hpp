@@ -12,6 +12,7 @@ template <bool Amsbound>
 struct AdaBound {
     static constexpr int kStates = 2 + Amsbound;
     static constexpr const char* kStateNames[] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+    static constexpr bool kSignedStates[] = {true, false, false};  ///< 8-bit maps (storage.hpp)
     template <class T>
     struct Coeffs {
         T grad_sign, weight_decay;

@@ -10,6 +10,7 @@ namespace pyfastopt::rules {
 struct Adadelta {
     static constexpr int kStates = 2;
     static constexpr const char* kStateNames[] = {"square_avg", "acc_delta"};
+    static constexpr bool kSignedStates[] = {false, false};  ///< 8-bit maps (storage.hpp)
     template <class T>
     struct Coeffs {
         T grad_sign, weight_decay;

@@ -10,6 +10,7 @@ namespace pyfastopt::rules {
 struct Adagrad {
     static constexpr int kStates = 1;
     static constexpr const char* kStateNames[] = {"sum"};
+    static constexpr bool kSignedStates[] = {false};  ///< 8-bit maps (storage.hpp)
     template <class T>
     struct Coeffs {
         T grad_sign, weight_decay;

@@ -14,6 +14,7 @@ template <bool Amsgrad>
 struct Adam {
     static constexpr int kStates = 2 + Amsgrad;
     static constexpr const char* kStateNames[] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+    static constexpr bool kSignedStates[] = {true, false, false};  ///< 8-bit maps (storage.hpp)
     template <class T>
     struct Coeffs {
         T grad_sign, weight_decay;

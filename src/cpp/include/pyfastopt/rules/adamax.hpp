@@ -10,6 +10,7 @@ namespace pyfastopt::rules {
 struct Adamax {
     static constexpr int kStates = 2;
     static constexpr const char* kStateNames[] = {"exp_avg", "exp_inf"};
+    static constexpr bool kSignedStates[] = {true, false};  ///< 8-bit maps (storage.hpp)
     template <class T>
     struct Coeffs {
         T grad_sign, weight_decay;

@@ -2,6 +2,8 @@
 //
 // A rule is a struct with
 //   kStates                  number of per-element state buffers, named in kStateNames;
+//   kSignedStates            (optional) whether each state may be negative: a rule that
+//                            lists it takes blockwise 8-bit states (signed or unsigned map);
 //   Coeffs<T>                per-step scalars (an aggregate of T fields, computed on the host
 //                            in double by the caller, e.g. pyfastopt's Python layer);
 //   apply(c, p, g, s)        updates one element: p (parameter) and s[0..kStates) in place.

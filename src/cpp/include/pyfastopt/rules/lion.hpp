@@ -9,6 +9,7 @@ namespace pyfastopt::rules {
 struct Lion {
     static constexpr int kStates = 1;
     static constexpr const char* kStateNames[] = {"exp_avg"};
+    static constexpr bool kSignedStates[] = {true};  ///< 8-bit maps (storage.hpp)
     template <class T>
     struct Coeffs {
         T grad_sign, decay;

@@ -13,6 +13,7 @@ namespace pyfastopt::rules {
 struct Nadam {
     static constexpr int kStates = 2;
     static constexpr const char* kStateNames[] = {"exp_avg", "exp_avg_sq"};
+    static constexpr bool kSignedStates[] = {true, false};  ///< 8-bit maps (storage.hpp)
     template <class T>
     struct Coeffs {
         T grad_sign, weight_decay, decay;

@@ -14,6 +14,7 @@ struct Rmsprop {
     static constexpr int kStates = 1 + Centered + Momentum;
     static constexpr const char* kStateNames[] = {
         "square_avg", Centered ? "grad_avg" : "momentum_buffer", "momentum_buffer"};
+    static constexpr bool kSignedStates[] = {false, true, true};  ///< 8-bit maps (storage.hpp)
     template <class T>
     struct Coeffs {
         T grad_sign, weight_decay;

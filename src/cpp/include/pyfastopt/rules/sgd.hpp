@@ -27,6 +27,7 @@ struct Sgd {
 struct SgdMomentum {
     static constexpr int kStates = 1;
     static constexpr const char* kStateNames[] = {"momentum_buffer"};
+    static constexpr bool kSignedStates[] = {true};  ///< 8-bit maps (storage.hpp)
     template <class T>
     struct Coeffs {
         T grad_sign, weight_decay;

@@ -1,0 +1,179 @@
+// pyfastopt/storage.hpp: how a buffer is stored when it is not in the compute dtype:
+// bfloat16, float16, or blockwise 8-bit (bitsandbytes' dynamic maps), and the conversions
+// between each and float32. Public, Python-free.
+//
+// The rules compute in float32 (float64 for float64 parameters); a buffer in another
+// storage is converted when the CPU loop loads it and when it stores it back
+// (cpu/mixed-inl.hpp), so every rule takes every storage without a line of its own.
+#pragma once
+
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "config.hpp"
+
+namespace pyfastopt {
+
+/// The storage of one buffer.
+enum class Storage : std::uint8_t {
+    kFloat32,
+    kFloat64,
+    kBFloat16,
+    kFloat16,
+    kQ8Signed,    ///< uint8 codes into the signed dynamic map, one float32 absmax per block
+    kQ8Unsigned,  ///< the same with the unsigned map (for non-negative states)
+};
+
+/// Elements per absmax of a blockwise 8-bit buffer (bitsandbytes' block size).
+inline constexpr std::size_t kQuantBlock = 256;
+
+/// One buffer of one tensor: its elements (in `type`) and, for 8-bit storage, its absmax
+/// (ceil(n / kQuantBlock) floats, one per block).
+struct Stored {
+    void* data = nullptr;
+    Storage type = Storage::kFloat32;
+    float* absmax = nullptr;
+};
+
+/// A call of one rule on tensors whose buffers may be stored in any Storage (computed in
+/// float32). When `copies` is set, params are float32 master weights and copies[t] is the
+/// 16-bit model parameter written from the updated master in the same pass.
+template <int K>
+struct MixedBatch {
+    std::size_t count = 0;
+    const std::size_t* sizes = nullptr;
+    const Stored* params = nullptr;
+    const Stored* grads = nullptr;
+    std::array<const Stored*, K> states{};
+    const Stored* copies = nullptr;
+    float grad_unscale = 1.0f;  ///< gradients are multiplied by it when loaded (1 / grad_scale)
+    bool stochastic = false;    ///< stochastic rounding of every float32 -> bfloat16 store
+    std::uint64_t seed = 0;     ///< of the rounding stream, keyed by (seed, step, tensor, element)
+    std::uint64_t step = 0;
+    std::uint64_t first_tensor = 0;  ///< the index of tensor 0 in the caller's numbering
+};
+
+namespace storage {
+
+PFO_HD PFO_INLINE std::uint32_t bits_of(float x) {
+    std::uint32_t u;
+    std::memcpy(&u, &x, sizeof u);
+    return u;
+}
+
+PFO_HD PFO_INLINE float float_of(std::uint32_t u) {
+    float x;
+    std::memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/// bfloat16 -> float32: exact (the high half of the float's bits).
+PFO_HD PFO_INLINE float bf16_to_float(std::uint16_t h) {
+    return float_of(std::uint32_t{h} << 16);
+}
+
+/// float32 -> bfloat16 rounded to nearest, ties to even (integer arithmetic, so it
+/// vectorises on any ISA); a NaN stays a (quiet) NaN of the same sign.
+PFO_HD PFO_INLINE std::uint16_t float_to_bf16(float x) {
+    const std::uint32_t u = bits_of(x);
+    const std::uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+    const bool nan = (u & 0x7FFFFFFFu) > 0x7F800000u;
+    return static_cast<std::uint16_t>(nan ? (u >> 16) | 0x40u : rounded);
+}
+
+/// float32 -> bfloat16 rounded stochastically: up with probability equal to the dropped
+/// fraction, given 16 uniform random bits. E[result] = x (unbiased); inf and NaN stay.
+PFO_HD PFO_INLINE std::uint16_t float_to_bf16_stochastic(float x, std::uint32_t random16) {
+    const std::uint32_t u = bits_of(x);
+    const std::uint32_t rounded = (u + (random16 & 0xFFFFu)) >> 16;  // may carry up to inf
+    const bool special = (u & 0x7F800000u) == 0x7F800000u;  // inf or NaN: nothing to round
+    const bool nan = (u & 0x7FFFFFFFu) > 0x7F800000u;
+    return static_cast<std::uint16_t>(special ? (u >> 16) | (nan ? 0x40u : 0u) : rounded);
+}
+
+/// float16 <-> float32, IEEE round to nearest even, with integer arithmetic only (the
+/// per-ISA code uses F16C or AVX-512 FP16 instead where the CPU has them; same results).
+PFO_HD PFO_INLINE float f16_to_float(std::uint16_t h) {
+    const std::uint32_t sign = std::uint32_t{h & 0x8000u} << 16;
+    const std::uint32_t exp = (h >> 10) & 0x1Fu, man = h & 0x3FFu;
+    // normal: rebias 15 -> 127; subnormal: the value man * 2^-24, exact in float32
+    const float normal = float_of(sign | ((exp + 112u) << 23) | (man << 13));
+    const float subnormal = float_of(sign | bits_of(float(man) * 5.9604644775390625e-8f));
+    const float special = float_of(sign | 0x7F800000u | (man << 13) | (man ? 0x400000u : 0u));
+    return exp == 0 ? subnormal : (exp == 31 ? special : normal);
+}
+
+PFO_HD PFO_INLINE std::uint16_t float_to_f16(float x) {
+    const std::uint32_t u = bits_of(x);
+    const std::uint32_t sign = (u >> 16) & 0x8000u, a = u & 0x7FFFFFFFu;
+    // normal range: rebias the exponent and round the mantissa to 10 bits (ties to even);
+    // a carry out of the mantissa correctly bumps the exponent, up to inf
+    const std::uint32_t normal = ((a - (112u << 23)) + 0xFFFu + ((a >> 13) & 1u)) >> 13;
+    // below 2^-14: x * 2^24 rounded to an integer is the subnormal's mantissa; adding
+    // 0.5 (the float 2^-1 magic) lets the FPU round it to nearest even
+    const std::uint32_t sub = bits_of(float_of(a) + 0.5f) - 0x3F000000u;
+    const std::uint32_t nan = 0x7E00u | ((a >> 13) & 0x3FFu);
+    std::uint32_t h = a >= 0x47800000u ? (a > 0x7F800000u ? nan : 0x7C00u)
+                                       : (a < 0x38800000u ? sub : normal);
+    return static_cast<std::uint16_t>(sign | h);
+}
+
+}  // namespace storage
+
+namespace q8 {
+
+/// A dynamic map: 256 float32 codes in increasing order (bitsandbytes'
+/// create_dynamic_map(signed, max_exponent_bits=7, total_bits=8)): seven decades
+/// 10^-6..10^0, each split into linearly spaced steps (1, 2, 4, ..., 64 for the signed map,
+/// twice as many for the unsigned one), plus 0 and 1. Each code is computed in double and
+/// rounded once (bitsandbytes computes in float32: some codes differ by up to two ulps).
+struct Map {
+    float code[256];
+    /// threshold[k]: the largest float <= the midpoint of code[k] and code[k+1]: the
+    /// nearest code of y is the number of thresholds below y (ties go to the lower code)
+    float threshold[255];
+};
+
+inline Map make_map(bool is_signed) {
+    static constexpr double kDecade[7] = {1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0};
+    double values[256];
+    int n = 0;
+    for (int d = 0; d < 7; ++d) {
+        const int steps = is_signed ? 1 << d : 2 << d;
+        for (int j = 0; j < steps; ++j) {
+            const double v = kDecade[d] * (0.1 + 0.9 * (j + 0.5) / steps);
+            values[n++] = v;
+            if (is_signed) values[n++] = -v;
+        }
+    }
+    values[n++] = 0.0;
+    values[n++] = 1.0;
+    // n == 256; sort (insertion: 256 values, once)
+    for (int i = 1; i < 256; ++i)
+        for (int k = i; k > 0 && values[k - 1] > values[k]; --k) {
+            const double t = values[k];
+            values[k] = values[k - 1];
+            values[k - 1] = t;
+        }
+    Map m{};
+    for (int i = 0; i < 256; ++i) m.code[i] = static_cast<float>(values[i]);
+    for (int i = 0; i < 255; ++i) {
+        const double mid = (double(m.code[i]) + double(m.code[i + 1])) / 2;  // exact
+        float t = static_cast<float>(mid);
+        if (double(t) > mid) t = std::nextafter(t, -1.0f);
+        m.threshold[i] = t;
+    }
+    return m;
+}
+
+/// The two maps, built once.
+inline const Map& map(bool is_signed) {
+    static const Map kSigned = make_map(true), kUnsigned = make_map(false);
+    return is_signed ? kSigned : kUnsigned;
+}
+
+}  // namespace q8
+}  // namespace pyfastopt
