@@ -1,4 +1,5 @@
-"""Reduced-precision storage (pyfastopt.precision) against the float64 NumPy reference.
+"""Reduced-precision storage (pyfastopt.precision) against the float64 NumPy reference, on
+every SIMD target (the fused loops, the staged loop and the 8-bit codec have per-ISA code).
 
 Each step starts the reference from the kernel's own stored values (decoded to float64), so
 every step is checked on the same rounded inputs. A stored value may differ from the
@@ -107,7 +108,7 @@ STORAGE_CASES = [
 
 
 @pytest.mark.parametrize(("case", "combo"), STORAGE_CASES)
-def test_storage_matches_reference(case, combo, rng):
+def test_storage_matches_reference(case, combo, isa, rng):
     name, kwargs = case
     param_storage, grad_storage, state_storage = combo
     shapes = [(1003,), (4, 7)]

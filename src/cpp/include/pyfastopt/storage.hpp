@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 #include "config.hpp"
@@ -132,10 +133,39 @@ namespace q8 {
 /// rounded once (bitsandbytes computes in float32: some codes differ by up to two ulps).
 struct Map {
     float code[256];
-    /// threshold[k]: the largest float <= the midpoint of code[k] and code[k+1]: the
-    /// nearest code of y is the number of thresholds below y (ties go to the lower code)
-    float threshold[255];
+    /// The nearest code of y, as an integer lookup: y's magnitude in [2^-23, 1) is cut into
+    /// kBuckets buckets by the top bits of its float (exponent and 8 mantissa bits); within a
+    /// bucket at most one decision boundary lies (the codes are more than a bucket apart),
+    /// so bucket[b] packs the magnitude rank at the bucket's start (low 8 bits) and the low
+    /// 15 bits of the boundary (bits 8..22; 0x7FFF: none): rank = start + (low15(y) > that).
+    static constexpr std::uint32_t kFirstExponent = 104;  ///< 2^-23: below, every y is 0
+    static constexpr std::uint32_t kBuckets = (127 - kFirstExponent) << 8;
+    std::uint32_t bucket[kBuckets];
+    std::uint32_t top_rank;  ///< the rank of 1 (magnitude 1 and beyond)
+    bool is_signed;
 };
+
+/// The magnitude rank of a in [0, inf): 0 for the code 0, then the codes of the non-negative
+/// half in increasing order (the signed map: 1..127 and 128 for 1; the unsigned map: 1..255).
+/// Nearest, ties toward zero.
+inline std::uint32_t magnitude_rank(const Map& m, float a) {
+    const std::uint32_t u = storage::bits_of(a);
+    if (u < (Map::kFirstExponent << 23)) return 0;
+    if (u >= 0x3F800000u) return m.top_rank;  // a >= 1 (and NaN, which never gets here)
+    const std::uint32_t e = m.bucket[(u >> 15) - (Map::kFirstExponent << 8)];
+    return (e & 0xFFu) + ((u & 0x7FFFu) > (e >> 8) ? 1u : 0u);
+}
+
+/// The code index of rank r for a value of sign `negative`.
+inline std::uint8_t index_of(const Map& m, std::uint32_t rank, bool negative) {
+    if (!m.is_signed) return static_cast<std::uint8_t>(negative ? 0 : rank);
+    return static_cast<std::uint8_t>(negative ? 127 - (rank < 127 ? rank : 127) : 127 + rank);
+}
+
+/// The nearest code of y (|y| <= 1; NaN gives the code of 0).
+inline std::uint8_t encode(const Map& m, float y) {
+    return index_of(m, magnitude_rank(m, std::fabs(y)), y < 0);
+}
 
 inline Map make_map(bool is_signed) {
     static constexpr double kDecade[7] = {1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0};
@@ -159,12 +189,33 @@ inline Map make_map(bool is_signed) {
             values[k - 1] = t;
         }
     Map m{};
+    m.is_signed = is_signed;
     for (int i = 0; i < 256; ++i) m.code[i] = static_cast<float>(values[i]);
-    for (int i = 0; i < 255; ++i) {
-        const double mid = (double(m.code[i]) + double(m.code[i + 1])) / 2;  // exact
+    // the magnitude ladder (0, then the positive codes) and the boundaries between its
+    // steps: the largest float <= each midpoint (so ties go toward zero)
+    const float* ladder = is_signed ? m.code + 127 : m.code;
+    const std::uint32_t steps = is_signed ? 129 : 256;
+    m.top_rank = steps - 1;
+    float boundary[255];
+    for (std::uint32_t i = 0; i + 1 < steps; ++i) {
+        const double mid = (double(ladder[i]) + double(ladder[i + 1])) / 2;  // exact
         float t = static_cast<float>(mid);
         if (double(t) > mid) t = std::nextafter(t, -1.0f);
-        m.threshold[i] = t;
+        boundary[i] = t;
+    }
+    if (storage::bits_of(boundary[0]) < (Map::kFirstExponent << 23)) std::abort();
+    std::uint32_t rank = 0;
+    for (std::uint32_t b = 0; b < Map::kBuckets; ++b) {
+        const std::uint32_t first = ((Map::kFirstExponent << 8) + b) << 15;  // float bits
+        const std::uint32_t last = first | 0x7FFFu;
+        while (rank + 1 < steps && storage::bits_of(boundary[rank]) < first) ++rank;
+        std::uint32_t low = 0x7FFFu;  // no boundary inside: never above it
+        if (rank + 1 < steps && storage::bits_of(boundary[rank]) <= last) {
+            low = storage::bits_of(boundary[rank]) & 0x7FFFu;
+            // a second boundary in one bucket would need another bit: the maps have none
+            if (rank + 2 < steps && storage::bits_of(boundary[rank + 1]) <= last) std::abort();
+        }
+        m.bucket[b] = rank | (low << 8);
     }
     return m;
 }

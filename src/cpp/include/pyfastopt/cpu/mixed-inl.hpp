@@ -19,10 +19,13 @@
 #include "../storage.hpp"
 #include "loop-inl.hpp"
 
-#if defined(__F16C__) && defined(__AVX__)
+#if defined(__AVX2__) || defined(__F16C__)
 #include <immintrin.h>
+#endif
+#if defined(__F16C__) && defined(__AVX__)
 #define PFO_F16C 1  // float16 conversions with vcvtph2ps / vcvtps2ph, eight at a time
 #endif
+
 
 namespace pyfastopt::PFO_CPU_NAMESPACE {
 
@@ -57,6 +60,69 @@ inline void float_to_f16(const float* x, std::size_t n, std::uint16_t* y) {
     for (; i < n; ++i) y[i] = storage::float_to_f16(x[i]);
 }
 
+/// out[i] = code[q[i]] * scale: 8-bit values decoded (with AVX2 gathers where the target
+/// has them: GCC does not emit gathers for its generic tuning).
+inline void q8_decode(const std::uint8_t* q, std::size_t n, const float* code, float scale,
+                      float* out) {
+    std::size_t i = 0;
+#if defined(__AVX2__)
+    const __m256 s = _mm256_set1_ps(scale);
+    for (; i + 8 <= n; i += 8) {
+        const __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + i)));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_i32gather_ps(code, idx, 4), s));
+    }
+#endif
+    for (; i < n; ++i) out[i] = code[q[i]] * scale;
+}
+
+/// q[i] = the nearest code of y[i] = x[i] * inv (q8::encode, vectorised with one gather of
+/// the map's bucket table per eight elements where the target has AVX2).
+inline void q8_encode(const float* x, std::size_t n, float inv, const q8::Map& m,
+                      std::uint8_t* q) {
+    std::size_t i = 0;
+#if defined(__AVX2__)
+    const __m256 vinv = _mm256_set1_ps(inv);
+    const __m256i abs_mask = _mm256_set1_epi32(0x7FFFFFFF);
+    const __m256i first = _mm256_set1_epi32(static_cast<int>(q8::Map::kFirstExponent << 23));
+    const __m256i one = _mm256_set1_epi32(0x3F800000);
+    const __m256i low15 = _mm256_set1_epi32(0x7FFF), low8 = _mm256_set1_epi32(0xFF);
+    const __m256i top = _mm256_set1_epi32(static_cast<int>(m.top_rank));
+    const __m256i zero = _mm256_setzero_si256();
+    const int* table = reinterpret_cast<const int*>(m.bucket);
+    for (; i + 8 <= n; i += 8) {
+        const __m256i y = _mm256_castps_si256(_mm256_mul_ps(_mm256_loadu_ps(x + i), vinv));
+        const __m256i u = _mm256_and_si256(y, abs_mask);
+        const __m256i small = _mm256_cmpgt_epi32(first, u);       // |y| < 2^-23, or 0
+        const __m256i big = _mm256_cmpgt_epi32(u, _mm256_sub_epi32(one, _mm256_set1_epi32(1)));
+        // NaN (u > inf) lands in `big`; its block is NaN whatever its code
+        const __m256i b = _mm256_sub_epi32(_mm256_srli_epi32(u, 15),
+                                           _mm256_set1_epi32(static_cast<int>(q8::Map::kFirstExponent << 8)));
+        const __m256i safe = _mm256_andnot_si256(_mm256_or_si256(small, big), b);
+        const __m256i e = _mm256_i32gather_epi32(table, safe, 4);
+        __m256i rank = _mm256_sub_epi32(
+            _mm256_and_si256(e, low8),
+            _mm256_cmpgt_epi32(_mm256_and_si256(u, low15), _mm256_srli_epi32(e, 8)));  // +1
+        rank = _mm256_blendv_epi8(rank, top, big);
+        rank = _mm256_blendv_epi8(rank, zero, small);
+        const __m256i negative =  // y < 0 as the scalar code has it (not for -0 or NaN)
+            _mm256_castps_si256(_mm256_cmp_ps(_mm256_castsi256_ps(y), _mm256_setzero_ps(), _CMP_LT_OQ));
+        __m256i index;
+        if (m.is_signed) {
+            const __m256i base = _mm256_set1_epi32(127);
+            const __m256i neg = _mm256_sub_epi32(base, _mm256_min_epu32(rank, base));
+            index = _mm256_blendv_epi8(_mm256_add_epi32(base, rank), neg, negative);
+        } else {
+            index = _mm256_andnot_si256(negative, rank);
+        }
+        // eight 32-bit indices -> eight bytes
+        const __m128i lo = _mm256_castsi256_si128(index), hi = _mm256_extracti128_si256(index, 1);
+        const __m128i words = _mm_packus_epi32(lo, hi);
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(q + i), _mm_packus_epi16(words, words));
+    }
+#endif
+    for (; i < n; ++i) q[i] = q8::encode(m, x[i] * inv);
+}
+
 /// The float32 values of elements [lo, lo + n) of `s`, times `scale`: `s` itself when it
 /// is float32 and scale is 1, else converted into `tile`.
 PFO_ONE_COPY inline float* load(const Stored& s, std::size_t lo, std::size_t n, float* tile,
@@ -83,12 +149,9 @@ PFO_ONE_COPY inline float* load(const Stored& s, std::size_t lo, std::size_t n, 
         case Storage::kQ8Unsigned: {
             const float* code = q8::map(s.type == Storage::kQ8Signed).code;
             const std::uint8_t* q = static_cast<const std::uint8_t*>(s.data) + lo;
-            for (std::size_t b = 0; b < n; b += kQuantBlock) {
-                const float amax = s.absmax[(lo + b) / kQuantBlock];
-                const std::size_t end = std::min(n, b + kQuantBlock);
-#pragma omp simd
-                for (std::size_t i = b; i < end; ++i) tile[i] = code[q[i]] * amax;
-            }
+            for (std::size_t b = 0; b < n; b += kQuantBlock)
+                q8_decode(q + b, std::min(kQuantBlock, n - b), code,
+                          s.absmax[(lo + b) / kQuantBlock], tile + b);
             return tile;
         }
         default:  // float64 never reaches the float32 driver
@@ -96,26 +159,51 @@ PFO_ONE_COPY inline float* load(const Stored& s, std::size_t lo, std::size_t n, 
     }
 }
 
-/// 16 random bits per element for stochastic rounding, from Philox keyed by (seed, step,
-/// tensor, buffer, element): one Philox block gives eight elements their bits.
+/// 16 random bits per element for stochastic rounding, from Philox4x32-10 keyed by (seed,
+/// step, tensor, buffer, element): one Philox block (counter: group of eight elements,
+/// tensor, step ^ buffer << 28; key: seed) gives eight elements their bits. The same
+/// function as random::philox4x32_10, written as structure of arrays with the rounds outside
+/// so that the groups vectorise.
 PFO_ONE_COPY inline void random_bits(std::uint64_t seed, std::uint64_t step, std::uint64_t tensor,
                                      int buffer, std::size_t lo, std::size_t n,
                                      std::uint32_t* out) {
+    constexpr std::size_t kGroups = kTile / 8;
     const std::size_t first = lo / 8, groups = (n + 7) / 8;
+    std::uint32_t c0[kGroups], c1[kGroups], c2[kGroups], c3[kGroups];
     const std::uint32_t word3 =
         static_cast<std::uint32_t>(step) ^ (static_cast<std::uint32_t>(buffer) << 28);
+    for (std::size_t j = 0; j < groups; ++j) {
+        c0[j] = static_cast<std::uint32_t>(first + j);
+        c1[j] = static_cast<std::uint32_t>((first + j) >> 32);
+        c2[j] = static_cast<std::uint32_t>(tensor);
+        c3[j] = word3;
+    }
+    std::uint32_t key0 = static_cast<std::uint32_t>(seed), key1 = static_cast<std::uint32_t>(seed >> 32);
+    for (int round = 0; round < 10; ++round) {
+#pragma omp simd
+        for (std::size_t j = 0; j < groups; ++j) {
+            const std::uint64_t p0 = std::uint64_t{0xD2511F53u} * c0[j];
+            const std::uint64_t p1 = std::uint64_t{0xCD9E8D57u} * c2[j];
+            const std::uint32_t n0 = static_cast<std::uint32_t>(p1 >> 32) ^ c1[j] ^ key0;
+            const std::uint32_t n2 = static_cast<std::uint32_t>(p0 >> 32) ^ c3[j] ^ key1;
+            c1[j] = static_cast<std::uint32_t>(p1);
+            c3[j] = static_cast<std::uint32_t>(p0);
+            c0[j] = n0;
+            c2[j] = n2;
+        }
+        key0 += 0x9E3779B9u;
+        key1 += 0xBB67AE85u;
+    }
 #pragma omp simd
     for (std::size_t j = 0; j < groups; ++j) {
-        const std::uint64_t group = first + j;
-        const random::Philox4x32 counter{{static_cast<std::uint32_t>(group),
-                                          static_cast<std::uint32_t>(group >> 32),
-                                          static_cast<std::uint32_t>(tensor), word3}};
-        const auto r = random::philox4x32_10(counter, static_cast<std::uint32_t>(seed),
-                                             static_cast<std::uint32_t>(seed >> 32));
-        for (int w = 0; w < 4; ++w) {
-            out[8 * j + 2 * w] = r.v[w] & 0xFFFFu;
-            out[8 * j + 2 * w + 1] = r.v[w] >> 16;
-        }
+        out[8 * j + 0] = c0[j] & 0xFFFFu;
+        out[8 * j + 1] = c0[j] >> 16;
+        out[8 * j + 2] = c1[j] & 0xFFFFu;
+        out[8 * j + 3] = c1[j] >> 16;
+        out[8 * j + 4] = c2[j] & 0xFFFFu;
+        out[8 * j + 5] = c2[j] >> 16;
+        out[8 * j + 6] = c3[j] & 0xFFFFu;
+        out[8 * j + 7] = c3[j] >> 16;
     }
 }
 
@@ -153,7 +241,7 @@ PFO_ONE_COPY inline void store(const Stored& s, std::size_t lo, std::size_t n, c
         }
         case Storage::kQ8Signed:
         case Storage::kQ8Unsigned: {
-            const float* threshold = q8::map(s.type == Storage::kQ8Signed).threshold;
+            const q8::Map& map = q8::map(s.type == Storage::kQ8Signed);
             std::uint8_t* q = static_cast<std::uint8_t*>(s.data) + lo;
             for (std::size_t b = 0; b < n; b += kQuantBlock) {
                 const std::size_t end = std::min(n, b + kQuantBlock);
@@ -168,15 +256,7 @@ PFO_ONE_COPY inline void store(const Stored& s, std::size_t lo, std::size_t n, c
                 if (!finite) amax = std::numeric_limits<float>::quiet_NaN();
                 s.absmax[(lo + b) / kQuantBlock] = amax;
                 const float inv = amax > 0 ? 1.0f / amax : 0.0f;  // NaN or 0: all codes 0
-#pragma omp simd
-                for (std::size_t i = b; i < end; ++i) {
-                    const float y = x[i] * inv;
-                    // branch-free binary search: the number of thresholds below y
-                    std::uint32_t k = 0;
-                    for (std::uint32_t half = 128; half > 0; half >>= 1)
-                        k += y > threshold[k + half - 1] ? half : 0;
-                    q[i] = static_cast<std::uint8_t>(k);
-                }
+                q8_encode(x + b, end - b, inv, map, q + b);
             }
             return;
         }
@@ -233,6 +313,180 @@ PFO_ONE_COPY void mixed_block(const CoeffsOf<Rule, float> c,
         for (int j = 0; j < Rule::kReductions; ++j) sums[j] = total[j];
 }
 
+/// Element access in one storage, for the fused loops (8-bit states go through a tile).
+template <Storage S>
+struct Io;
+template <>
+struct Io<Storage::kFloat32> {
+    static PFO_INLINE float load(const void* base, std::size_t i) {
+        return static_cast<const float*>(base)[i];
+    }
+    static PFO_INLINE void store(void* base, std::size_t i, float x) {
+        static_cast<float*>(base)[i] = x;
+    }
+};
+template <>
+struct Io<Storage::kBFloat16> {
+    static PFO_INLINE float load(const void* base, std::size_t i) {
+        return storage::bf16_to_float(static_cast<const std::uint16_t*>(base)[i]);
+    }
+    static PFO_INLINE void store(void* base, std::size_t i, float x) {
+        static_cast<std::uint16_t*>(base)[i] = storage::float_to_bf16(x);
+    }
+};
+template <>
+struct Io<Storage::kFloat16> {
+    static PFO_INLINE float load(const void* base, std::size_t i) {
+        return storage::f16_to_float(static_cast<const std::uint16_t*>(base)[i]);
+    }
+    static PFO_INLINE void store(void* base, std::size_t i, float x) {
+        static_cast<std::uint16_t*>(base)[i] = storage::float_to_f16(x);
+    }
+};
+
+/// A storage layout that has a fused loop: the storage of the param (the master, if
+/// copied), of the gradient, of every state, of the param's copy (kFloat64: none), and
+/// whether bfloat16 stores round stochastically. kQ8Signed stands for either 8-bit map.
+template <Storage P, Storage G, Storage S, Storage Copy = Storage::kFloat64, bool Stochastic = false>
+struct Layout {
+    static constexpr Storage kParam = P, kGrad = G, kState = S, kCopy = Copy;
+    static constexpr bool kStochastic = Stochastic;
+
+    /// Whether tensor t of the batch is stored this way.
+    template <int K>
+    static bool matches(const MixedBatch<K>& b, std::size_t t, bool reads_grad) {
+        auto same = [](Storage have, Storage want) {
+            return have == want || (want == Storage::kQ8Signed && have == Storage::kQ8Unsigned);
+        };
+        bool ok = b.params[t].type == P && (!reads_grad || b.grads[t].type == G) &&
+                  (b.copies == nullptr ? Copy == Storage::kFloat64 : b.copies[t].type == Copy) &&
+                  b.stochastic == Stochastic;
+        for (int k = 0; k < K; ++k) ok = ok && same(b.states[k][t].type, S);
+        return ok;
+    }
+};
+
+/// The layouts with a fused loop (every other takes the staged one, mixed_block): the
+/// configurations the benchmarks and users lean on.
+#define PFO_FOR_EACH_FUSED_LAYOUT(X)                                                       \
+    X(Layout<Storage::kFloat32, Storage::kFloat32, Storage::kBFloat16>)                    \
+    X(Layout<Storage::kFloat32, Storage::kFloat32, Storage::kQ8Signed>)                    \
+    X(Layout<Storage::kBFloat16, Storage::kBFloat16, Storage::kBFloat16>)                  \
+    X(Layout<Storage::kBFloat16, Storage::kBFloat16, Storage::kBFloat16, Storage::kFloat64, \
+             true>)                                                                        \
+    X(Layout<Storage::kFloat32, Storage::kBFloat16, Storage::kBFloat16, Storage::kBFloat16>) \
+    X(Layout<Storage::kFloat16, Storage::kFloat16, Storage::kFloat16>)
+
+/// One element of fused_block. A function of its own: `omp simd` privatises arrays declared
+/// in the loop body into per-lane arrays the vectoriser cannot handle; a callee's locals,
+/// inlined after that lowering, become plain registers.
+template <class Rule, class L, int K, class Random, class QTile>
+PFO_INLINE void fused_at(const CoeffsOf<Rule, float>& c,
+                         void* p_base,
+                         const void* g_base,
+                         void* copy_base,
+                         void* const* s_base,
+                         float unscale,
+                         const Random& random,
+                         QTile& qtile,
+                         std::size_t lo,
+                         std::size_t i) {
+    constexpr bool kQ8 = L::kState == Storage::kQ8Signed;
+    constexpr bool kRandomParam = L::kStochastic && L::kParam == Storage::kBFloat16;
+    constexpr bool kRandomState = L::kStochastic && L::kState == Storage::kBFloat16;
+    constexpr Storage kP = L::kParam, kG = L::kGrad;
+    const std::size_t at = lo + i;
+    float p = Io<kP>::load(p_base, at);
+    const float g = Io<kG>::load(g_base, at) * unscale;
+    float s[K > 0 ? K : 1];
+    for (int k = 0; k < K; ++k) {
+        if constexpr (kQ8)
+            s[k] = qtile[k][i];
+        else
+            s[k] = Io<L::kState>::load(s_base[k], at);
+    }
+    Rule::apply(c, p, g, s);
+    if constexpr (Writes<Rule>::value) {
+        if constexpr (kRandomParam)
+            static_cast<std::uint16_t*>(p_base)[at] =
+                storage::float_to_bf16_stochastic(p, random[0][i]);
+        else
+            Io<kP>::store(p_base, at, p);
+        if constexpr (L::kCopy != Storage::kFloat64) Io<L::kCopy>::store(copy_base, at, p);
+        for (int k = 0; k < K; ++k) {
+            if constexpr (kQ8)
+                qtile[k][i] = s[k];
+            else if constexpr (kRandomState)
+                static_cast<std::uint16_t*>(s_base[k])[at] =
+                    storage::float_to_bf16_stochastic(s[k], random[1 + k][i]);
+            else
+                Io<L::kState>::store(s_base[k], at, s[k]);
+        }
+    }
+}
+
+/// One block [begin, end) of tensor t stored as L, in windows of one 8-bit block: every
+/// buffer is loaded, updated and stored in one loop (all streams in flight at once, which
+/// the staged loop cannot do); only 8-bit states pass through a tile, quantized once their
+/// window's absmax is known.
+template <class Rule, class L, int K = Rule::kStates>
+PFO_ONE_COPY void fused_block(const CoeffsOf<Rule, float> c,
+                              const MixedBatch<K>& b,
+                              std::size_t t,
+                              std::size_t begin,
+                              std::size_t end) {
+    constexpr bool kQ8 = L::kState == Storage::kQ8Signed;
+    constexpr bool kRandomParam = L::kStochastic && L::kParam == Storage::kBFloat16;
+    constexpr bool kRandomState = L::kStochastic && L::kState == Storage::kBFloat16;
+    constexpr int KT = K > 0 ? K : 1;
+    alignas(64) float qtile[kQ8 ? KT : 1][kQ8 ? kQuantBlock : 1];
+    alignas(64) std::uint32_t random[1 + (L::kStochastic ? K : 0)][L::kStochastic ? kQuantBlock : 1];
+    void* const p_base = b.params[t].data;
+    const void* const g_base = ReadsGradient<Rule>::value ? b.grads[t].data : p_base;
+    void* const copy_base = b.copies != nullptr ? b.copies[t].data : nullptr;
+    void* s_base[KT];
+    const float* code[KT];
+    for (int k = 0; k < K; ++k) {
+        s_base[k] = b.states[k][t].data;
+        code[k] = kQ8 ? q8::map(b.states[k][t].type == Storage::kQ8Signed).code : nullptr;
+    }
+    const float unscale = b.grad_unscale;
+    const std::uint64_t tensor = b.first_tensor + t;
+    for (std::size_t lo = begin; lo < end; lo += kQuantBlock) {
+        const std::size_t n = std::min(kQuantBlock, end - lo);
+        if constexpr (kRandomParam) random_bits(b.seed, b.step, tensor, 0, lo, n, random[0]);
+        if constexpr (kRandomState)
+            for (int k = 0; k < K; ++k)
+                random_bits(b.seed, b.step, tensor, 1 + k, lo, n, random[1 + k]);
+        if constexpr (kQ8)
+            for (int k = 0; k < K; ++k)
+                q8_decode(static_cast<const std::uint8_t*>(s_base[k]) + lo, n, code[k],
+                          b.states[k][t].absmax[lo / kQuantBlock], qtile[k]);
+#pragma omp simd
+        for (std::size_t i = 0; i < n; ++i)
+            fused_at<Rule, L, K>(c, p_base, g_base, copy_base, s_base, unscale, random, qtile,
+                                 lo, i);
+        if constexpr (kQ8 && Writes<Rule>::value)
+            for (int k = 0; k < K; ++k) store(b.states[k][t], lo, n, qtile[k], Rounding{});
+    }
+}
+
+/// One block of tensor t: the fused loop of its layout if it has one, else the staged one.
+template <class Rule, int K = Rule::kStates>
+void any_block(const CoeffsOf<Rule, float>& c,
+               const MixedBatch<K>& b,
+               std::size_t t,
+               std::size_t begin,
+               std::size_t end) {
+    constexpr bool kReads = ReadsGradient<Rule>::value;
+#define PFO_TRY_LAYOUT(...)                                        \
+    if (__VA_ARGS__::matches(b, t, kReads))                        \
+        return fused_block<Rule, __VA_ARGS__>(c, b, t, begin, end);
+    PFO_FOR_EACH_FUSED_LAYOUT(PFO_TRY_LAYOUT)
+#undef PFO_TRY_LAYOUT
+    mixed_block<Rule>(c, b, t, begin, end, nullptr);
+}
+
 }  // namespace mixed
 
 /// Applies Rule (computing in float32) to every element of a batch in mixed storage.
@@ -240,7 +494,10 @@ template <class Rule>
 void run_mixed(const CoeffsOf<Rule, float>& c, const MixedBatch<Rule::kStates>& b, int threads) {
     for_each_block(b.sizes, b.count, threads,
                    [&](std::size_t t, std::size_t begin, std::size_t end, std::size_t) {
-                       mixed::mixed_block<Rule>(c, b, t, begin, end, nullptr);
+                       if constexpr (IsIndexed<Rule>::value)
+                           mixed::mixed_block<Rule>(c, b, t, begin, end, nullptr);
+                       else
+                           mixed::any_block<Rule>(c, b, t, begin, end);
                    });
 }
 
