@@ -37,14 +37,19 @@ def as_array(obj: object, name: str) -> np.ndarray:
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def written_array(obj: object, name: str, like: np.ndarray | None = None) -> np.ndarray:
+def written_array(
+    obj: object, name: str, like: np.ndarray | None = None, dtypes: tuple | None = None
+) -> np.ndarray:
     """``obj`` as an ndarray that a kernel may update in place: float32/float64 in native
-    byte order (or ``like``'s dtype and shape), C-contiguous, aligned and writable; else
-    TypeError/ValueError naming it. The checks the native kernels make, for callers that
-    must check every array of several calls before the first one writes."""
+    byte order (or ``like``'s dtype, or one of ``dtypes``; ``like``'s shape), C-contiguous,
+    aligned and writable; else TypeError/ValueError naming it. The checks the native kernels
+    make, for callers that must check every array of several calls before the first one
+    writes."""
     a = as_array(obj, name)
-    if a.dtype not in _FLOAT_DTYPES or (like is not None and a.dtype != like.dtype):
-        want = like.dtype if like is not None else "float32 or float64"
+    if dtypes is None:
+        dtypes = _FLOAT_DTYPES if like is None else (like.dtype,)
+    if a.dtype not in dtypes:
+        want = " or ".join(str(np.dtype(d)) for d in dtypes)
         msg = f"{name} has dtype {a.dtype}, expected {want}"
         raise TypeError(msg)
     if like is not None and a.shape != like.shape:

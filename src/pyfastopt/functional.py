@@ -3,9 +3,12 @@
 Every function updates ``param`` and its state buffers in place, in one native call, and
 returns nothing (unless it has scalar state to hand back). Each buffer argument is either
 one ``numpy.ndarray`` or a list of them (one call then updates the whole list; the lists are
-aligned). All arrays of a call share one dtype (float32 or float64), are C-contiguous and
-distinct; parameters and states are writable. Nothing is ever converted: bad input raises
-``TypeError``/``ValueError`` naming the argument and leaves every array unchanged.
+aligned). Arrays are float32 or float64 (all of one dtype), or in the reduced-precision
+storages of :mod:`pyfastopt.precision` (bfloat16/float16 parameters and gradients, 16-bit or
+8-bit states, float32 masters: pass ``master=`` and the other keywords through a rule's
+``apply``). They are C-contiguous and distinct; parameters and states are writable. Nothing is
+ever converted: bad input raises ``TypeError``/``ValueError`` naming the argument and leaves
+every array unchanged.
 
 A gradient may also be a :class:`pyfastopt.sparse.SparseRows` for one table: then only the
 rows it names are updated (lazily, duplicates summed; see :mod:`pyfastopt.sparse`).
@@ -51,19 +54,30 @@ __all__ = [
 ]
 
 
-def _run(kernel, param: Arrays, grad: Arrays, states: Sequence[Arrays], coeffs: tuple):
+def _run(kernel, param: Arrays, grad: Arrays, states: Sequence[Arrays], coeffs: tuple,
+         **options: Any):  # fmt: skip
     """One native call; single arrays become lists of one. A SparseRows gradient updates
-    the rows of one table it names (:mod:`pyfastopt.sparse`)."""
+    the rows of one table it names (:mod:`pyfastopt.sparse`). ``options`` are the kernels'
+    reduced-precision keywords (:mod:`pyfastopt.precision`): ``master``, ``grad_scale``,
+    ``seed``, ``step``, ``first_tensor``; None values are left out."""
+    options = {k: v for k, v in options.items() if v is not None}
+    if "master" in options:  # the kernels' keyword is plural, for lists
+        master = options.pop("master")
+        single = not isinstance(param, (list, tuple))
+        options["masters"] = [master] if single else master
     if isinstance(grad, SparseRows):
+        if options:
+            msg = f"grad: SparseRows gradients take no {', '.join(sorted(options))}"
+            raise TypeError(msg)
         rows_kernel = getattr(_core, f"{kernel.__name__}_rows")
         return rows_kernel(param, grad.indices, grad.values, list(states), coeffs)
     if not isinstance(param, (list, tuple)):  # one array (or array-like)
-        return kernel([param], [grad], [[s] for s in states], coeffs)
+        return kernel([param], [grad], [[s] for s in states], coeffs, **options)
     # (a grad that is no list is the kernel's to name, after it has checked param)
     if isinstance(grad, (list, tuple)) and any(isinstance(g, SparseRows) for g in grad):
         msg = "grad: a SparseRows gradient updates one table per call, not a list"
         raise TypeError(msg)
-    return kernel(param, grad, list(states), coeffs)
+    return kernel(param, grad, list(states), coeffs, **options)
 
 
 def _sign(maximize: bool) -> float:
@@ -105,10 +119,13 @@ class Rule(NamedTuple):
     #: mu_product)
     coeffs: Callable[..., Any]
 
-    def apply(self, param: Arrays, grad: Arrays, buffers: dict[str, Any], step: int) -> None:
-        """One step on arrays (or lists of arrays); buffers maps state names to them."""
+    def apply(
+        self, param: Arrays, grad: Arrays, buffers: dict[str, Any], step: int, **options: Any
+    ) -> None:
+        """One step on arrays (or lists of arrays); buffers maps state names to them (an
+        8-bit state is a tuple (codes, absmax)); options as :func:`_run`'s."""
         states = [buffers[name] for name in self.state_names]
-        _run(self.kernel, param, grad, states, self.coeffs(check.step(step)))
+        _run(self.kernel, param, grad, states, self.coeffs(check.step(step)), **options)
 
 
 def sgd_(
@@ -771,6 +788,7 @@ def swats_(
     eps: float = 1e-9,
     weight_decay: float = 0.0,
     maximize: bool = False,
+    **options: Any,
 ) -> SwatsState | list[SwatsState]:
     r"""SWATS, switching from Adam to SGD (Keskar & Socher 2017, Algorithm 1).
 
@@ -787,7 +805,8 @@ def swats_(
     :math:`b_t = \beta_1 b_{t-1} + g_t`, :math:`p_t = p_{t-1} - (1-\beta_1)\Lambda b_t`.
 
     ``state`` is each array's :class:`SwatsState` (a list for a list call, all in the same
-    phase); the new state is returned the same way.
+    phase); the new state is returned the same way. ``options``: the reduced-precision
+    keywords of :class:`Rule`'s ``apply``.
     """
     lr = check.nonneg("lr", lr)
     beta1, beta2 = _betas(beta1, beta2)
@@ -817,7 +836,7 @@ def swats_(
             raise ValueError(msg)
         sgd_coeffs = (_sign(maximize), weight_decay, beta1, 1.0, 0.0, 0.0,
                       -(1.0 - beta1) * rates.pop())  # fmt: skip
-        _run(_core.sgd_momentum, param, grad, (momentum_buffer,), sgd_coeffs)
+        _run(_core.sgd_momentum, param, grad, (momentum_buffer,), sgd_coeffs, **options)
         return states[0] if single else states
     bc1, bc2 = 1.0 - beta1**t, 1.0 - beta2**t
     coeffs = (
@@ -827,7 +846,7 @@ def swats_(
         eps,
         -lr * math.sqrt(bc2) / bc1,
     )
-    sums = _run(_core.swats_adam, param, grad, (exp_avg, exp_avg_sq), coeffs)
+    sums = _run(_core.swats_adam, param, grad, (exp_avg, exp_avg_sq), coeffs, **options)
     new = []
     for s, (qq, qg) in zip(states, sums.tolist()):
         if qg == 0.0:

@@ -37,14 +37,18 @@ entries). A non-finite value makes its whole block NaN.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from . import _core
+from . import _validate as check
 
 __all__ = [
     "QUANT_BLOCK",
+    "STATE_DTYPES",
+    "Precision",
     "bfloat16",
     "dequantize_8bit",
     "dynamic_map",
@@ -78,3 +82,62 @@ def dynamic_map(signed: bool) -> np.ndarray:
     """The 256 float32 codes of a dynamic map, increasing: seven decades 1e-6..1 split into
     linear steps (1, 2, ..., 64 per decade signed, twice as many unsigned), plus 0 and 1."""
     return _core.dynamic_map(signed)
+
+
+#: The storages a state may have, by name (None: the parameter's dtype, torch's default).
+STATE_DTYPES = ("float32", "bfloat16", "float16", "8bit")
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How an optimizer of :mod:`pyfastopt.optim` stores what it updates (assign it to
+    ``opt.precision`` before the first step; the default is torch's: states in the
+    parameter's dtype, no master copy).
+
+    Args:
+        state_dtype: None (the parameter's dtype), "float32", "bfloat16", "float16" or
+            "8bit" (blockwise; for the optimizers whose states are moments, see the module
+            docstring; tensors under ``min_8bit_size`` elements keep float32 states, as
+            bitsandbytes does).
+        master_weights: keep a float32 master copy of each 16-bit parameter
+            (``state[i]["master"]``): the step updates the master and writes the parameter
+            from it in the same pass.
+        stochastic_rounding: round every float32 -> bfloat16 store stochastically (bfloat16
+            parameters without a master copy, bfloat16 states), with bits keyed by
+            (seed, step, parameter index, buffer, element).
+        seed: of the stochastic rounding.
+        skip_nonfinite: check the gradients before each step and skip the whole step (no
+            parameter, state or step count changes) when one is not finite; one read of the
+            gradients (pass ``found_inf`` to :meth:`~pyfastopt.optim.Optimizer.step` instead
+            to reuse a check you already make, e.g. clipping's norm).
+        min_8bit_size: the smallest tensor given 8-bit states.
+    """
+
+    state_dtype: str | None = None
+    master_weights: bool = False
+    stochastic_rounding: bool = False
+    seed: int = 0
+    skip_nonfinite: bool = False
+    min_8bit_size: int = 4096
+
+    def __post_init__(self) -> None:
+        if self.state_dtype is not None and self.state_dtype not in STATE_DTYPES:
+            msg = f"state_dtype: expected None or one of {STATE_DTYPES}, got {self.state_dtype!r}"
+            raise ValueError(msg)
+        if self.state_dtype == "bfloat16" and bfloat16 is None:
+            msg = "state_dtype='bfloat16' needs ml_dtypes: pip install 'pyfastopt[bf16]'"
+            raise ImportError(msg)
+        check.integer("seed", self.seed, 0, 2**64 - 1)
+        check.integer("min_8bit_size", self.min_8bit_size, 0, 2**63 - 1)
+
+    def state_dtype_for(self, param: np.ndarray, quantizable: bool) -> np.dtype | str:
+        """The storage of a new state of ``param``: a dtype, or "8bit"."""
+        if self.state_dtype is None:
+            return param.dtype
+        if param.dtype == np.float64:
+            msg = (f"precision: float64 parameters take float64 states, not "
+                   f"state_dtype={self.state_dtype!r}")  # fmt: skip
+            raise TypeError(msg)
+        if self.state_dtype == "8bit":
+            return "8bit" if quantizable and param.size >= self.min_8bit_size else np.dtype("f4")
+        return bfloat16 if self.state_dtype == "bfloat16" else np.dtype(self.state_dtype)

@@ -138,9 +138,10 @@ public:
             if (d != Dtype::kFloat32 && d != Dtype::kBFloat16 && d != Dtype::kFloat16)
                 throw py::type_error(name.str() + " has dtype " + str_dtype(param) +
                                      ", expected float32, float64, bfloat16 or float16" +
-                                     (d == Dtype::kFloat64 ? " (float64 params take float64 "
-                                                             "grads and states only)"
-                                                           : ""));
+                                     (d == Dtype::kFloat64
+                                          ? " (float64 params take float64 grads and states "
+                                            "only, and no masters, grad_scale or seed)"
+                                          : ""));
             param_dtype_[i] = d;
             sizes_[i] = static_cast<std::size_t>(param.size());
             Stored stored{const_cast<void*>(param.data()), storage_of(d), nullptr};

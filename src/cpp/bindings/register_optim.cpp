@@ -42,8 +42,9 @@ struct MixedOptions {
     MixedOptions(py::handle grad_scale, py::handle seed, py::handle step, py::handle first_tensor) {
         if (!grad_scale.is_none()) {
             const double scale = real_arg(grad_scale, "grad_scale");
-            if (!(scale > 0) || !std::isfinite(1.0 / scale) || !std::isfinite(scale) ||
-                static_cast<float>(1.0 / scale) == 0.0f)
+            const float unscale = static_cast<float>(1.0 / scale);
+            if (!(scale > 0) || !std::isfinite(scale) || !std::isfinite(unscale) ||
+                unscale == 0.0f)
                 throw py::value_error("grad_scale = " + std::string(py::str(grad_scale)) +
                                       " must be positive and finite (and its inverse a float32)");
             grad_unscale = static_cast<float>(1.0 / scale);
@@ -255,6 +256,16 @@ void register_plan(py::module_& m, const char* name) {
 
 }  // namespace
 
+/// Adds the rule's kSignedStates to `table` (rules that take 8-bit states only).
+template <class Rule>
+void add_signed_states(py::dict& table, const char* name) {
+    if constexpr (SignedStates<Rule>::value != nullptr) {
+        py::tuple flags(Rule::kStates);
+        for (int k = 0; k < Rule::kStates; ++k) flags[k] = py::bool_(Rule::kSignedStates[k]);
+        table[name] = flags;
+    }
+}
+
 void register_optim(py::module_& m) {
 #define PFO_REGISTER(Rule, name) register_rule<rules::Rule>(m, #name);
 #define PFO_REGISTER_PLAN(Rule, name) \
@@ -262,6 +273,12 @@ void register_optim(py::module_& m) {
     PFO_FOR_EACH_RULE(PFO_REGISTER)
     PFO_FOR_EACH_REDUCING_RULE(PFO_REGISTER)
     PFO_FOR_EACH_RULE(PFO_REGISTER_PLAN)
+    // which states of each 8-bit-capable rule take the signed map (pyfastopt.precision)
+    py::dict signed_states;
+#define PFO_SIGNED(Rule, name) add_signed_states<rules::Rule>(signed_states, #name);
+    PFO_FOR_EACH_RULE(PFO_SIGNED)
+#undef PFO_SIGNED
+    m.attr("signed_states") = signed_states;
 #undef PFO_REGISTER
 #undef PFO_REGISTER_PLAN
 }

@@ -20,9 +20,12 @@ STAGGER_BYTES = 1 << 16
 _LINE = 64
 
 
-def state_buffers(params: list[np.ndarray], slot: int, fill: float = 0.0) -> list[np.ndarray]:
-    """C-contiguous buffers like ``params`` (one dtype), filled with ``fill``: the state
-    buffer ``slot`` of each, carved from one allocation.
+def state_buffers(
+    params: list[np.ndarray], slot: int, fill: float = 0.0, dtype: Any = None
+) -> list[np.ndarray]:
+    """C-contiguous buffers of ``dtype`` (default: the params' one dtype) shaped like
+    ``params``, filled with ``fill``: the state buffer ``slot`` of each, carved from one
+    allocation.
 
     One allocation per state keeps the buffers of many small tensors in one address stream
     that the hardware prefetcher follows from tensor to tensor; many small allocations
@@ -33,8 +36,8 @@ def state_buffers(params: list[np.ndarray], slot: int, fill: float = 0.0) -> lis
     """
     if not params:
         return []
-    dtype = params[0].dtype
-    starts = np.cumsum([0] + [-(-p.nbytes // _LINE) * _LINE for p in params])
+    dtype = np.dtype(params[0].dtype if dtype is None else dtype)
+    starts = np.cumsum([0] + [-(-p.size * dtype.itemsize // _LINE) * _LINE for p in params])
     total = int(starts[-1])
     raw = np.empty(total + 4096, np.uint8)
     base = raw.ctypes.data
@@ -45,7 +48,7 @@ def state_buffers(params: list[np.ndarray], slot: int, fill: float = 0.0) -> lis
     shift = (target - base) % 4096
     arena = raw[shift : shift + total]
     buffers = [
-        arena[int(start) : int(start) + p.nbytes].view(dtype).reshape(p.shape)
+        arena[int(start) : int(start) + p.size * dtype.itemsize].view(dtype).reshape(p.shape)
         for start, p in zip(starts, params)
     ]
     for buffer in buffers:

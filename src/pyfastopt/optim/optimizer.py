@@ -13,12 +13,32 @@ from typing import Any
 
 import numpy as np
 
+from .. import _core
 from .. import _validate as check
 from .. import functional as F
 from .._buffers import as_array, check_disjoint, written_array
+from ..precision import Precision, bfloat16, dequantize_8bit, quantize_8bit
 from ..sparse import SparseRows, check_rows
-from ..transforms import GradientNoise
+from ..transforms import GradientNoise, global_norm
 from ._common import state_buffers
+
+#: Parameter dtypes that may have a float32 master copy.
+_SIXTEEN_BIT = tuple(d for d in (np.dtype(np.float16), bfloat16) if d is not None)
+#: Parameter dtypes (16-bit ones compute in float32).
+_PARAM_DTYPES = (np.dtype("f4"), np.dtype("f8"), *_SIXTEEN_BIT)
+#: Array dtypes a state buffer may have (8-bit codes are uint8, with float32 absmax).
+_STATE_DTYPES = (*_PARAM_DTYPES, np.dtype("u1"))
+
+
+def _absmax_key(name: str) -> str:
+    """The state key of the absmax of 8-bit state ``name``."""
+    return name + "_absmax"
+
+
+def _state_arg(state: dict[str, Any], name: str) -> Any:
+    """State buffer ``name`` as a kernel takes it: the array, or (codes, absmax)."""
+    absmax = state.get(_absmax_key(name))
+    return state[name] if absmax is None else (state[name], absmax)
 
 
 @dataclass
@@ -34,6 +54,7 @@ class _Plan:
     scalars: tuple[Any, ...]
     native: Any
     synced: int
+    mixed: bool  #: built for the mixed-storage path (grad_scale and seed need it)
 
 
 class Optimizer:
@@ -58,6 +79,9 @@ class Optimizer:
         self._step_count = 0  # step() calls that updated, for the gradient-noise schedule
         #: Optional :class:`pyfastopt.GradientNoise` added to each step's gradients.
         self.gradient_noise: GradientNoise | None = None
+        #: How parameters and states are stored (:class:`pyfastopt.precision.Precision`):
+        #: torch's default (states in the parameter's dtype) until set, before the first step.
+        self.precision = Precision()
         groups = list(params)
         if not groups:
             msg = "params: optimizer got an empty parameter list"
@@ -98,11 +122,30 @@ class Optimizer:
         dense = []
         for i, g in enumerate(grads):
             if isinstance(g, SparseRows):  # one call per sparse table
-                rule.apply(params[i], g, {n: states[i][n] for n in rule.state_names}, step)
+                rule.apply(params[i], g, {n: _state_arg(states[i], n) for n in rule.state_names},
+                           step)  # fmt: skip
             else:
                 dense.append(i)
-        buffers = {name: [states[i][name] for i in dense] for name in rule.state_names}
-        rule.apply([params[i] for i in dense], [grads[i] for i in dense], buffers, step)
+        buffers = {name: [_state_arg(states[i], name) for i in dense] for name in rule.state_names}
+        rule.apply([params[i] for i in dense], [grads[i] for i in dense], buffers, step,
+                   **self._options([states[i] for i in dense], step))  # fmt: skip
+
+    def _options(self, states: list[dict[str, Any]], step: int) -> dict[str, Any]:
+        """The kernel's reduced-precision keywords for a call on these states: masters,
+        this step's grad_scale, the stochastic-rounding key."""
+        options: dict[str, Any] = {"grad_scale": self._grad_scale}
+        if states and "master" in states[0]:
+            options["master"] = [s["master"] for s in states]
+        if self.precision.stochastic_rounding:
+            first = self._index_of.get(id(states[0]), 0) if states else 0
+            options.update(seed=self.precision.seed, step=step, first_tensor=first)
+        return options
+
+    #: The grad_scale of the step being taken (None: 1).
+    _grad_scale: float | None = None
+    #: id(state) -> parameter index, for the general path's calls (the stochastic-rounding
+    #: key of a call starts at its first parameter's index).
+    _index_of: dict[int, int] = {}  # noqa: RUF012  (replaced, never mutated in place)
 
     def _add_buffers(
         self,
@@ -111,15 +154,35 @@ class Optimizer:
         states: list[dict[str, Any]],
         names: Sequence[str],
     ) -> None:
-        """Creates the missing state buffers ``names``: one allocation per name for all the
-        params (of one dtype) that lack it."""
+        """Creates the missing state buffers ``names`` in the storage ``self.precision``
+        asks for: one allocation per (name, dtype) for all the params that lack it; 8-bit
+        states as codes and absmax; float32 masters of 16-bit params."""
+        rule = self._checked_rule(group)
+        signed = _core.signed_states.get(rule.kernel.__name__) if rule is not None else None
         for slot, name in enumerate(names):
             missing = [i for i, s in enumerate(states) if name not in s]
-            if missing:
-                fill = self._state_fill(name, group)
-                new = state_buffers([params[i] for i in missing], slot, fill)
-                for i, buffer in zip(missing, new):
+            if not missing:
+                continue
+            fill = self._state_fill(name, group)
+            by_storage: dict[Any, list[int]] = {}
+            for i in missing:
+                storage = self.precision.state_dtype_for(params[i], signed is not None)
+                by_storage.setdefault(storage, []).append(i)
+            for storage, members in by_storage.items():
+                if storage == "8bit":
+                    assert signed is not None
+                    for i in members:
+                        full = np.full(params[i].shape, fill, np.float32)
+                        states[i][name], states[i][_absmax_key(name)] = quantize_8bit(
+                            full, signed[slot])
+                    continue
+                new = state_buffers([params[i] for i in members], slot, fill, storage)
+                for i, buffer in zip(members, new):
                     states[i][name] = buffer
+        if self.precision.master_weights:
+            for p, state in zip(params, states):
+                if "master" not in state and p.dtype in _SIXTEEN_BIT:
+                    state["master"] = p.astype(np.float32)
 
     def _cohort(self, state: dict[str, Any]) -> Hashable:
         """Parameters whose states agree on this key share one native call."""
@@ -151,13 +214,16 @@ class Optimizer:
             return False
         params = group["params"]
         plan = self._plan
-        if plan is None or plan.rule is not rule or not plan.native.same_params(params):
-            plan = self._plan = self._build_plan(rule, params)
+        mixed = self._grad_scale is not None or self.precision.stochastic_rounding
+        if (plan is None or plan.rule is not rule or (mixed and not plan.mixed)
+                or not plan.native.same_params(params)):  # fmt: skip
+            plan = self._plan = self._build_plan(rule, params, mixed)
             if plan is None:
                 return False
         step = plan.step + 1
         coeffs, scalars = self._step_coeffs(rule, step, plan.scalars)
-        if not plan.native.step(grads, coeffs):
+        seed = self.precision.seed if self.precision.stochastic_rounding else None
+        if not plan.native.step(grads, coeffs, self._grad_scale, seed, step):
             return False  # a None gradient, or one that is not an ndarray
         plan.step, plan.scalars = step, scalars
         return True
@@ -195,21 +261,28 @@ class Optimizer:
         self._sync_plan()
         self._plan = None
 
-    def _build_plan(self, rule: F.Rule, params: list[np.ndarray]) -> _Plan | None:
+    def _build_plan(self, rule: F.Rule, params: list[np.ndarray], mixed: bool) -> _Plan | None:
         found = [self.state.get(i) for i in range(len(params))]
         states = [s for s in found if s is not None]
         if not params or len(states) < len(found) or any(any(n not in s for n in rule.state_names)
                                                          for s in states):  # fmt: skip
             return None  # the first step creates the state through the general path
+        masters = [s.get("master") for s in states]
+        if self.precision.master_weights and any(
+            m is None and p.dtype in _SIXTEEN_BIT for m, p in zip(masters, params)
+        ):
+            return None  # the general path creates the masters
         keys = ("step", *self._scalar_state)
         if len({tuple(s[k] for k in keys) for s in states}) != 1 or \
                 len({p.dtype for p in params}) != 1:  # fmt: skip
             return None
         self._check_state(states[0], "state[0]")  # the others share its step and scalars
-        buffers = [[s[name] for s in states] for name in rule.state_names]
-        native = rule.plan(params, buffers)
+        buffers = [[_state_arg(s, name) for s in states] for name in rule.state_names]
+        if any(m is None for m in masters) and any(m is not None for m in masters):
+            return None  # a mix of params with and without masters: the general path
+        native = rule.plan(params, buffers, None if masters[0] is None else masters, mixed)
         step, *scalars = (states[0][k] for k in keys)
-        return _Plan(rule, states, step, tuple(scalars), native, synced=step)
+        return _Plan(rule, states, step, tuple(scalars), native, synced=step, mixed=mixed)
 
     # -- torch.optim API ----------------------------------------------------------------
 
@@ -223,7 +296,7 @@ class Optimizer:
         params = [params] if single else list(params)
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         for i, p in enumerate(params):
-            params[i] = written_array(p, f"params[{len(seen) + i}]")
+            params[i] = written_array(p, f"params[{len(seen) + i}]", dtypes=_PARAM_DTYPES)
             if id(p) in seen or id(params[i]) in seen:
                 msg = "params: some parameters appear more than once"
                 raise ValueError(msg)
@@ -232,7 +305,13 @@ class Optimizer:
         self._validate(group)
         self.param_groups.append(group)
 
-    def step(self, grads: Sequence[np.ndarray | SparseRows | None]) -> None:
+    def step(
+        self,
+        grads: Sequence[np.ndarray | SparseRows | None],
+        *,
+        grad_scale: float | None = None,
+        found_inf: Any = None,
+    ) -> None:
         """One update of every parameter, in place.
 
         Args:
@@ -240,12 +319,32 @@ class Optimizer:
                 parameter (its state is unchanged), as a missing ``.grad`` does in torch; a
                 :class:`pyfastopt.sparse.SparseRows` updates only the rows of a table it
                 names (lazily, as torch.optim.SparseAdam; not NAdam and SWATS).
+            grad_scale: the gradients are divided by it as they are loaded (the loss scale
+                of mixed-precision training; a power of two divides exactly).
+            found_inf: torch's fused-optimizer contract: if true (a bool, number or one-element
+                array), the whole step is skipped: no parameter, state or step count changes.
 
         Everything is checked before anything is written: on error no array changes.
         """
         if isinstance(grads, np.ndarray) or not isinstance(grads, (list, tuple)):
             msg = "grads must be a list with one gradient (or None) per parameter"
             raise TypeError(msg)
+        if grad_scale is not None:
+            grad_scale = check.positive("grad_scale", grad_scale)
+        if found_inf is not None and bool(np.asarray(found_inf).reshape(-1).any()):
+            self._check_grads(grads)  # bad input is still an error
+            return
+        if self.precision.skip_nonfinite:
+            dense = [g for g in self._check_grads(grads) if isinstance(g, np.ndarray)]
+            if dense and not np.isfinite(global_norm(dense)):
+                return
+        self._grad_scale = None if grad_scale == 1.0 else grad_scale
+        try:
+            self._step(grads)
+        finally:
+            self._grad_scale = None
+
+    def _step(self, grads: Sequence[np.ndarray | SparseRows | None]) -> None:
         if self.gradient_noise is not None:
             # (_check_grads refuses SparseRows gradients when there is gradient noise)
             grads = [g.copy() if isinstance(g, np.ndarray) else g for g in self._check_grads(grads)]
@@ -289,6 +388,7 @@ class Optimizer:
                 index += 1
             for ps, gs, states in cohorts.values():
                 calls.append((group, ps, gs, states, states[0][1]["step"] + 1))
+        self._index_of = {id(s): i for *_, states, _ in calls for i, s in states}
         if len(calls) > 1 or any(isinstance(g, SparseRows) for g in grads):
             self._check_buffers(calls)  # else the one native call checks them itself
             for group, ps, _, states, step in calls:
@@ -308,11 +408,17 @@ class Optimizer:
         for group, ps, gs, states, _ in calls:
             names = self._buffer_names(group)
             for p, g, (i, state) in zip(ps, gs, states):
-                written.append((f"params[{i}]", written_array(p, f"params[{i}]")))
-                for key in names:
+                written.append((f"params[{i}]", written_array(p, f"params[{i}]",
+                                                              dtypes=_PARAM_DTYPES)))
+                for key in (*names, "master"):
                     if key in state:
                         name = f"state[{i}][{key!r}]"
-                        written.append((name, written_array(state[key], name, like=p)))
+                        written.append((name, written_array(state[key], name, like=p,
+                                                            dtypes=_STATE_DTYPES)))
+                    if _absmax_key(key) in state:
+                        name = f"state[{i}][{_absmax_key(key)!r}]"
+                        written.append((name, written_array(state[_absmax_key(key)], name,
+                                                            dtypes=(np.dtype("f4"),))))
                 if isinstance(g, SparseRows):
                     read += [(f"grads[{i}].indices", as_array(g.indices, "indices")),
                              (f"grads[{i}].values", as_array(g.values, "values"))]  # fmt: skip
@@ -344,7 +450,8 @@ class Optimizer:
         rule = self._checked_rule(group)
         if rule is not None:
             scalars = tuple(states[0][k] for k in self._scalar_state)
-            check.coeffs_fit(self._step_coeffs(rule, step, scalars)[0], dtype)
+            compute = np.float64 if dtype == np.float64 else np.float32  # 16-bit: in float32
+            check.coeffs_fit(self._step_coeffs(rule, step, scalars)[0], compute)
 
     def _check_grads(self, grads: Sequence[Any]) -> list[np.ndarray | SparseRows | None]:
         """The gradients' count, types, dtypes, shapes and layout, before anything runs;
@@ -422,7 +529,7 @@ class Optimizer:
                 group_of[old] = (len(params), new_group)
                 params.append(p)
         state: dict[int, dict[str, Any]] = {}
-        arrays: dict[tuple[int, str, str], list[tuple[int, np.ndarray]]] = {}
+        arrays: dict[tuple[int, str], list[tuple[int, np.ndarray, dict[str, Any]]]] = {}
         for old, entry in state_dict["state"].items():
             where = f"state_dict['state'][{old!r}]"
             integral = isinstance(old, numbers.Integral) and not isinstance(old, bool)
@@ -443,23 +550,76 @@ class Optimizer:
             state[i] = {}
             for slot, (key, value) in enumerate(entry.items()):
                 if isinstance(value, np.ndarray):
-                    if value.dtype.kind not in "fiu":
-                        msg = f"{where}[{key!r}] has dtype {value.dtype}, expected a real number"
-                        raise TypeError(msg)
-                    if value.shape != params[i].shape:
-                        msg = f"{where}[{key!r}] has shape {value.shape}"
-                        raise ValueError(msg)
-                    arrays.setdefault((slot, key, params[i].dtype.char), []).append((i, value))
+                    self._check_saved_array(f"{where}[{key!r}]", key, value, entry, params[i])
+                    if not key.endswith("_absmax"):
+                        arrays.setdefault((slot, key), []).append((i, value, entry))
                 else:
                     state[i][key] = copy.deepcopy(value)
-        for (slot, key, _), saved_arrays in arrays.items():
-            buffers = state_buffers([params[i] for i, _ in saved_arrays], slot)
-            for (i, value), buffer in zip(saved_arrays, buffers):
-                buffer[...] = value
-                state[i][key] = buffer
+        group_at = {index: group for index, group in group_of.values()}
+        for (slot, key), saved in arrays.items():
+            self._load_arrays(slot, key, saved, params, state, group_at)
         self.param_groups = new_groups
         self._plan = None
         self.state = state
+
+    def _load_arrays(self, slot, key, saved, params, state, group_at) -> None:
+        """Loads state arrays ``key`` in the storage this optimizer gives new states
+        (torch casts loaded states to the parameter's dtype; here ``self.precision`` says):
+        8-bit states are quantized or dequantized as needed, masters stay float32."""
+        by_target: dict[Any, list[tuple[int, np.ndarray]]] = {}
+        for i, value, entry in saved:
+            rule = self._checked_rule(group_at[i])
+            signed = _core.signed_states.get(rule.kernel.__name__) if rule is not None else None
+            names = rule.state_names if rule is not None else ()
+            is_signed = signed[names.index(key)] if signed and key in names else True
+            if value.dtype == np.uint8:  # 8-bit codes: their float32 values
+                value = dequantize_8bit(value, entry[_absmax_key(key)], is_signed)
+            if key == "master":
+                target: Any = np.dtype(np.float32)
+            elif key in names or rule is None:
+                target = self.precision.state_dtype_for(params[i], signed is not None)
+            else:
+                target = params[i].dtype
+            if target == "8bit":
+                codes, absmax = quantize_8bit(np.asarray(value, np.float32), is_signed)
+                state[i][key], state[i][_absmax_key(key)] = codes, absmax
+            else:
+                by_target.setdefault(target, []).append((i, value))
+        for target, members in by_target.items():
+            buffers = state_buffers([params[i] for i, _ in members], slot, dtype=target)
+            for (i, value), buffer in zip(members, buffers):
+                buffer[...] = value.astype(target)
+                state[i][key] = buffer
+
+    @staticmethod
+    def _check_saved_array(
+        where: str, key: str, value: np.ndarray, entry: dict[str, Any], param: np.ndarray
+    ) -> None:
+        """A state array of a state dict, before it is loaded: a storage the kernels take,
+        the parameter's shape; 8-bit codes with their absmax (float32, one per block)."""
+        if key.endswith("_absmax"):
+            codes = entry.get(key[: -len("_absmax")])
+            blocks = -(-param.size // 256)
+            if not (isinstance(codes, np.ndarray) and codes.dtype == np.uint8):
+                msg = f"{where}: an absmax without its 8-bit state {key[:-7]!r}"
+                raise ValueError(msg)
+            if value.dtype != np.float32 or value.shape != (blocks,):
+                msg = (f"{where} has dtype {value.dtype} and shape {value.shape}, expected "
+                       f"float32 of shape ({blocks},)")  # fmt: skip
+                raise ValueError(msg)
+            return
+        if value.dtype not in _STATE_DTYPES:
+            msg = f"{where} has dtype {value.dtype}, expected one of the state storages"
+            raise TypeError(msg)
+        if value.shape != param.shape:
+            msg = f"{where} has shape {value.shape}"
+            raise ValueError(msg)
+        if value.dtype == np.uint8 and not isinstance(entry.get(_absmax_key(key)), np.ndarray):
+            msg = f"{where}: 8-bit codes without {_absmax_key(key)!r}"
+            raise ValueError(msg)
+        if key == "master" and value.dtype != np.float32:
+            msg = f"{where} has dtype {value.dtype}, expected float32"
+            raise TypeError(msg)
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
