@@ -281,6 +281,29 @@ def test_grad_scaler_like_torch():
         assert torch.equal(p, q)
 
 
+def test_grad_scaler_unscale_then_clip():
+    """scaler.unscale_(optimizer) first (to clip the unscaled gradients), then
+    scaler.step: the step gets no grad_scale, only found_inf; as torch's Adam."""
+    models = []
+    for cls in (pt.Adam, torch.optim.Adam):
+        model = mlp()
+        opt = cls(model.parameters(), lr=1e-2)
+        scaler = torch.amp.GradScaler("cpu", init_scale=2.0**12)
+        for t, (x, y) in enumerate(batches(6)):
+            opt.zero_grad()
+            scaler.scale(torch.nn.functional.mse_loss(model(x), y)).backward()
+            if t == INF_STEP:
+                model[2].bias.grad[0] = float("nan")
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+            scaler.step(opt)
+            scaler.update()
+        assert float(opt.state[model[0].weight]["step"]) == 5  # the NaN step skipped
+        models.append(model)
+    for p, q in zip(*(m.parameters() for m in models)):
+        assert_same(p.detach(), q.detach(), "param")
+
+
 def test_grad_scaler_float64():
     """float64 parameters: their kernels take no grad_scale, so the gradients are divided
     into temporaries; bit for bit the unscaled run for power-of-two scales."""
@@ -446,3 +469,22 @@ def test_bad_grad_scale_changes_nothing(bad, steps):
     with pytest.raises(ValueError, match="grad_scale"):
         opt.step()
     assert same(before, snapshot(opt, torch.nn.ParameterList(ps)))
+
+
+@pytest.mark.parametrize("steps", [0, 2])  # the general path, then the plans
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_bad_16bit_gradient_changes_nothing(dtype, steps):
+    p = torch.randn(4, 4).to(dtype).requires_grad_()
+    opt = pt.Adam([p])
+    for _ in range(steps):
+        p.grad = torch.ones_like(p)
+        opt.step()
+    for grad, error, match in (
+        (torch.ones(4, 4).to(dtype).t(), ValueError, r"params\[0\]\.grad must be contiguous"),
+        (torch.ones(4, 4).to(dtype).to_sparse(), TypeError, r"params\[0\]\.grad has layout"),
+    ):
+        p.grad = grad
+        before = snapshot(opt, torch.nn.ParameterList([p]))
+        with pytest.raises(error, match=match):
+            opt.step()
+        assert same(before, snapshot(opt, torch.nn.ParameterList([p])))

@@ -10,13 +10,31 @@ each (parameter group, dtype) is updated by one call of the pyfastopt kernel of
 0-dim float32 tensor, ``exp_avg``, ...), so a state dict loads into the matching
 ``torch.optim`` class and back.
 
-Supported: CPU, dense (strided), contiguous float32/float64 parameters and gradients.
-Anything else raises TypeError (device, layout, dtype) or ValueError (layout in memory) when
-the parameter is added or when its gradient is stepped; nothing is ever updated through a
-copy. ``foreach`` is accepted and ignored (it picks one of torch's implementations; ours is
-always the fused native one); ``fused=True``, ``capturable=True`` and ``differentiable=True``
-are rejected. ``load_state_dict`` of a state saved by a fused or capturable torch optimizer
-works: those implementation flags are reset to ours.
+Supported: CPU, dense (strided), contiguous float32, float64, bfloat16 and float16
+parameters and gradients. Anything else raises TypeError (device, layout, dtype) or
+ValueError (layout in memory) when the parameter is added or when its gradient is stepped;
+nothing is ever updated through a copy. ``foreach`` is accepted and ignored (it picks one of
+torch's implementations; ours is always the fused native one); ``fused=True``,
+``capturable=True`` and ``differentiable=True`` are rejected. ``load_state_dict`` of a state
+saved by a fused or capturable torch optimizer works: those implementation flags are reset
+to ours.
+
+bfloat16 and float16 parameters are updated as torch's fused CPU Adam updates them: the
+state keeps torch's dtypes (buffers in the parameter's dtype, ``step`` float32), the kernel
+computes in float32 and rounds each stored value once (to nearest even). A state buffer of
+another dtype than its parameter's is a TypeError, as in torch's own step
+(``load_state_dict`` casts the state to the parameters' dtypes). bfloat16 tensors are viewed
+through ``ml_dtypes`` (``pip install ml_dtypes``; without it a bfloat16 parameter raises
+ImportError when it is added); float16 needs nothing more.
+
+``torch.amp.GradScaler`` works as with torch's fused optimizers
+(``_step_supports_amp_scaling``): ``scaler.step(optimizer)`` does not unscale the gradients
+but sets ``optimizer.grad_scale`` and ``optimizer.found_inf``; a nonzero ``found_inf``
+skips the whole step (parameters, state and step counts unchanged), else the kernel divides
+each gradient by ``grad_scale`` as it loads it (the gradients stay scaled; float64 gradients,
+whose kernels compute only in float64, are divided into temporaries). Float16 gradients are
+fine (torch's own ``unscale_`` refuses them). ``scaler.unscale_(optimizer)`` before the step
+(to clip gradients, say) also works: the step then gets no ``grad_scale``.
 
 A group's native plan (the NumPy views of its parameters and state, checked once) is cached
 and rebuilt when a parameter's storage (``data_ptr``), a state tensor, the state dict or the
@@ -387,24 +405,25 @@ class _Adapter(torch.optim.Optimizer):
             return None
         grads = cast("list[torch.Tensor]", maybe)
         views = []
-        for call in plan.calls:
+        dtypes = [plan.params[call.index[0]].dtype for call in plan.calls]
+        for call, dtype in zip(plan.calls, dtypes):
             gs = []
-            for i in call.index:
-                g = grads[i]
-                try:
-                    gs.append(_view(g))
-                except (RuntimeError, TypeError, AttributeError):
-                    _check_tensor(g, f"params[{i}].grad")
-                    raise
+            try:
+                if dtype == torch.bfloat16:
+                    gs = [_view(grads[i]) for i in call.index]
+                else:  # the common case inline: this runs for every gradient of every step
+                    gs = [g.numpy() if not g.requires_grad else g.detach().numpy()
+                          for g in (grads[i] for i in call.index)]  # fmt: skip
+            except (RuntimeError, TypeError, AttributeError):
+                self._check_grads(plan.params, grads)  # names the gradient
+                raise
             views.append(gs)
-        float64 = any(p.dtype == torch.float64 for p in plan.params)
         # several native calls, or temporaries: check every gradient before the first call
-        if len(plan.calls) > 1 or (scale is not None and float64):
+        if len(plan.calls) > 1 or (scale is not None and torch.float64 in dtypes):
             self._check_grads(plan.params, grads)
         prepared = []
-        for call, gs in zip(plan.calls, views):
+        for call, gs, dtype in zip(plan.calls, views, dtypes):
             coeffs, cohort = self._advance(rule, call.cohort)
-            dtype = plan.params[call.index[0]].dtype
             native = call.native
             if scale is not None and dtype == torch.float32:
                 if call.scaled is None:
