@@ -19,13 +19,14 @@ torch's implementations; ours is always the fused native one); ``fused=True``,
 saved by a fused or capturable torch optimizer works: those implementation flags are reset
 to ours.
 
-bfloat16 and float16 parameters are updated as torch's fused CPU Adam updates them: the
-state keeps torch's dtypes (buffers in the parameter's dtype, ``step`` float32), the kernel
-computes in float32 and rounds each stored value once (to nearest even). A state buffer of
-another dtype than its parameter's is a TypeError, as in torch's own step
-(``load_state_dict`` casts the state to the parameters' dtypes). bfloat16 tensors are viewed
-through ``ml_dtypes`` (``pip install ml_dtypes``; without it a bfloat16 parameter raises
-ImportError when it is added); float16 needs nothing more.
+bfloat16 and float16 parameters keep torch's state dtypes (buffers in the parameter's
+dtype, ``step`` float32); the kernel computes in float32 and rounds each stored value once,
+to nearest even (torch's single-tensor path rounds every intermediate to 16 bits; its fused
+Adam computes in float32 too). A state buffer of another dtype than its parameter's is a
+TypeError, as in torch's own step (``load_state_dict`` casts the state to the parameters'
+dtypes). bfloat16 tensors are viewed through ``ml_dtypes`` (``pip install ml_dtypes``;
+without it a bfloat16 parameter raises ImportError when it is added); float16 needs nothing
+more.
 
 ``torch.amp.GradScaler`` works as with torch's fused optimizers
 (``_step_supports_amp_scaling``): ``scaler.step(optimizer)`` does not unscale the gradients
@@ -139,7 +140,9 @@ def _grad_scale(value: Any) -> float | None:
     return None if scale == 1.0 else scale
 
 
-def _unscaled(dtype: torch.dtype, grads: list[np.ndarray], scale: float | None):
+def _unscaled(
+    dtype: torch.dtype, grads: list[np.ndarray], scale: float | None
+) -> tuple[list[np.ndarray], float | None]:
     """(grads, grad_scale) for one native call. The float64 kernels take no grad_scale
     (the kernels that do compute in float32): float64 gradients are divided into
     temporaries instead, after they are checked (as torch's fused kernels divide them)."""
@@ -165,8 +168,8 @@ class _Call:
     index: list[int]  #: positions in the group's parameter list
     scalars: list[list[np.ndarray]]  #: per scalar key, the 0-dim views of each parameter's
     cohort: tuple  #: the scalar state shared by these parameters (step, ...)
-    #: (rule.plan, params, states): builds the mixed-storage plan, which alone takes a
-    #: grad_scale, of float32 parameters (16-bit ones have only that plan)
+    #: builds this call's mixed-storage plan, the only kind that takes a grad_scale (needed
+    #: for float32 parameters; 16-bit ones have no other plan)
     remake: Callable[[], Any]
     scaled: Any = None  #: that plan, once a step has had a grad_scale
 
