@@ -7,19 +7,21 @@ of the step before, loaded into the peer) against two peers:
   stored values may differ from it by float32 arithmetic (rtol 1e-5 of the largest
   magnitude, as tests/test_precision.py) plus one ulp of the storage (bfloat16 2^-7
   relative, float16 2^-10; 2^-24 absolute among float16's subnormals). torch's own 16-bit
-  single-tensor path is no peer here: it rounds every intermediate to the 16-bit dtype
-  (Adagrad and Adam then miss the float64 result by several ulps where an update cancels
-  most of a parameter; float16 Adam's eps=1e-8 underflows to 0 and divides by zero), where
-  the kernels compute in float32 and round once per stored value.
-- torch's fused CPU kernels in the same dtype, which compute in float32 and round once as
-  ours do: within one storage ulp (plus float32 arithmetic) on these inputs (where an update
-  cancels most of a parameter, torch's fused Adam can miss the float64 result by more than
-  an ulp; ours stays within it). Adam and AdamW without coupled
-  weight decay only: in torch 2.13.0 the fused CPU SGD leaves every full SIMD block of a
-  bfloat16/float16 parameter unchanged (pytorch/pytorch#191763), the fused Adagrad rounds
-  its update to the 16-bit dtype before subtracting it (both fixed in
-  pytorch/pytorch#192545), and the fused Adam's exp_avg with coupled ``weight_decay``
-  misses the float64 result by several 16-bit ulps.
+  single-tensor path is no peer here: it rounds every intermediate to the 16-bit dtype (it
+  then misses the float64 result by tens of ulps where an update cancels most of a
+  parameter, and float16 Adam turns a gradient below about 0.008 into inf or NaN: eps=1e-8
+  and the squared gradient underflow to 0), where the kernels compute in float32 and round
+  once per stored value.
+- torch's fused CPU kernels in the same dtype, which compute mostly in float32: within one
+  storage ulp (plus float32 arithmetic) wherever torch's result is itself that close to the
+  float64 one, which must be 99% of the elements. (Where an update cancels most of a
+  parameter, torch 2.13.0's fused Adam misses the float64 result by up to some 25 ulps, as
+  if it rounded the update to 16 bits first; ours stays within half an ulp.) Adam and AdamW
+  without coupled weight decay only: in torch 2.13.0 the fused CPU SGD leaves every full
+  SIMD block of a bfloat16/float16 parameter unchanged (pytorch/pytorch#191763), the fused
+  Adagrad rounds its update to the 16-bit dtype before subtracting it (both fixed in
+  pytorch/pytorch#192545), and the fused Adam's exp_avg with coupled ``weight_decay`` misses
+  the float64 result by several 16-bit ulps.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ FUSED = [
     ("AdamW", {"lr": 1e-2, "weight_decay": 0.1}),
 ]
 FUSED_IDS = [f"{n}-" + "-".join(f"{k}={v}" for k, v in kw.items()) for n, kw in FUSED]
-SHAPES = [(37,), (5, 7), ()]  # odd sizes: SIMD tails; a 0-dim parameter
+SHAPES = [(37,), (5, 7), (), (4096,)]  # odd sizes: SIMD tails; a 0-dim parameter
 
 
 @pytest.fixture(autouse=True)
@@ -89,13 +91,25 @@ def params16(dtype, seed=0):
     return [torch.randn(s, generator=gen).to(dtype).requires_grad_() for s in SHAPES]
 
 
-def assert_close_16(ours, expected, dtype, what):
-    """``ours`` (16-bit) within one storage ulp plus float32 arithmetic of ``expected``."""
+def within(ours, expected, dtype):
+    """How far (<= 0: within) ``ours`` (16-bit) is from ``expected`` beyond one storage ulp
+    plus float32 arithmetic, element by element."""
     ours, expected = ours.detach().double(), expected.detach().double()
     tol = (ULP[dtype] * expected.abs()).clamp_min(STEP[dtype])
-    tol += RTOL * expected.abs().max()
-    excess = (ours - expected).abs() - tol
+    return (ours - expected).abs() - tol - RTOL * expected.abs().max()
+
+
+def assert_close_16(ours, expected, dtype, what, exact=None):
+    """``ours`` within one storage ulp plus float32 arithmetic of ``expected``; given the
+    ``exact`` (float64) result, only where ``expected`` is itself within that of it (a
+    16-bit peer's own misses are not ours to match), which must be 99% of the elements."""
+    excess = within(ours, expected, dtype)
+    if exact is not None:
+        trusted = within(expected, exact, dtype) <= 0
+        assert trusted.double().mean() >= 0.99, f"{what}: the peer misses float64 too often"
+        excess = torch.where(trusted, excess, -1.0)
     i = int(excess.argmax())
+    ours, expected = ours.detach().double(), expected.detach().double()
     assert excess.max() <= 0, (f"{what}: element {i} is {ours.flatten()[i].item()}, expected "
                                f"{expected.flatten()[i].item()}")  # fmt: skip
 
@@ -113,11 +127,14 @@ def step_from_ours(ours, ps, grads, name, kwargs, dtype, peer_kwargs):
     return qs, theirs
 
 
-def assert_like(ours, ps, theirs, qs, dtype):
+def assert_like(ours, ps, theirs, qs, dtype, exact=None):
     """Parameters and state of ours against the peer's, key by key; our state in torch's
-    dtypes (16-bit buffers, float32 step)."""
+    dtypes (16-bit buffers, float32 step). ``exact``: (parameters, optimizer) in float64,
+    for a 16-bit peer (:func:`assert_close_16`)."""
     for i, (p, q) in enumerate(zip(ps, qs)):
-        assert_close_16(p, q, dtype, f"params[{i}]")
+        exact_p = None if exact is None else exact[0][i]
+        exact_state = {} if exact is None else exact[1].state[exact_p]
+        assert_close_16(p, q, dtype, f"params[{i}]", exact_p)
         mine, peer = ours.state.get(p, {}), theirs.state.get(q, {})
         assert mine.keys() == peer.keys()
         for key, value in mine.items():
@@ -126,7 +143,8 @@ def assert_like(ours, ps, theirs, qs, dtype):
                 assert float(value) == pytest.approx(float(peer[key]), rel=1e-6), key
             else:
                 assert value.dtype == dtype, key
-                assert_close_16(value, peer[key], dtype, f"state {key!r} of params[{i}]")
+                assert_close_16(value, peer[key], dtype, f"state {key!r} of params[{i}]",
+                                exact_state.get(key))  # fmt: skip
 
 
 def run_against(name, kwargs, dtype, peer_dtype, peer_kwargs):
@@ -136,10 +154,14 @@ def run_against(name, kwargs, dtype, peer_dtype, peer_kwargs):
     for _ in range(STEPS):
         grads = [torch.randn(p.shape, generator=gen).to(dtype) for p in ps]
         qs, theirs = step_from_ours(ours, ps, grads, name, kwargs, peer_dtype, peer_kwargs)
+        exact = None
+        if peer_dtype != torch.float64:
+            exact = step_from_ours(ours, ps, grads, name, kwargs, torch.float64,
+                                   {"foreach": False})  # fmt: skip
         for p, g in zip(ps, grads):
             p.grad = g.clone()
         ours.step()
-        assert_like(ours, ps, theirs, qs, dtype)
+        assert_like(ours, ps, theirs, qs, dtype, exact)
     assert id(ours.param_groups[0]) in ours._plans()  # the later steps took the native plan
 
 
