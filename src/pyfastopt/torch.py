@@ -22,7 +22,7 @@ to ours.
 bfloat16 and float16 parameters keep torch's state dtypes (buffers in the parameter's
 dtype, ``step`` float32); the kernel computes in float32 and rounds each stored value once,
 to nearest even (torch's single-tensor path rounds every intermediate to 16 bits; its fused
-Adam computes in float32 too). A state buffer of another dtype than its parameter's is a
+Adam computes mostly in float32). A state buffer of another dtype than its parameter's is a
 TypeError, as in torch's own step (``load_state_dict`` casts the state to the parameters'
 dtypes). bfloat16 tensors are viewed through ``ml_dtypes`` (``pip install ml_dtypes``;
 without it a bfloat16 parameter raises ImportError when it is added); float16 needs nothing
