@@ -10,13 +10,32 @@ each (parameter group, dtype) is updated by one call of the pyfastopt kernel of
 0-dim float32 tensor, ``exp_avg``, ...), so a state dict loads into the matching
 ``torch.optim`` class and back.
 
-Supported: CPU, dense (strided), contiguous float32/float64 parameters and gradients.
-Anything else raises TypeError (device, layout, dtype) or ValueError (layout in memory) when
-the parameter is added or when its gradient is stepped; nothing is ever updated through a
-copy. ``foreach`` is accepted and ignored (it picks one of torch's implementations; ours is
-always the fused native one); ``fused=True``, ``capturable=True`` and ``differentiable=True``
-are rejected. ``load_state_dict`` of a state saved by a fused or capturable torch optimizer
-works: those implementation flags are reset to ours.
+Supported: CPU, dense (strided), contiguous float32, float64, bfloat16 and float16
+parameters and gradients. Anything else raises TypeError (device, layout, dtype) or
+ValueError (layout in memory) when the parameter is added or when its gradient is stepped;
+nothing is ever updated through a copy. ``foreach`` is accepted and ignored (it picks one of
+torch's implementations; ours is always the fused native one); ``fused=True``,
+``capturable=True`` and ``differentiable=True`` are rejected. ``load_state_dict`` of a state
+saved by a fused or capturable torch optimizer works: those implementation flags are reset
+to ours.
+
+bfloat16 and float16 parameters keep torch's state dtypes (buffers in the parameter's
+dtype, ``step`` float32); the kernel computes in float32 and rounds each stored value once,
+to nearest even (torch's single-tensor path rounds every intermediate to 16 bits; its fused
+Adam computes mostly in float32). A state buffer of another dtype than its parameter's is a
+TypeError, as in torch's own step (``load_state_dict`` casts the state to the parameters'
+dtypes). bfloat16 tensors are viewed through ``ml_dtypes`` (``pip install ml_dtypes``;
+without it a bfloat16 parameter raises ImportError when it is added); float16 needs nothing
+more.
+
+``torch.amp.GradScaler`` works as with torch's fused optimizers
+(``_step_supports_amp_scaling``): ``scaler.step(optimizer)`` does not unscale the gradients
+but sets ``optimizer.grad_scale`` and ``optimizer.found_inf``; a nonzero ``found_inf``
+skips the whole step (parameters, state and step counts unchanged), else the kernel divides
+each gradient by ``grad_scale`` as it loads it (the gradients stay scaled; float64 gradients,
+whose kernels compute only in float64, are divided into temporaries). Float16 gradients are
+fine (torch's own ``unscale_`` refuses them). ``scaler.unscale_(optimizer)`` before the step
+(to clip gradients, say) also works: the step then gets no ``grad_scale``.
 
 A group's native plan (the NumPy views of its parameters and state, checked once) is cached
 and rebuilt when a parameter's storage (``data_ptr``), a state tensor, the state dict or the
@@ -26,8 +45,10 @@ set of parameters with gradients changes; each step then checks only the gradien
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable, ClassVar, cast
 
 import numpy as np
@@ -45,6 +66,7 @@ from . import functional as F
 from . import optim
 from ._buffers import check_disjoint
 from .optim._common import betas as _check_betas
+from .precision import bfloat16 as _BF16
 
 __all__ = [
     "SGD",
@@ -59,7 +81,7 @@ __all__ = [
     "Rprop",
 ]
 
-_DTYPES = (torch.float32, torch.float64)
+_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
 #: group keys that pick one of torch's implementations, not the update
 _IMPLEMENTATION_KEYS = ("foreach", "fused", "capturable", "differentiable")
 
@@ -82,16 +104,51 @@ def _check_tensor(t: object, what: str) -> None:
         msg = f"{what} has layout {t.layout}: pyfastopt.torch updates dense tensors only"
         raise TypeError(msg)
     if t.dtype not in _DTYPES:
-        msg = f"{what} has dtype {t.dtype}, expected torch.float32 or torch.float64"
+        msg = (f"{what} has dtype {t.dtype}, expected torch.float32, torch.float64, "
+               "torch.bfloat16 or torch.float16")  # fmt: skip
         raise TypeError(msg)
+    if t.dtype == torch.bfloat16 and _BF16 is None:
+        msg = (f"{what} is torch.bfloat16: pyfastopt updates bfloat16 tensors through "
+               "ml_dtypes, which is not installed (pip install ml_dtypes)")  # fmt: skip
+        raise ImportError(msg)
     if not t.is_contiguous():
         msg = f"{what} must be contiguous (updates are made in place, never on a copy)"
         raise ValueError(msg)
 
 
 def _view(t: torch.Tensor) -> np.ndarray:
-    """The NumPy array sharing ``t``'s memory."""
-    return t.detach().numpy()
+    """The NumPy array sharing ``t``'s memory; a bfloat16 tensor, which NumPy cannot take,
+    becomes an ml_dtypes.bfloat16 array over the same bits (through int16, same size)."""
+    if t.requires_grad:
+        t = t.detach()
+    if t.dtype == torch.bfloat16:
+        return t.view(torch.int16).numpy().view(_BF16)
+    return t.numpy()
+
+
+def _grad_scale(value: Any) -> float | None:
+    """GradScaler's ``optimizer.grad_scale`` as the kernels' ``grad_scale`` (None: the
+    gradients are not scaled), or a ValueError naming it; checked before any update."""
+    if value is None:
+        return None
+    scale = float(value)
+    with np.errstate(over="ignore"):
+        ok = math.isfinite(scale) and scale > 0 and 0 < np.float32(1 / scale) < np.inf
+    if not ok:
+        msg = f"grad_scale = {scale} must be positive and finite (and its inverse a float32)"
+        raise ValueError(msg)
+    return None if scale == 1.0 else scale
+
+
+def _unscaled(
+    dtype: torch.dtype, grads: list[np.ndarray], scale: float | None
+) -> tuple[list[np.ndarray], float | None]:
+    """(grads, grad_scale) for one native call. The float64 kernels take no grad_scale
+    (the kernels that do compute in float32): float64 gradients are divided into
+    temporaries instead, after they are checked (as torch's fused kernels divide them)."""
+    if scale is not None and dtype == torch.float64:
+        return [g / scale for g in grads], None
+    return grads, scale
 
 
 def _number(value: Any) -> Any:
@@ -111,6 +168,10 @@ class _Call:
     index: list[int]  #: positions in the group's parameter list
     scalars: list[list[np.ndarray]]  #: per scalar key, the 0-dim views of each parameter's
     cohort: tuple  #: the scalar state shared by these parameters (step, ...)
+    #: builds this call's mixed-storage plan, the only kind that takes a grad_scale (needed
+    #: for float32 parameters; 16-bit ones have no other plan)
+    remake: Callable[[], Any]
+    scaled: Any = None  #: that plan, once a step has had a grad_scale
 
 
 @dataclass
@@ -138,6 +199,9 @@ class _Adapter(torch.optim.Optimizer):
     """
 
     _scalar_keys: ClassVar[tuple[str, ...]] = ("step",)
+    #: torch.amp.GradScaler then sets ``grad_scale`` and ``found_inf`` on the optimizer
+    #: for step() instead of unscaling the gradients itself (as for torch's fused Adam)
+    _step_supports_amp_scaling = True
 
     # -- subclass interface -------------------------------------------------------------
 
@@ -169,7 +233,7 @@ class _Adapter(torch.optim.Optimizer):
             self._check_options(group)
             for i, p in enumerate(group["params"]):
                 _check_tensor(p, f"params[{i}] of parameter group {len(self.param_groups) - 1}")
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, ImportError):
             self.param_groups.pop()
             raise
 
@@ -209,11 +273,20 @@ class _Adapter(torch.optim.Optimizer):
         one, as in torch). ``closure`` re-evaluates the model and returns the loss; it is
         called first, with gradients enabled. (The update itself runs on NumPy views,
         outside autograd; the parameters' version counters are bumped as torch's in-place
-        updates bump them.)"""
+        updates bump them.)
+
+        Under ``torch.amp.GradScaler.step`` (the attributes ``grad_scale`` and
+        ``found_inf`` it sets): a nonzero ``found_inf`` skips the whole step (parameters,
+        state and step counts unchanged); else the kernels divide the gradients by
+        ``grad_scale`` as they load them (the gradients themselves stay scaled)."""
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        found_inf = getattr(self, "found_inf", None)
+        if found_inf is not None and float(found_inf) != 0:
+            return loss
+        scale = _grad_scale(getattr(self, "grad_scale", None))
         plans = self._plans()
         calls: list[_Prepared] = []
         for j, group in enumerate(self.param_groups):
@@ -226,16 +299,16 @@ class _Adapter(torch.optim.Optimizer):
                     plans.pop(id(group), None)
                 else:
                     plans[id(group)] = plan
-            fast = None if plan is None else self._fast_calls(plan, rule, where)
+            fast = None if plan is None else self._fast_calls(plan, rule, where, scale)
             if fast is None:
                 plans.pop(id(group), None)
-                fast = self._general_calls(group, rule, where)
+                fast = self._general_calls(group, rule, where, scale)
             calls += fast
         if len(calls) > 1:  # every check of every call before the first writes
             check_disjoint([w for c in calls for w in c.written()],
                            [r for c in calls for r in c.read()])  # fmt: skip
             for c in calls:
-                check.coeffs_fit(c.coeffs, c.dtype)
+                check.coeffs_fit(c.coeffs, c.compute_dtype)
         for c in calls:
             c.run()
         updated = [p for c in calls for p in c.params]
@@ -291,12 +364,13 @@ class _Adapter(torch.optim.Optimizer):
             cohorts = {self._cohort(states[i]) for i in index}
             if len(cohorts) != 1:
                 return None
-            native = rule.plan(
+            views = (
                 [_view(params[i]) for i in index],
                 [[_view(states[i][k]) for i in index] for k in rule.state_names],
             )
             scalars = [[_view(states[i][k]) for i in index] for k in self._scalar_keys]
-            plan.calls.append(_Call(native, index, scalars, cohorts.pop()))
+            remake = partial(rule.plan, *views, mixed=True)
+            plan.calls.append(_Call(rule.plan(*views), index, scalars, cohorts.pop(), remake))
         return plan
 
     def _check_param_state(
@@ -312,41 +386,58 @@ class _Adapter(torch.optim.Optimizer):
                 msg = (f"state of params[{i}]: {k!r} has shape {tuple(t.shape)}, "
                        f"expected {tuple(p.shape)}")  # fmt: skip
                 raise ValueError(msg)
-            if t.dtype != p.dtype or t.device != p.device or not t.is_contiguous():
-                state[k] = t.to(device=p.device, dtype=p.dtype,
-                                memory_format=torch.contiguous_format, copy=True)  # fmt: skip
+            if t.dtype != p.dtype:  # torch's own steps refuse it too; load_state_dict casts
+                msg = (f"state of params[{i}]: {k!r} has dtype {t.dtype}, expected "
+                       f"{p.dtype} (its parameter's)")  # fmt: skip
+                raise TypeError(msg)
+            if t.device != p.device or not t.is_contiguous():
+                state[k] = t.to(device=p.device, memory_format=torch.contiguous_format,
+                                copy=True)  # fmt: skip
         for k in self._scalar_keys:
             if not (isinstance(state[k], torch.Tensor) and state[k].device.type == "cpu"):
                 state[k] = torch.tensor(float(state[k]), dtype=_scalar_dtype())
             elif not state[k].is_contiguous():
                 state[k] = state[k].clone()
 
-    def _fast_calls(self, plan: _Plan, rule: F.Rule, where: str) -> list[_Prepared] | None:
+    def _fast_calls(
+        self, plan: _Plan, rule: F.Rule, where: str, scale: float | None
+    ) -> list[_Prepared] | None:
         """The plan's calls of this step; None (nothing written) if a gradient is None."""
         maybe: list[torch.Tensor | None] = [p.grad for p in plan.params]
         if any(g is None for g in maybe):
             return None
         grads = cast("list[torch.Tensor]", maybe)
         views = []
-        for call in plan.calls:
+        dtypes = [plan.params[call.index[0]].dtype for call in plan.calls]
+        for call, dtype in zip(plan.calls, dtypes):
             gs = []
-            for i in call.index:
-                g = grads[i]
-                try:
-                    gs.append(g.numpy() if not g.requires_grad else g.detach().numpy())
-                except (RuntimeError, TypeError):
-                    _check_tensor(g, f"params[{i}].grad")
-                    raise
+            try:
+                if dtype == torch.bfloat16:
+                    gs = [_view(grads[i]) for i in call.index]
+                else:  # the common case inline: this runs for every gradient of every step
+                    gs = [g.numpy() if not g.requires_grad else g.detach().numpy()
+                          for g in (grads[i] for i in call.index)]  # fmt: skip
+            except (RuntimeError, TypeError, AttributeError):
+                self._check_grads(plan.params, grads)  # names the gradient
+                raise
             views.append(gs)
-        if len(plan.calls) > 1:  # several native calls: check every gradient before the first
+        # several native calls, or temporaries: check every gradient before the first call
+        if len(plan.calls) > 1 or (scale is not None and torch.float64 in dtypes):
             self._check_grads(plan.params, grads)
         prepared = []
-        for call, gs in zip(plan.calls, views):
+        for call, gs, dtype in zip(plan.calls, views, dtypes):
             coeffs, cohort = self._advance(rule, call.cohort)
+            native = call.native
+            if scale is not None and dtype == torch.float32:
+                if call.scaled is None:
+                    call.scaled = call.remake()
+                native = call.scaled
 
-            def run(call=call, gs=gs, coeffs=coeffs, cohort=cohort) -> None:
-                try:
-                    call.native.step(gs, coeffs)  # checks the gradients, then writes
+            def run(call=call, gs=gs, coeffs=coeffs, cohort=cohort, dtype=dtype,
+                    native=native) -> None:  # fmt: skip
+                grads_, scale_ = _unscaled(dtype, gs, scale)
+                try:  # the call checks the gradients, then writes
+                    native.step(grads_, coeffs, grad_scale=scale_)
                 except (TypeError, ValueError):
                     self._check_grads(plan.params, grads)  # the same error, named as torch's
                     raise
@@ -370,7 +461,9 @@ class _Adapter(torch.optim.Optimizer):
             check.like_param(f"params[{i}].grad", g.dtype, tuple(g.shape), p.dtype,
                              tuple(p.shape))
 
-    def _general_calls(self, group: dict[str, Any], rule: F.Rule, where: str) -> list[_Prepared]:
+    def _general_calls(
+        self, group: dict[str, Any], rule: F.Rule, where: str, scale: float | None
+    ) -> list[_Prepared]:
         """Any mix of missing gradients, new state, dtypes and cohorts: everything checked,
         one native call per (dtype, cohort), to run after the step's other checks."""
         params = group["params"]
@@ -400,11 +493,14 @@ class _Adapter(torch.optim.Optimizer):
             coeffs, new = self._advance(rule, cohort)
 
             def run(index=index, states=states, coeffs=coeffs, new=new) -> None:
+                dtype = params[index[0]].dtype
+                grads_, scale_ = _unscaled(dtype, [_view(grads[i]) for i in index], scale)
                 rule.kernel(
                     [_view(params[i]) for i in index],
-                    [_view(grads[i]) for i in index],
+                    grads_,
                     [[_view(s[k]) for s in states] for k in rule.state_names],
                     coeffs,
+                    grad_scale=scale_,
                 )
                 for key, value in zip(self._scalar_keys, new):
                     for s in states:
@@ -431,8 +527,9 @@ class _Prepared:
     state_names: tuple[str, ...]
 
     @property
-    def dtype(self) -> np.dtype:
-        return _view(self.params[0]).dtype
+    def compute_dtype(self) -> type:
+        """float64 for float64 parameters; float32 (the kernels' arithmetic) otherwise."""
+        return np.float64 if self.params[0].dtype == torch.float64 else np.float32
 
     def written(self) -> list[tuple[str, np.ndarray]]:
         out = [(n, _view(p)) for n, p in zip(self.names, self.params)]
