@@ -152,11 +152,11 @@ def plan(config: Config, records: list[dict[str, Any]]) -> list[Task]:
                     w = StorageWorkload(spec, size, config.storages, torch=torch, bnb=config.bnb,
                                         exclude=config.excluded.get(spec.name, {}))  # fmt: skip
                     by_label = {s.label: s for s in config.storages}
-                    extra = {"adam-pattern": {"storage": None, "peer": None,
-                                              "bytes_per_element": pattern_bytes}}  # fmt: skip
+                    extra: dict[str, dict[str, Any]] = {"adam-pattern": {
+                        "storage": None, "peer": None, "bytes_per_element": pattern_bytes}}
                     for impl, (label, peer) in w.meta.items():
-                        extra[impl] = {"storage": label, "peer": peer, "bytes_per_element":
-                                       by_label[label].bytes_per_element(len(spec.states))}
+                        nbytes = by_label[label].bytes_per_element(len(spec.states))
+                        extra[impl] = {"storage": label, "peer": peer, "bytes_per_element": nbytes}
                     timed("storage", spec, size, holder["roof"], warm, w.calls, w.notes, extra)
                     del w
                     gc.collect()

@@ -80,7 +80,7 @@ class Storage:
         and the absmax of its block, 4 bytes per 256 elements)."""
         size = ITEMSIZE
         param = 2 * size["fp32"] + size[self.param] if self.master else 2 * size[self.param]
-        state = 2 * size[self.state]
+        state: float = 2 * size[self.state]
         if self.state == "8bit":
             state += 2 * 4 / QUANT_BLOCK
         return param + size[self.grad] + n_states * state
@@ -100,22 +100,16 @@ def parse_storage(text: str) -> Storage:
     if param not in GRADS_FOR:
         msg = f"invalid storage {text!r}: the parameter dtype comes first, one of {names}"
         raise ValueError(msg)
-    state = grad = ""
-    master = False
+    given: dict[str, str] = {}  # "master", "states", "grads" -> value
     for part in parts[1:]:
-        kind = part.rsplit("-", 1)[-1] if "-" in part else ""
-        value = part[: -len(kind) - 1] if kind else ""
-        if part == "master" and not master:
-            master = True
-        elif kind == "states" and not state:
-            state = value
-        elif kind == "grads" and not grad:
-            grad = value
-        else:
+        kind, _, value = ("master", "", "") if part == "master" else part.rpartition("-")[::-1]
+        if kind not in ("master", "states", "grads") or kind in given:
             msg = (f"invalid storage {text!r}: {part!r} is not master, X-states or X-grads "
                    f"(each at most once)")  # fmt: skip
             raise ValueError(msg)
-    storage = Storage(param, grad or param, state or param, master)
+        given[kind] = value
+    master = "master" in given
+    storage = Storage(param, given.get("grads", param), given.get("states", param), master)
     if storage.state not in STATES_FOR[param]:
         msg = (f"invalid storage {text!r}: {param} parameters take states in "
                f"{', '.join(STATES_FOR[param])}, not {storage.state!r}")  # fmt: skip
@@ -287,7 +281,7 @@ class StorageWorkload:
 # Agreement before timing
 
 
-def _check_values(n: int, steps: int, seed: int) -> tuple[np.ndarray, list[np.ndarray]]:
+def check_values(n: int, steps: int, seed: int) -> tuple[np.ndarray, list[np.ndarray]]:
     """A start and gradients that every storage holds exactly (bfloat16 values inside
     float16's normal range), so that the storages differ only in how they round the step."""
     rng = np.random.default_rng(seed)
@@ -302,7 +296,7 @@ def _check_values(n: int, steps: int, seed: int) -> tuple[np.ndarray, list[np.nd
     return p0, grads
 
 
-def _update(spec: Spec, storage: Storage, peer: str | None, p0: np.ndarray,
+def parameter_change(spec: Spec, storage: Storage, peer: str | None, p0: np.ndarray,
             grads: list[np.ndarray], torch: ModuleType | None,
             bnb: ModuleType | None) -> np.ndarray:  # fmt: skip
     """The parameter's change after len(grads) steps of ``storage`` (or its peer), float64."""
@@ -344,8 +338,8 @@ def check_storage(spec: Spec, storages: Sequence[Storage], torch: ModuleType | N
     Returns (pyfastopt's disagreements, the peers that disagree: {call name: why}); a
     peer that disagrees is left out of the timing, not the run (torch 2.13's fused SGD
     leaves most 16-bit parameters unchanged)."""
-    p0, grads = _check_values(n, steps, seed=11)
-    ref = _update(spec, parse_storage(BASELINE), None, p0, grads, torch, bnb)
+    p0, grads = check_values(n, steps, seed=11)
+    ref = parameter_change(spec, parse_storage(BASELINE), None, p0, grads, torch, bnb)
     scale = float(np.abs(ref).max())
     problems: list[str] = []
     peers: dict[str, str] = {}
@@ -360,7 +354,7 @@ def check_storage(spec: Spec, storages: Sequence[Storage], torch: ModuleType | N
         for peer in runs:
             name = f"{spec.name} {storage.label}" + (f" {peer}" if peer else "")
             try:
-                delta = _update(spec, storage, peer, p0, grads, torch, bnb)
+                delta = parameter_change(spec, storage, peer, p0, grads, torch, bnb)
             except Exception as exc:  # noqa: BLE001  (reported, then not timed)
                 why = f"{name}: {type(exc).__name__}: {exc}"
             else:
