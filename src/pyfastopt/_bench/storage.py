@@ -255,12 +255,13 @@ class StorageWorkload:
         self.notes: dict[str, str] = {}
         self.meta: dict[str, tuple[str, str | None]] = {}
         self.skipped: dict[str, str] = {}
+        self.arrays: dict[str, Arrays] = {}  #: by storage label
         for storage in storages:
             why = storage.unsupported(spec)
             if why:
                 self.skipped[storage.label] = why
                 continue
-            a = Arrays(spec, storage, params, grads, rule)
+            a = self.arrays[storage.label] = Arrays(spec, storage, params, grads, rule)
             rule_stepper(rule, spec, a, step=None)()  # the first step (SGD fills its buffer)
             self.calls[storage.label] = rule_stepper(rule, spec, a, step=TIMED_STEP)
             self.notes[storage.label] = f"_core.{rule.kernel.__name__}"
