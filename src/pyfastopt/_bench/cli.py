@@ -100,7 +100,7 @@ def cli() -> None:
               "of PARAM[+master][+STATES-states][+GRADS-grads], PARAM one of fp64, fp32, bf16, "
               "fp16, STATES also 8bit (blockwise, an absmax per 256 elements); states and grads "
               "default to PARAM's dtype; master: float32 master weights for bf16/fp16 params. "
-              f"'standard' is {','.join(STANDARD)}. fp32 is always timed beside them (x fp32). "
+              f"'standard' is {', '.join(STANDARD)}. fp32 is always timed beside them (x fp32). "
               "Peers: torch fused beside one-dtype configurations, bitsandbytes' 8-bit "
               "optimizers beside PARAM+8bit-states (if installed; slow on CPU).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), metavar="PATH",
