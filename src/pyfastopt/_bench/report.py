@@ -161,7 +161,7 @@ def derive_storage(records: Sequence[dict[str, Any]]) -> list[dict]:
         pat = impls["adam-pattern"]
         ceiling = pat["bytes_per_element"] * size.total / pat["median_s"] / 1e9
         tri = triad.get((size, t))
-        base = impls[STORAGE_BASELINE]["median_s"]
+        base = impls.get(STORAGE_BASELINE, {}).get("median_s")  # (the CLI always times it)
         for impl, r in impls.items():
             if r["storage"] is None or r["peer"] is not None:
                 continue
@@ -176,7 +176,7 @@ def derive_storage(records: Sequence[dict[str, Any]]) -> list[dict]:
                 "pct_ceiling": 100 * rate / ceiling,
                 "pct_triad": None if tri is None
                     else 100 * rate / (bytes_per_element("triad", 4) * size.total / tri / 1e9),
-                "x_fp32": base / ours, "peers_s": peers,
+                "x_fp32": None if base is None else base / ours, "peers_s": peers,
                 "speedup": {p: v / ours for p, v in peers.items()},
             })  # fmt: skip
     return rows
