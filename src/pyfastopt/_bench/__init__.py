@@ -8,6 +8,9 @@ Modules:
 * :mod:`.workload` — the arrays of one benchmark and each implementation's call on them
   (pyfastopt's class and functional call, NumPy, torch.optim for-loop/foreach/fused), and the
   agreement check run before timing;
+* :mod:`.storage` — ``--storage``: reduced-precision configurations (bf16/fp16 params,
+  float32 masters, 16-bit and 8-bit states), their bytes per element, their calls and peers
+  (torch fused, bitsandbytes 8-bit), and their agreement check;
 * :mod:`.measure` — calibration, batches, round-robin rounds, medians;
 * :mod:`.run` — which groups one run times, in what order;
 * :mod:`.report` — derived rates and ratios, the tables, JSON and the plot;

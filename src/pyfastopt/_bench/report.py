@@ -7,6 +7,10 @@ fast as a 4-read/3-write in-place loop with no arithmetic. ``%triad`` is over th
 triad at the same size and threads. ``x <peer>`` is the peer's median over pyfastopt's (the
 optimizer class): above 1, pyfastopt is faster. NumPy runs on one thread whatever the
 thread count; its figure is the faster of the whole-array and blocked formulations.
+
+Storage configurations (``--storage``) count each configuration's own bytes
+(:meth:`.storage.Storage.bytes_per_element`); ``x fp32`` is the all-fp32 step's median over
+the configuration's, timed in the same group.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 
 from .. import __version__, build_info
 from .optimizers import bytes_per_element
+from .storage import BASELINE as STORAGE_BASELINE
 from .workload import PEERS, Size, cache_level, cache_sizes
 
 # --------------------------------------------------------------------------------------
@@ -141,6 +146,102 @@ def derive(records: Sequence[dict[str, Any]], itemsize: int) -> tuple[list[dict]
     return roof, rows
 
 
+def derive_storage(records: Sequence[dict[str, Any]]) -> list[dict]:
+    """Rows of the storage groups: one per (size, threads, optimizer, configuration), with
+    its bytes, rates, ceiling shares, the all-fp32 step's median over its own ("x fp32")
+    and each peer's median over its own."""
+    by: dict[tuple, dict[str, Any]] = {}
+    for r in records:
+        if r["group"] == "storage":
+            by.setdefault((r["size"], r["threads"], r["optimizer"]), {})[r["impl"]] = r
+    triad = {(r["size"], r["threads"]): r["median_s"] for r in records
+             if r["group"] == "roofline" and r["impl"] == "triad"}  # fmt: skip
+    rows = []
+    for (size, t, name), impls in by.items():
+        pat = impls["adam-pattern"]
+        ceiling = pat["bytes_per_element"] * size.total / pat["median_s"] / 1e9
+        tri = triad.get((size, t))
+        base = impls.get(STORAGE_BASELINE, {}).get("median_s")  # (the CLI always times it)
+        for impl, r in impls.items():
+            if r["storage"] is None or r["peer"] is not None:
+                continue
+            ours = r["median_s"]
+            rate = r["bytes_per_element"] * size.total / ours / 1e9
+            peers = {p["peer"]: p["median_s"] for p in impls.values()
+                     if p["peer"] is not None and p["storage"] == impl}  # fmt: skip
+            rows.append({
+                "size": size.label, "elements": size.total, "threads": t, "optimizer": name,
+                "storage": impl, "bytes_per_element": r["bytes_per_element"], "median_s": ours,
+                "gelem_per_s": size.total / ours / 1e9, "gb_per_s": rate,
+                "pct_ceiling": 100 * rate / ceiling,
+                "pct_triad": None if tri is None
+                    else 100 * rate / (bytes_per_element("triad", 4) * size.total / tri / 1e9),
+                "x_fp32": None if base is None else base / ours, "peers_s": peers,
+                "speedup": {p: v / ours for p, v in peers.items()},
+            })  # fmt: skip
+    return rows
+
+
+def _bytes(x: float) -> str:
+    return f"{x:g}" if x == int(x) else f"{x:.2f}"
+
+
+def storage_tables(config: dict, rows: list[dict], style: Any, markdown: bool) -> list[Any]:
+    """One table per size: every configuration of every optimizer, with its peers."""
+    from rich.table import Table
+    from rich.text import Text
+
+    out: list[Any] = []
+    peers = list(dict.fromkeys(p for r in rows for p in r["peers_s"]))
+    for label in dict.fromkeys(r["size"] for r in rows):
+        size = next(s for s in config["size_objects"] if s.label == label)
+        what = (f"{size.count} arrays x {size.numel:,}" if size.count > 1
+                else f"{size.label} = {size.numel:,}")  # fmt: skip
+        t = Table(title=f"{what} elements: storage configurations", box=style,
+                  title_justify="left")  # fmt: skip
+        t.add_column("optimizer")
+        t.add_column("storage")
+        for col in ("thr", "B/el", "time/step", "Gelem/s", "GB/s", "%ceil", "%triad", "x fp32",
+                    *(f"x {p}" for p in peers)):  # fmt: skip
+            t.add_column(col, justify="right")
+        last = None
+        for r in (r for r in rows if r["size"] == label):
+            key = (r["optimizer"], r["threads"])
+            if last is not None and key != last and not markdown:
+                t.add_section()
+            last = key
+            t.add_row(r["optimizer"], r["storage"], str(r["threads"]),
+                      _bytes(r["bytes_per_element"]), _time(r["median_s"]),
+                      f"{r['gelem_per_s']:.3g}", f"{r['gb_per_s']:.3g}", _pct(r["pct_ceiling"]),
+                      _pct(r["pct_triad"]), _x(r["x_fp32"]),
+                      *(_x(r["speedup"].get(p)) for p in peers))  # fmt: skip
+        out.append(t)
+    notes = [f"skipped: {x}" for x in config.get("skipped", [])]
+    notes += [f"peer left out (disagrees with pyfastopt's fp32 step): {why}"
+              for by_name in config.get("excluded_peers", {}).values()
+              for why in by_name.values()]  # fmt: skip
+    if notes:
+        out.append(Text("\n".join(notes), style="bold yellow"))
+    out.append(Text(
+        "storage: PARAM[+master][+STATES-states][+GRADS-grads]; states and grads default to "
+        "the parameter's dtype; master: float32\n"
+        "master weights beside the 16-bit parameters; 8bit: blockwise 8-bit states (one "
+        "float32 absmax per 256 elements).\n"
+        "B/el: bytes counted per element (each array read or written once; a master read and "
+        "written, the 16-bit parameter written;\n"
+        "8-bit states: codes and absmax read and written). %ceil: GB/s over the fp32 "
+        "Adam-pattern kernel's in the same group, %triad over the\n"
+        "STREAM triad's at that size and thread count. "
+        "x fp32: the all-fp32 step's time over this configuration's (same group). x <peer>: "
+        "the peer's time over pyfastopt's.\n"
+        "torch-fused: torch.optim.<Name>(fused=True) on the configuration's own parameters "
+        "(its states in their dtype);\n"
+        "bnb-8bit: bitsandbytes.optim.<Name>8bit on CPU tensors of the configuration's own "
+        "parameters (min_8bit_size=0)."
+    ))  # fmt: skip
+    return out
+
+
 # --------------------------------------------------------------------------------------
 # Tables (rich)
 
@@ -187,8 +288,10 @@ def _size_title(size: Size, itemsize: int, dtype: str, caches: dict[str, int]) -
 
 
 def tables(info: dict, config: dict, roof: list[dict], rows: list[dict], records: Sequence[dict],
-           *, details: bool = False, markdown: bool = False) -> list[Any]:  # fmt: skip
-    """The rich renderables of a run, in print order."""
+           *, storage_rows: Sequence[dict] = (), details: bool = False,
+           markdown: bool = False) -> list[Any]:  # fmt: skip
+    """The rich renderables of a run, in print order (``rows``: the implementations' rows,
+    :func:`derive`; ``storage_rows``: :func:`derive_storage`'s)."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -198,8 +301,14 @@ def tables(info: dict, config: dict, roof: list[dict], rows: list[dict], records
     caches = info["caches"]
     peers = (f"torch {info['torch']}" if info["torch"]
              else "no torch peers (torch not installed, or --no-torch)")  # fmt: skip
+    if config.get("storages"):
+        peers += (f", bitsandbytes {config['bitsandbytes']}" if config.get("bitsandbytes")
+                  else ", no bitsandbytes peers")  # fmt: skip
+    what = config["dtype"]
+    if config.get("storages"):
+        what = "storage " + ", ".join(config["storages"])
     head = [
-        (f"pyfastopt bench: {config['dtype']}, threads {','.join(map(str, config['threads']))}, "
+        (f"pyfastopt bench: {what}, threads {','.join(map(str, config['threads']))}, "
          f"medians of interleaved samples ({config['seconds']:.0f} s, {config['mode']})"),
         (f"cpu    {info['cpu']}, {info['usable_cpus']}/{info['logical_cpus']} logical CPUs usable; "
          f"L1d {_mib(caches['L1'])}, L2 {_mib(caches['L2'])} per core, L3 {_mib(caches['L3'])}; "
@@ -229,6 +338,9 @@ def tables(info: dict, config: dict, roof: list[dict], rows: list[dict], records
     warning = disturbed(roof)
     if warning:
         out.append(Text(warning, style="bold yellow"))
+
+    if storage_rows:
+        out += storage_tables(config, list(storage_rows), style, markdown)
 
     itemsize = np.dtype(config["dtype"]).itemsize
     for label in dict.fromkeys(r["size"] for r in rows):
@@ -264,13 +376,16 @@ def tables(info: dict, config: dict, roof: list[dict], rows: list[dict], records
             size = r["size"]
             roofline = r["group"] == "roofline" or r["impl"] == "adam-pattern"
             kernel = r["impl"] if roofline else r["optimizer"]
-            gb = bytes_per_element(kernel, itemsize) * size.total / r["median_s"] / 1e9
+            nbytes = r.get("bytes_per_element") or bytes_per_element(kernel, itemsize)
+            gb = nbytes * size.total / r["median_s"] / 1e9
             t.add_row(size.label, str(r["threads"]), r["optimizer"] or "-", r["impl"],
                       _time(r["median_s"]), f"{size.total / r['median_s'] / 1e9:.3g}",
                       f"{gb:.3g}", str(r["batch"]), str(len(r["samples_s"])),
                       r["note"])  # fmt: skip
         out.append(t)
 
+    if not rows:  # (a storage run: its notes are above)
+        return out
     out.append(Text(
         "Roofline arrays start at staggered page offsets; 'aliased': the Adam pattern on arrays "
         "at one page offset, as NumPy\n"
@@ -306,9 +421,9 @@ def _jsonable(obj):
     return obj
 
 
-def write_json(path: str, info, config, roof, rows, records) -> None:
+def write_json(path: str, info, config, roof, rows, records, storage_rows=()) -> None:
     doc = {"machine": info, "config": config, "roofline": roof, "results": rows,
-           "samples": records}  # fmt: skip
+           "storage_results": list(storage_rows), "samples": records}  # fmt: skip
     with Path(path).open("w", encoding="utf-8") as f:
         json.dump(_jsonable(doc), f, indent=1)
 

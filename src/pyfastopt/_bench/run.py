@@ -4,7 +4,9 @@ For each size class: the roofline group (triad and Adam pattern) at every thread
 for each optimizer one :class:`~.workload.Workload` (arrays made once) timed at every thread
 count. A group holds the Adam-pattern kernel (the ceiling, side by side), pyfastopt's class and
 functional calls, the torch.optim modes, and, in the first thread group only, the NumPy
-formulations (NumPy runs on one thread whatever the setting).
+formulations (NumPy runs on one thread whatever the setting). With storage configurations
+(``--storage``), each optimizer's group holds instead the Adam-pattern kernel, the step in
+every configuration (:class:`~.storage.StorageWorkload`; all-fp32 among them) and its peers.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import numpy as np
 from .. import get_num_threads, set_num_threads
 from .baselines import NUMPY_BLOCK
 from .measure import Entry, Timing, run_group
-from .optimizers import Spec
+from .optimizers import Spec, bytes_per_element
+from .storage import Storage, StorageWorkload
 from .workload import IMPLS, Roofline, Size, Workload, cache_level, cache_sizes, parse_size
 
 #: Default size classes (float32, this project's reference machine: L1d 32 KiB and L2
@@ -47,6 +50,11 @@ class Config:
     torch: ModuleType | None = None
     block: int = NUMPY_BLOCK
     mode: str = "default"
+    #: storage configurations: when given, they are timed instead of the implementations
+    storages: Sequence[Storage] = ()
+    bnb: ModuleType | None = None  #: bitsandbytes, for the 8-bit peers
+    #: peers left out of the timing, by optimizer: {call name: why} (see check_storage)
+    excluded: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +62,9 @@ class Config:
             "size_objects": list(self.sizes), "threads": list(self.threads),
             "dtype": self.dtype.name, "mode": self.mode, "timing": vars(self.timing).copy(),
             "numpy_block": self.block, "impls": list(IMPLS),
+            "storages": [s.label for s in self.storages],
+            "bitsandbytes": None if self.bnb is None else self.bnb.__version__,
+            "excluded_peers": {k: dict(v) for k, v in self.excluded.items()},
         }  # fmt: skip
 
 
@@ -87,12 +98,33 @@ def plan(config: Config, records: list[dict[str, Any]]) -> list[Task]:
     """The tasks of a run, in order; each appends its records (one per entry) when run."""
     tasks: list[Task] = []
     torch = config.torch
+    pattern_bytes = bytes_per_element("adam-pattern", config.dtype.itemsize)
 
-    def record(group: str, size: Size, t: int, name: str | None, entries: list[Entry]) -> None:
+    def record(group: str, size: Size, t: int, name: str | None, entries: list[Entry],
+               extra: dict[str, dict[str, Any]]) -> None:  # fmt: skip
         for e in entries:
             records.append({"group": group, "size": size, "threads": t, "optimizer": name,
                             "impl": e.impl, "note": e.note, "median_s": e.median,
-                            "batch": e.batch, "samples_s": e.samples})  # fmt: skip
+                            "batch": e.batch, "samples_s": e.samples,
+                            **extra.get(e.impl, {})})  # fmt: skip
+
+    def timed(group: str, spec: Spec, size: Size, roof: Roofline, warm: bool,
+              calls: dict[str, Callable[[], Any]], notes: dict[str, str],
+              extra: dict[str, dict[str, Any]]) -> None:  # fmt: skip
+        """Every call beside the Adam-pattern kernel, round-robin, at each thread count
+        (NumPy's in the first only: it runs on one thread)."""
+        known: dict[str, float] = {}  # slow entries are not warmed up twice
+        for i, t in enumerate(config.threads):
+            entries = [Entry("adam-pattern", roof.adam_pattern)]
+            for impl, call in calls.items():
+                if impl.startswith("numpy") and i > 0:
+                    continue  # single-threaded: timed once
+                entries.append(Entry(impl, call, notes.get(impl, "")))
+            for e in entries:
+                e.estimate = known.get(e.impl, e.estimate)
+            run_group(entries, config.timing, warm=warm, setup=_set_threads(t, torch))
+            record(group, size, t, spec.name, entries, extra)
+            known.update((e.impl, e.estimate) for e in entries)
 
     caches = cache_sizes()
     for size in config.sizes:
@@ -108,29 +140,34 @@ def plan(config: Config, records: list[dict[str, Any]]) -> list[Task]:
                 if r.adam_pattern_aliased is not None:
                     entries.append(Entry("adam-pattern-aliased", r.adam_pattern_aliased))
                 run_group(entries, config.timing, warm=warm, setup=_set_threads(t, torch))
-                record("roofline", size, t, None, entries)
+                record("roofline", size, t, None, entries, {})
 
         tasks.append(Task(f"roofline {size.label}", len(config.threads)
                           * _estimate(size, 2, config.timing) / 3, roofline))  # fmt: skip
         for spec in config.specs:
-            n_entries = 3 + len(spec.torch_modes if torch else ()) + 1 + (size.count > 1)
+            if config.storages:
+                n_entries = 1 + 2 * len(config.storages)
 
-            def step(spec=spec, size=size, holder=holder, warm=warm) -> None:
-                w = Workload(spec, size, config.dtype, torch=torch, block=config.block)
-                known: dict[str, float] = {}  # slow entries are not warmed up twice
-                for i, t in enumerate(config.threads):
-                    entries = [Entry("adam-pattern", holder["roof"].adam_pattern)]
-                    for impl, call in w.calls.items():
-                        if impl.startswith("numpy") and i > 0:
-                            continue  # single-threaded: timed once
-                        entries.append(Entry(impl, call, w.notes.get(impl, "")))
-                    for e in entries:
-                        e.estimate = known.get(e.impl, e.estimate)
-                    run_group(entries, config.timing, warm=warm, setup=_set_threads(t, torch))
-                    record("step", size, t, spec.name, entries)
-                    known.update((e.impl, e.estimate) for e in entries)
-                del w
-                gc.collect()
+                def step(spec=spec, size=size, holder=holder, warm=warm) -> None:
+                    w = StorageWorkload(spec, size, config.storages, torch=torch, bnb=config.bnb,
+                                        exclude=config.excluded.get(spec.name, {}))  # fmt: skip
+                    by_label = {s.label: s for s in config.storages}
+                    extra: dict[str, dict[str, Any]] = {"adam-pattern": {
+                        "storage": None, "peer": None, "bytes_per_element": pattern_bytes}}
+                    for impl, (label, peer) in w.meta.items():
+                        nbytes = by_label[label].bytes_per_element(len(spec.states))
+                        extra[impl] = {"storage": label, "peer": peer, "bytes_per_element": nbytes}
+                    timed("storage", spec, size, holder["roof"], warm, w.calls, w.notes, extra)
+                    del w
+                    gc.collect()
+            else:
+                n_entries = 3 + len(spec.torch_modes if torch else ()) + 1 + (size.count > 1)
+
+                def step(spec=spec, size=size, holder=holder, warm=warm) -> None:
+                    w = Workload(spec, size, config.dtype, torch=torch, block=config.block)
+                    timed("step", spec, size, holder["roof"], warm, w.calls, w.notes, {})
+                    del w
+                    gc.collect()
 
             tasks.append(Task(f"{spec.name} {size.label}", len(config.threads)
                               * _estimate(size, n_entries, config.timing), step))  # fmt: skip
