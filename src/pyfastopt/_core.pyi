@@ -7,9 +7,10 @@ import numpy as np
 import numpy.typing as npt
 from typing_extensions import TypeAlias
 
-_Array: TypeAlias = npt.NDArray[np.floating[Any]]
+_Array: TypeAlias = npt.NDArray[Any]  # float32/64, float16, bfloat16 (pyfastopt.precision)
 _Arrays: TypeAlias = Sequence[_Array]
-_States: TypeAlias = Sequence[_Arrays]  # one list per state buffer of the rule
+# one list per state buffer of the rule; an 8-bit state is a tuple (codes, absmax)
+_States: TypeAlias = Sequence[Sequence[_Array | tuple[_Array, _Array]]]
 _Coeffs: TypeAlias = Sequence[float]  # the rule's Coeffs fields in declaration order
 
 def build_info() -> dict[str, Any]: ...
@@ -17,48 +18,263 @@ def get_num_threads() -> int: ...
 def set_num_threads(n: int) -> None: ...
 def _select_isa(name: str) -> bool: ...
 
-# Element-wise kernels: kernel(params, grads, states, coeffs), in place.
-def sgd(params: _Arrays, grads: _Arrays, states: _States, coeffs: _Coeffs) -> None: ...
-def sgd_momentum(params: _Arrays, grads: _Arrays, states: _States, coeffs: _Coeffs) -> None: ...
-def adagrad(params: _Arrays, grads: _Arrays, states: _States, coeffs: _Coeffs) -> None: ...
-def adadelta(params: _Arrays, grads: _Arrays, states: _States, coeffs: _Coeffs) -> None: ...
-def rmsprop(params: _Arrays, grads: _Arrays, states: _States, coeffs: _Coeffs) -> None: ...
+# Element-wise kernels: kernel(params, grads, states, coeffs, **reduced-precision options),
+# in place; the options as pyfastopt.precision describes them.
+def sgd(
+    params: _Arrays,
+    grads: _Arrays,
+    states: _States,
+    coeffs: _Coeffs,
+    *,
+    masters: _Arrays | None = None,
+    grad_scale: float | None = None,
+    seed: int | None = None,
+    step: int | None = None,
+    first_tensor: int | None = None,
+) -> None: ...
+def sgd_momentum(
+    params: _Arrays,
+    grads: _Arrays,
+    states: _States,
+    coeffs: _Coeffs,
+    *,
+    masters: _Arrays | None = None,
+    grad_scale: float | None = None,
+    seed: int | None = None,
+    step: int | None = None,
+    first_tensor: int | None = None,
+) -> None: ...
+def adagrad(
+    params: _Arrays,
+    grads: _Arrays,
+    states: _States,
+    coeffs: _Coeffs,
+    *,
+    masters: _Arrays | None = None,
+    grad_scale: float | None = None,
+    seed: int | None = None,
+    step: int | None = None,
+    first_tensor: int | None = None,
+) -> None: ...
+def adadelta(
+    params: _Arrays,
+    grads: _Arrays,
+    states: _States,
+    coeffs: _Coeffs,
+    *,
+    masters: _Arrays | None = None,
+    grad_scale: float | None = None,
+    seed: int | None = None,
+    step: int | None = None,
+    first_tensor: int | None = None,
+) -> None: ...
+def rmsprop(
+    params: _Arrays,
+    grads: _Arrays,
+    states: _States,
+    coeffs: _Coeffs,
+    *,
+    masters: _Arrays | None = None,
+    grad_scale: float | None = None,
+    seed: int | None = None,
+    step: int | None = None,
+    first_tensor: int | None = None,
+) -> None: ...
 def rmsprop_centered(
-    params: _Arrays, grads: _Arrays, states: _States, coeffs: _Coeffs
+    params: _Arrays,
+    grads: _Arrays,
+    states: _States,
+    coeffs: _Coeffs,
+    *,
+    masters: _Arrays | None = None,
+    grad_scale: float | None = None,
+    seed: int | None = None,
+    step: int | None = None,
+    first_tensor: int | None = None,
 ) -> None: ...
 def rmsprop_momentum(
-    params: _Arrays, grads: _Arrays, states: _States, coeffs: _Coeffs
+    params: _Arrays,
+    grads: _Arrays,
+    states: _States,
+    coeffs: _Coeffs,
+    *,
+    masters: _Arrays | None = None,
+    grad_scale: float | None = None,
+    seed: int | None = None,
+    step: int | None = None,
+    first_tensor: int | None = None,
 ) -> None: ...
 def rmsprop_centered_momentum(
-    params: _Arrays, grads: _Arrays, states: _States, coeffs: _Coeffs
+    params: _Arrays,
+    grads: _Arrays,
+    states: _States,
+    coeffs: _Coeffs,
+    *,
+    masters: _Arrays | None = None,
+    grad_scale: float | None = None,
+    seed: int | None = None,
+    step: int | None = None,
+    first_tensor: int | None = None,
 ) -> None: ...
-def adam(params: _Arrays, grads: _Arrays, states: _States, coeffs: _Coeffs) -> None: ...
-def adam_amsgrad(params: _Arrays, grads: _Arrays, states: _States, coeffs: _Coeffs) -> None: ...
-def adamax(params: _Arrays, grads: _Arrays, states: _States, coeffs: _Coeffs) -> None: ...
-def nadam(params: _Arrays, grads: _Arrays, states: _States, coeffs: _Coeffs) -> None: ...
-def radam(params: _Arrays, grads: _Arrays, states: _States, coeffs: _Coeffs) -> None: ...
-def rprop(params: _Arrays, grads: _Arrays, states: _States, coeffs: _Coeffs) -> None: ...
-def adabound(params: _Arrays, grads: _Arrays, states: _States, coeffs: _Coeffs) -> None: ...
-def amsbound(params: _Arrays, grads: _Arrays, states: _States, coeffs: _Coeffs) -> None: ...
-def lion(params: _Arrays, grads: _Arrays, states: _States, coeffs: _Coeffs) -> None: ...
+def adam(
+    params: _Arrays,
+    grads: _Arrays,
+    states: _States,
+    coeffs: _Coeffs,
+    *,
+    masters: _Arrays | None = None,
+    grad_scale: float | None = None,
+    seed: int | None = None,
+    step: int | None = None,
+    first_tensor: int | None = None,
+) -> None: ...
+def adam_amsgrad(
+    params: _Arrays,
+    grads: _Arrays,
+    states: _States,
+    coeffs: _Coeffs,
+    *,
+    masters: _Arrays | None = None,
+    grad_scale: float | None = None,
+    seed: int | None = None,
+    step: int | None = None,
+    first_tensor: int | None = None,
+) -> None: ...
+def adamax(
+    params: _Arrays,
+    grads: _Arrays,
+    states: _States,
+    coeffs: _Coeffs,
+    *,
+    masters: _Arrays | None = None,
+    grad_scale: float | None = None,
+    seed: int | None = None,
+    step: int | None = None,
+    first_tensor: int | None = None,
+) -> None: ...
+def nadam(
+    params: _Arrays,
+    grads: _Arrays,
+    states: _States,
+    coeffs: _Coeffs,
+    *,
+    masters: _Arrays | None = None,
+    grad_scale: float | None = None,
+    seed: int | None = None,
+    step: int | None = None,
+    first_tensor: int | None = None,
+) -> None: ...
+def radam(
+    params: _Arrays,
+    grads: _Arrays,
+    states: _States,
+    coeffs: _Coeffs,
+    *,
+    masters: _Arrays | None = None,
+    grad_scale: float | None = None,
+    seed: int | None = None,
+    step: int | None = None,
+    first_tensor: int | None = None,
+) -> None: ...
+def rprop(
+    params: _Arrays,
+    grads: _Arrays,
+    states: _States,
+    coeffs: _Coeffs,
+    *,
+    masters: _Arrays | None = None,
+    grad_scale: float | None = None,
+    seed: int | None = None,
+    step: int | None = None,
+    first_tensor: int | None = None,
+) -> None: ...
+def adabound(
+    params: _Arrays,
+    grads: _Arrays,
+    states: _States,
+    coeffs: _Coeffs,
+    *,
+    masters: _Arrays | None = None,
+    grad_scale: float | None = None,
+    seed: int | None = None,
+    step: int | None = None,
+    first_tensor: int | None = None,
+) -> None: ...
+def amsbound(
+    params: _Arrays,
+    grads: _Arrays,
+    states: _States,
+    coeffs: _Coeffs,
+    *,
+    masters: _Arrays | None = None,
+    grad_scale: float | None = None,
+    seed: int | None = None,
+    step: int | None = None,
+    first_tensor: int | None = None,
+) -> None: ...
+def lion(
+    params: _Arrays,
+    grads: _Arrays,
+    states: _States,
+    coeffs: _Coeffs,
+    *,
+    masters: _Arrays | None = None,
+    grad_scale: float | None = None,
+    seed: int | None = None,
+    step: int | None = None,
+    first_tensor: int | None = None,
+) -> None: ...
 
 # Transforms (pyfastopt.transforms): ema reads params as its "grads" (averages += ...);
 # scale_clamp reads no gradient.
-def ema(params: _Arrays, grads: _Arrays, states: _States, coeffs: _Coeffs) -> None: ...
+def ema(
+    params: _Arrays,
+    grads: _Arrays,
+    states: _States,
+    coeffs: _Coeffs,
+    *,
+    masters: _Arrays | None = None,
+    grad_scale: float | None = None,
+    seed: int | None = None,
+    step: int | None = None,
+    first_tensor: int | None = None,
+) -> None: ...
 def scale_clamp(arrays: _Arrays, coeffs: _Coeffs) -> None: ...
 
 # Reducing kernels: also return per-array sums as a (count, reductions) array: swats_adam
 # sum(q*q) and sum(q*g); sum_squares sum(g*g).
 def swats_adam(
-    params: _Arrays, grads: _Arrays, states: _States, coeffs: _Coeffs
+    params: _Arrays,
+    grads: _Arrays,
+    states: _States,
+    coeffs: _Coeffs,
+    *,
+    masters: _Arrays | None = None,
+    grad_scale: float | None = None,
+    seed: int | None = None,
+    step: int | None = None,
+    first_tensor: int | None = None,
 ) -> npt.NDArray[np.float64]: ...
 def sum_squares(arrays: _Arrays, coeffs: _Coeffs) -> npt.NDArray[np.float64]: ...
 
 # Plans (one class per element-wise rule that reads a gradient, name + "_plan"): params and
 # states checked once; step() returns False, doing nothing, if a gradient is not an array.
 class _Plan:
-    def __init__(self, params: _Arrays, states: _States) -> None: ...
-    def step(self, grads: Sequence[object], coeffs: _Coeffs) -> bool: ...
+    def __init__(
+        self,
+        params: _Arrays,
+        states: _States,
+        masters: _Arrays | None = None,
+        mixed: bool = False,
+    ) -> None: ...
+    def step(
+        self,
+        grads: Sequence[object],
+        coeffs: _Coeffs,
+        grad_scale: float | None = None,
+        seed: int | None = None,
+        step: int | None = None,
+    ) -> bool: ...
     def same_params(self, params: object) -> bool: ...
 
 class sgd_plan(_Plan): ...
@@ -154,7 +370,18 @@ def _philox4x32_10(counter: Sequence[int], key0: int, key1: int) -> list[int]: .
 # Benchmark kernels (pyfastopt bench): the STREAM triad a = b + scalar * c, and the Adam
 # memory pattern (read 4 arrays, write 3; rules/roofline.hpp).
 def _triad(a: _Array, b: _Array, c: _Array, scalar: float) -> None: ...
-def _adam_pattern(params: _Arrays, grads: _Arrays, states: _States, coeffs: _Coeffs) -> None: ...
+def _adam_pattern(
+    params: _Arrays,
+    grads: _Arrays,
+    states: _States,
+    coeffs: _Coeffs,
+    *,
+    masters: _Arrays | None = None,
+    grad_scale: float | None = None,
+    seed: int | None = None,
+    step: int | None = None,
+    first_tensor: int | None = None,
+) -> None: ...
 
 # Hogwild! (pyfastopt/hogwild.hpp); private: use pyfastopt.hogwild. indptr int64, indices
 # int32/int64, data/y/coef float32/float64 (one dtype), rates float64; loss 0 logistic,
@@ -203,3 +430,15 @@ def hogwild_objective(
 def _hogwild_permutation(
     n: int, seed: int, epoch: int, piece: int = 0
 ) -> npt.NDArray[np.uint32]: ...
+
+# Reduced precision (pyfastopt.precision): the 8-bit codec and which states of each
+# 8-bit-capable rule use the signed map.
+def quantize_8bit(
+    x: npt.NDArray[np.float32], signed: bool
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]: ...
+def dequantize_8bit(
+    codes: npt.NDArray[np.uint8], absmax: npt.NDArray[np.float32], signed: bool
+) -> npt.NDArray[np.float32]: ...
+def dynamic_map(signed: bool) -> npt.NDArray[np.float32]: ...
+
+signed_states: dict[str, tuple[bool, ...]]

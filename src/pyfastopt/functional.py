@@ -59,8 +59,11 @@ def _run(kernel, param: Arrays, grad: Arrays, states: Sequence[Arrays], coeffs: 
     """One native call; single arrays become lists of one. A SparseRows gradient updates
     the rows of one table it names (:mod:`pyfastopt.sparse`). ``options`` are the kernels'
     reduced-precision keywords (:mod:`pyfastopt.precision`): ``master``, ``grad_scale``,
-    ``seed``, ``step``, ``first_tensor``; None values are left out."""
+    ``seed``, ``rounding_step`` (the kernels' ``step``: the stochastic-rounding key),
+    ``first_tensor``; None values are left out."""
     options = {k: v for k, v in options.items() if v is not None}
+    if "rounding_step" in options:
+        options["step"] = options.pop("rounding_step")
     if "master" in options:  # the kernels' keyword is plural, for lists
         master = options.pop("master")
         single = not isinstance(param, (list, tuple))

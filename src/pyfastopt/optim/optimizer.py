@@ -138,7 +138,7 @@ class Optimizer:
             options["master"] = [s["master"] for s in states]
         if self.precision.stochastic_rounding:
             first = self._index_of.get(id(states[0]), 0) if states else 0
-            options.update(seed=self.precision.seed, step=step, first_tensor=first)
+            options.update(seed=self.precision.seed, rounding_step=step, first_tensor=first)
         return options
 
     #: The grad_scale of the step being taken (None: 1).
@@ -393,6 +393,9 @@ class Optimizer:
             self._check_buffers(calls)  # else the one native call checks them itself
             for group, ps, _, states, step in calls:
                 self._check_call(group, ps[0].dtype, [s for _, s in states], step)
+        for _, ps, *_ in calls:
+            for p in ps:  # a storage the parameter cannot have fails here, before any write
+                self.precision.state_dtype_for(p, quantizable=True)
         self.state.update(new_states)
         calls = [(group, ps, gs, [s for _, s in states], step)
                  for group, ps, gs, states, step in calls]  # fmt: skip
@@ -572,14 +575,18 @@ class Optimizer:
             signed = _core.signed_states.get(rule.kernel.__name__) if rule is not None else None
             names = rule.state_names if rule is not None else ()
             is_signed = signed[names.index(key)] if signed and key in names else True
-            if value.dtype == np.uint8:  # 8-bit codes: their float32 values
-                value = dequantize_8bit(value, entry[_absmax_key(key)], is_signed)
             if key == "master":
                 target: Any = np.dtype(np.float32)
             elif key in names or rule is None:
                 target = self.precision.state_dtype_for(params[i], signed is not None)
             else:
                 target = params[i].dtype
+            if value.dtype == np.uint8:
+                absmax = entry[_absmax_key(key)]
+                if target == "8bit":  # as saved (quantizing again would not be lossless)
+                    state[i][key], state[i][_absmax_key(key)] = value.copy(), absmax.copy()
+                    continue
+                value = dequantize_8bit(value, absmax, is_signed)  # their float32 values
             if target == "8bit":
                 codes, absmax = quantize_8bit(np.asarray(value, np.float32), is_signed)
                 state[i][key], state[i][_absmax_key(key)] = codes, absmax
