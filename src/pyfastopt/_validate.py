@@ -132,10 +132,10 @@ def like_param(name: str, dtype: object, shape: tuple, param_dtype: object,
                param_shape: tuple) -> None:  # fmt: skip
     """A gradient's dtype and shape against its parameter's (TypeError, ValueError): the
     parameter's dtype, or a 16-bit float for a float32 parameter (pyfastopt.precision)."""
-    def name(d: object) -> str:  # NumPy's and torch's dtypes alike
+    def dtype_name(d: object) -> str:  # NumPy's and torch's dtypes alike
         return str(d).removeprefix("torch.")
 
-    sixteen = name(dtype) in ("float16", "bfloat16") and name(param_dtype) == "float32"
+    sixteen = dtype_name(dtype) in ("float16", "bfloat16") and dtype_name(param_dtype) == "float32"
     if dtype != param_dtype and not sixteen:
         msg = f"{name} has dtype {dtype}, expected {param_dtype} (its parameter's)"
         raise TypeError(msg)
