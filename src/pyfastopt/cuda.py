@@ -14,8 +14,20 @@ headers as on the CPU; the device code is compiled without FMA contraction
 (``--fmad=false``), so results round as the CPU kernels'. A list call updates the whole
 list in one kernel launch (per 68 to 99 arrays, by the rule's state count).
 
-Arrays are checked as on the CPU (dtype float32/float64, shape, C-contiguity, read-only,
-buffers sharing memory) before anything is launched; errors name the argument. The work is
+Storages are the CPU kernels' (:mod:`pyfastopt.precision`): float32 and float64, bfloat16
+and float16 parameters and gradients, bfloat16/float16/8-bit states (an 8-bit state is a
+tuple ``(codes, absmax)`` of device arrays, uint8 and float32), in the same combinations;
+:func:`apply` (and the kernels) also take float32 ``masters`` for 16-bit parameters,
+``grad_scale`` and a ``seed`` for stochastic rounding, as the CPU kernels do. A device step
+in these storages computes in float32 and gives the CPU kernels' bits, stochastic rounding
+included (the same Philox keying). bfloat16 device arrays are those whose
+``__cuda_array_interface__`` typestr is ``"<V2"``, as PyTorch describes its bfloat16 CUDA
+tensors (CuPy has no bfloat16: view its uint16 arrays through DLPack or PyTorch), or DLPack
+arrays of bfloat type.
+
+Arrays are checked as on the CPU (dtypes and their combinations, shape, C-contiguity,
+read-only, buffers sharing memory) before anything is launched; errors name the argument.
+The work is
 enqueued on ``stream`` (an int: 0 or 1 the legacy default stream, 2 the per-thread default
 stream, otherwise a ``cudaStream_t`` such as ``cupy.cuda.Stream().ptr``), by default on the
 stream the first parameter's ``__cuda_array_interface__`` names (CuPy and PyTorch name their
@@ -95,17 +107,38 @@ def kernel_of(rule: Rule) -> Callable[..., Any]:
 
 
 def apply(
-    rule: Rule, param: Any, grad: Any, buffers: dict[str, Any], step: int, *, stream: Any = None
+    rule: Rule,
+    param: Any,
+    grad: Any,
+    buffers: dict[str, Any],
+    step: int,
+    *,
+    masters: Any = None,
+    grad_scale: float | None = None,
+    seed: int | None = None,
+    first_tensor: int | None = None,
+    stream: Any = None,
 ) -> None:
     """One step of ``rule`` on device arrays (or lists of them), as ``rule.apply`` on NumPy
-    arrays: ``buffers`` maps the rule's state names to arrays."""
+    arrays: ``buffers`` maps the rule's state names to arrays (an 8-bit state: a tuple
+    ``(codes, absmax)``). ``masters``: float32 master weights of 16-bit parameters (updated,
+    and the parameters written from them); ``grad_scale``: gradients are divided by it as
+    they are loaded; ``seed``: bfloat16 stores round stochastically, keyed by (seed, step,
+    first_tensor + tensor index, buffer, element) as on the CPU."""
     kernel = kernel_of(rule)
     states = [buffers[name] for name in rule.state_names]
     coeffs = rule.coeffs(check.step(step))
-    if isinstance(param, (list, tuple)):
-        kernel(list(param), list(grad), [list(s) for s in states], coeffs, stream=stream)
+    single = not isinstance(param, (list, tuple))
+    options = {"grad_scale": grad_scale, "seed": seed, "first_tensor": first_tensor}
+    if masters is not None:
+        options["masters"] = [masters] if single else list(masters)
+    if seed is not None:
+        options["step"] = step
+    given = {k: v for k, v in options.items() if v is not None}
+    if single:
+        kernel([param], [grad], [[s] for s in states], coeffs, **given, stream=stream)
     else:
-        kernel([param], [grad], [[s] for s in states], coeffs, stream=stream)
+        kernel(list(param), list(grad), [list(s) for s in states], coeffs, **given, stream=stream)
 
 
 def _on_device(cpu_step: Callable[..., Any], make_rule: Callable[..., Rule], **fixed: Any):
