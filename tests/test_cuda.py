@@ -249,7 +249,8 @@ def _fakes():
 
 
 def _call(module, kernel, spec, coeffs, options):
-    args = {k: _build(v, _host if module is _core else _fakes()) for k, v in spec.items()}
+    make = _host if module is _core else _fakes()
+    args = {k: _build(v, make) for k, v in spec.items()}
     if "masters" in args:
         options = {**options, "masters": args["masters"]}
     return getattr(module, kernel)(args["params"], args["grads"], args["states"], coeffs,
