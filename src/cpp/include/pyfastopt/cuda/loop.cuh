@@ -181,13 +181,15 @@ static_assert(kChunk % kQuantBlock == 0, "chunks hold whole quantization blocks"
 /// The kernel argument of a mixed call: tensor t has size[t] elements; its buffers are
 /// data[row][t] stored as type[row][t], rows kParam (the float32 master, with copies),
 /// kGrad, kState + k, kCopy (the 16-bit parameter written from the master); absmax[k][t]
-/// is an 8-bit state's scales. The rest is call-wide (MixedBatch's options).
+/// is an 8-bit state's scales; key[t] is its index in the caller's numbering (first_tensor
+/// + its index in the batch: rows skip empty tensors and restart at each launch), the
+/// tensor word of its random bits. The rest is call-wide (MixedBatch's options).
 template <int K>
 struct MixedTable {
     static constexpr int kParam = 0, kGrad = 1, kState = 2, kCopy = K + 2, kRows = K + 3;
     static constexpr int kQRows = K > 0 ? K : 1;
-    static constexpr int kMaxTensors = 3400 / (8 + 4 + 9 * kRows + 8 * kQRows);
-    std::uint64_t seed = 0, step = 0, first_tensor = 0;
+    static constexpr int kMaxTensors = 3400 / (8 + 4 + 4 + 9 * kRows + 8 * kQRows);
+    std::uint64_t seed = 0, step = 0;
     float grad_unscale = 1.0f;
     bool stochastic = false;  ///< round bfloat16 stores stochastically (but a copy's)
     bool copies = false;      ///< row kCopy is used
@@ -195,6 +197,7 @@ struct MixedTable {
     int count = 0;
     std::uint32_t chunk_start[kMaxTensors + 1] = {};
     std::size_t size[kMaxTensors] = {};
+    std::uint32_t key[kMaxTensors] = {};
     void* data[kRows][kMaxTensors] = {};
     float* absmax[kQRows][kMaxTensors] = {};
     Storage type[kRows][kMaxTensors] = {};
@@ -212,17 +215,20 @@ struct Maps {
     float threshold[2][256];
 };
 
-__device__ inline bool is_q8(Storage s) {
+// The per-element helpers are host functions too, so that their results can be checked
+// against the CPU driver's on a machine without a GPU.
+
+PFO_HD inline bool is_q8(Storage s) {
     return s == Storage::kQ8Signed || s == Storage::kQ8Unsigned;
 }
 
 /// Element i of a buffer as float32, times `scale` (as cpu/mixed-inl.hpp's load).
-__device__ inline float load(const void* data,
-                             Storage type,
-                             const float* absmax,
-                             std::size_t i,
-                             float scale,
-                             const Maps& maps) {
+PFO_HD inline float load(const void* data,
+                         Storage type,
+                         const float* absmax,
+                         std::size_t i,
+                         float scale,
+                         const Maps& maps) {
     switch (type) {
         case Storage::kFloat32: {
             const float x = static_cast<const float*>(data)[i];
@@ -244,7 +250,7 @@ __device__ inline float load(const void* data,
 
 /// Stores x as element i of a 16- or 32-bit buffer; `random` (16 bits) if the store
 /// rounds stochastically, else null.
-__device__ inline void store(
+PFO_HD inline void store(
     void* data, Storage type, std::size_t i, float x, const std::uint32_t* random) {
     switch (type) {
         case Storage::kFloat32:
@@ -265,14 +271,13 @@ __device__ inline void store(
 
 /// The 16 random bits of element i of one buffer of one tensor: cpu/mixed-inl.hpp's
 /// random_bits (one Philox block per eight elements, two per 32-bit word).
-__device__ inline std::uint32_t random16(
-    std::uint64_t seed, std::uint64_t step, std::uint64_t tensor, int buffer, std::size_t i) {
+PFO_HD inline std::uint32_t random16(
+    std::uint64_t seed, std::uint64_t step, std::uint32_t tensor, int buffer, std::size_t i) {
     const std::uint64_t group = i / 8;
     const std::uint32_t word3 =
         static_cast<std::uint32_t>(step) ^ (static_cast<std::uint32_t>(buffer) << 28);
     const random::Philox4x32 counter{{static_cast<std::uint32_t>(group),
-                                      static_cast<std::uint32_t>(group >> 32),
-                                      static_cast<std::uint32_t>(tensor), word3}};
+                                      static_cast<std::uint32_t>(group >> 32), tensor, word3}};
     const auto r = random::philox4x32_10(counter, static_cast<std::uint32_t>(seed),
                                          static_cast<std::uint32_t>(seed >> 32));
     const unsigned w = static_cast<unsigned>(i % 8) / 2;  // selects: no local-memory array
@@ -282,7 +287,7 @@ __device__ inline std::uint32_t random16(
 
 /// The nearest code of y in a map: the number of thresholds below y (branch-free binary
 /// search, as the CPU's; NaN gives code 0).
-__device__ inline std::uint8_t nearest_code(float y, const float* threshold) {
+PFO_HD inline std::uint8_t nearest_code(float y, const float* threshold) {
     std::uint32_t k = 0;
     for (std::uint32_t half = 128; half > 0; half >>= 1)
         k += y > threshold[k + half - 1] ? half : 0;
@@ -322,7 +327,7 @@ __global__ void __launch_bounds__(kThreads)
         const int t = tensor_of(table, item);
         const std::size_t begin = std::size_t{item - table.chunk_start[t]} * kChunk;
         const std::size_t end = table.size[t] - begin < kChunk ? table.size[t] : begin + kChunk;
-        const std::uint64_t tensor = table.first_tensor + static_cast<std::uint64_t>(t);
+        const std::uint32_t tensor = table.key[t];
         auto data = [&](int row) { return table.data[row][t]; };
         auto type = [&](int row) { return table.type[row][t]; };
         bool quantized = false;  // uniform over the block: it may synchronize
@@ -448,7 +453,6 @@ void run_mixed(const CoeffsOf<Rule, float>& c,
     Table table;
     table.seed = b.seed;
     table.step = b.step;
-    table.first_tensor = b.first_tensor;
     table.grad_unscale = b.grad_unscale;
     table.stochastic = b.stochastic;
     table.copies = b.copies != nullptr;
@@ -464,6 +468,7 @@ void run_mixed(const CoeffsOf<Rule, float>& c,
     launch_tables(
         table, b.sizes, b.count, sms,
         [&](int i, std::size_t t) {
+            table.key[i] = static_cast<std::uint32_t>(b.first_tensor + t);  // as the CPU's
             put(Table::kParam, i, b.params[t]);
             put(Table::kGrad, i, b.grads[t]);
             for (int k = 0; k < K; ++k) {
