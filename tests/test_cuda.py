@@ -375,6 +375,35 @@ def test_8bit_absmax_may_not_share_memory():
                    ADAM.coeffs(1))  # fmt: skip
 
 
+class ClaimsCuda:
+    """A host tensor's DLPack capsule behind a claim to be on CUDA device 0: it reaches the
+    DLPack dtype and shape checks without a GPU."""
+
+    def __init__(self, tensor):
+        self.tensor = tensor
+
+    def __dlpack_device__(self):
+        return (2, 0)
+
+    def __dlpack__(self, stream=None):
+        return self.tensor.__dlpack__()
+
+
+@needs_build
+def test_dlpack_bfloat16_is_read_as_bfloat16():
+    torch = pytest.importorskip("torch")
+    n = 300
+
+    def arrays(grad_dtype):
+        p, g, m, v = (torch.zeros(n, dtype=d) for d in
+                      (torch.bfloat16, grad_dtype, torch.bfloat16, torch.float32))  # fmt: skip
+        return [ClaimsCuda(p)], [ClaimsCuda(g)], [[ClaimsCuda(m)], [ClaimsCuda(v)]]
+
+    _reaches_the_device(lambda: _cuda.adam(*arrays(torch.bfloat16), ADAM.coeffs(1)))
+    with pytest.raises(TypeError, match=r"grad has dtype float16, expected bfloat16 \(the dtype"):
+        _cuda.adam(*arrays(torch.float16), ADAM.coeffs(1))
+
+
 @needs_build
 def test_apply_passes_the_storage_options(monkeypatch):
     cuda = importlib.import_module("pyfastopt.cuda")

@@ -129,7 +129,7 @@ def apply(
     states = [buffers[name] for name in rule.state_names]
     coeffs = rule.coeffs(check.step(step))
     single = not isinstance(param, (list, tuple))
-    options = {"grad_scale": grad_scale, "seed": seed, "first_tensor": first_tensor}
+    options: dict[str, Any] = {"grad_scale": grad_scale, "seed": seed, "first_tensor": first_tensor}
     if masters is not None:
         options["masters"] = [masters] if single else list(masters)
     if seed is not None:
