@@ -681,6 +681,25 @@ def test_device_master_weights_equal_cpu_bits(param_dtype, rng):
 
 
 @needs_gpu
+@pytest.mark.parametrize("count", [36, 37, 100])  # 36 tensors fit one mixed Adam launch
+def test_long_mixed_lists_keep_each_tensors_random_bits(count, rng):
+    """Stochastic rounding keys each tensor by first_tensor + its index in the call, across
+    launches and past empty tensors, as the CPU does."""
+    sizes = [int(n) for n in rng.integers(0, 3 * 256, count)]
+    sizes[1] = 0
+    params = [rng.standard_normal(n).astype(bfloat16) for n in sizes]
+    grads = [rng.standard_normal(n).astype(bfloat16) for n in sizes]
+    m = [np.zeros(n, bfloat16) for n in sizes]
+    v = [quantize_8bit(np.zeros(n, np.float32), False) for n in sizes]
+    d = [[_to_device_any(a) for a in arrays] for arrays in (params, grads, m, v)]
+    _core.adam(params, grads, [m, v], ADAM.coeffs(1), seed=2, step=1, first_tensor=10)
+    _cuda.adam(d[0], d[1], [d[2], d[3]], ADAM.coeffs(1), seed=2, step=1, first_tensor=10)
+    for i in range(count):
+        for host, dev in ((params, d[0]), (m, d[2]), (v, d[3])):
+            np.testing.assert_array_equal(_bits(dev[i]), _bits(host[i]), err_msg=str(i))
+
+
+@needs_gpu
 def test_device_8bit_block_of_a_non_finite_value_is_nan(rng):
     """A non-finite value poisons its block's absmax (NaN), as on the CPU; the other
     blocks are untouched by it."""

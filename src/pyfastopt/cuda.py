@@ -12,7 +12,8 @@ and takes CUDA device arrays instead of NumPy arrays: objects exposing
 the same ``functional.*_rule`` builders and the per-element math from the same C++ rule
 headers as on the CPU; the device code is compiled without FMA contraction
 (``--fmad=false``), so results round as the CPU kernels'. A list call updates the whole
-list in one kernel launch (per 68 to 99 arrays, by the rule's state count).
+list in one kernel launch (per 68 to 99 arrays, by the rule's state count; 36 to 66 in
+reduced-precision storage).
 
 Storages are the CPU kernels' (:mod:`pyfastopt.precision`): float32 and float64, bfloat16
 and float16 parameters and gradients, bfloat16/float16/8-bit states (an 8-bit state is a
