@@ -94,11 +94,11 @@ struct DeviceArray {
     std::uintptr_t ptr = 0;
     std::vector<std::int64_t> shape;
     std::size_t size = 1;
-    std::string dtype;  ///< numpy-style name: float32, float64, bfloat16, int64, ...
-    std::size_t itemsize = 0;
-    bool contiguous = true;   ///< C-contiguous (strides absent or those of C order)
-    bool readonly = false;    ///< from __cuda_array_interface__; DLPack has no such flag
-    bool has_stream = false;  ///< __cuda_array_interface__ named a producer stream
+    std::string dtype;         ///< numpy-style name: float32, float64, bfloat16, int64, ...
+    std::size_t itemsize = 0;  ///< bytes per element
+    bool contiguous = true;    ///< C-contiguous (strides absent or those of C order)
+    bool readonly = false;     ///< from __cuda_array_interface__; DLPack has no such flag
+    bool has_stream = false;   ///< __cuda_array_interface__ named a producer stream
     std::uintptr_t stream = 0;
     py::object keep;  ///< a DLPack capsule: alive (and its tensor with it) until launched
 };
@@ -159,8 +159,8 @@ DeviceArray from_cuda_array_interface(py::handle obj, std::string name) {
         itemsize = itemsize * 10 + static_cast<std::size_t>(typestr[i] - '0');
     a.itemsize = itemsize;
     a.dtype = typestr.size() >= 3 && itemsize > 0 ? dtype_name(typestr[1], itemsize) : typestr;
-    // bfloat16 has no typestr of its own: PyTorch describes its CUDA bfloat16 tensors as
-    // ml_dtypes.bfloat16's NumPy dtype is, "<V2" (two opaque bytes); so is it read here
+    // bfloat16 has no typestr of its own: "<V2" (two opaque bytes) is how PyTorch describes
+    // its bfloat16 CUDA tensors, and ml_dtypes.bfloat16's NumPy dtype.str
     if (typestr.size() >= 2 && typestr[1] == 'V' && itemsize == 2) a.dtype = "bfloat16";
     if (typestr[0] == '>' && itemsize > 1) a.dtype = "big-endian " + a.dtype;
     const py::tuple data = d["data"];

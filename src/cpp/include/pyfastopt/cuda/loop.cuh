@@ -1,6 +1,7 @@
 // pyfastopt/cuda/loop.cuh: header-only CUDA driver that runs a rule over a Batch of device
-// buffers. Include it from a .cu file only (it defines __global__ kernels); pyfastopt's
-// src/cpp/cuda/kernels.cu instantiates it once per rule and dtype.
+// buffers. Include it from one .cu file only (it defines __global__ kernels and the
+// __constant__ 8-bit maps); pyfastopt's src/cpp/cuda/kernels.cu instantiates it once per
+// rule and dtype.
 //
 // The device twin of cpu/loop-inl.hpp: the same rules/*.hpp, the same Batch, the same
 // per-element load -> Rule::apply -> store. Work is cut into (tensor, chunk) items of kChunk
@@ -9,6 +10,10 @@
 // The tensor table travels as the kernel's by-value argument (like torch's
 // multi_tensor_apply: no device allocation, no copy), so one launch holds up to
 // TensorTable::kMaxTensors tensors; a longer list takes one launch per kMaxTensors.
+//
+// run_mixed() is the device twin of cpu/mixed-inl.hpp (buffers in any Storage of
+// storage.hpp, computed in float32): the same per-element conversions, stochastic rounding
+// bits and 8-bit quantization, so a device step writes the CPU's bits.
 //
 // Rounding: compile with --fmad=false and without --use_fast_math (so -prec-div,
 // -prec-sqrt and -ftz keep their IEEE defaults); the rules use no FMA, so a device step
