@@ -405,6 +405,23 @@ def test_dlpack_bfloat16_is_read_as_bfloat16():
 
 
 @needs_build
+def test_bfloat16_view_describes_16_bit_integers_as_bfloat16():
+    cuda = importlib.import_module("pyfastopt.cuda")
+    n = 300
+    p, g, m = (cuda.bfloat16_view(FakeDeviceArray((n,), k << 20, "<u2")) for k in (1, 2, 3))
+    assert p.__cuda_array_interface__["typestr"] == "<V2"
+    assert p.__cuda_array_interface__["data"] == (1 << 20, False)
+    v = FakeDeviceArray((n,), 4 << 20, "<f4")
+    _reaches_the_device(lambda: _cuda.adam([p], [g], [[m], [v]], ADAM.coeffs(1)))
+    f16 = FakeDeviceArray((n,), 2 << 20, "<f2")  # float16, not bfloat16: the kernel names it
+    with pytest.raises(TypeError, match="grad has dtype float16, expected bfloat16"):
+        _cuda.adam([p], [f16], [[m], [v]], ADAM.coeffs(1))
+    for bad in (FakeDeviceArray((n,), 0, "<f4"), FakeDeviceArray((n,), 0, "<f2"), object()):
+        with pytest.raises(TypeError, match="bfloat16_view takes a device array of 16-bit"):
+            cuda.bfloat16_view(bad)
+
+
+@needs_build
 def test_apply_passes_the_storage_options(monkeypatch):
     cuda = importlib.import_module("pyfastopt.cuda")
     calls = []
@@ -564,25 +581,14 @@ def test_transform_kernels_equal_cpu(name, coeffs, reads_grad, rng):
 # ---- on a GPU: reduced-precision storage against the CPU kernels, bit for bit -------------
 
 
-class AsBFloat16:
-    """A device array of 16-bit integers described as bfloat16 (typestr "<V2", as PyTorch
-    describes its bfloat16 CUDA tensors): CuPy has no bfloat16."""
-
-    def __init__(self, array):
-        self.array = array
-
-    @property
-    def __cuda_array_interface__(self):
-        return {**self.array.__cuda_array_interface__, "typestr": "<V2"}
-
-
 def _to_device_any(a):
-    """A host array, or an 8-bit (codes, absmax) tuple, on the device (bfloat16 as
-    AsBFloat16 of its bits)."""
+    """A host array, or an 8-bit (codes, absmax) tuple, on the device (bfloat16 as a
+    bfloat16_view of its bits: CuPy has no bfloat16)."""
     if isinstance(a, tuple):
         return tuple(_to_device_any(x) for x in a)
     if a.dtype == bfloat16:
-        return AsBFloat16(_to_device(a.view(np.int16)))
+        cuda = importlib.import_module("pyfastopt.cuda")
+        return cuda.bfloat16_view(_to_device(a.view(np.int16)))
     return _to_device(a)
 
 
@@ -590,7 +596,7 @@ def _bits(a):
     """The bytes of a host array, a device array or a (codes, absmax) tuple, as uint8."""
     if isinstance(a, tuple):
         return np.concatenate([_bits(x) for x in a])
-    if isinstance(a, AsBFloat16):
+    if hasattr(a, "array"):  # a bfloat16_view
         a = a.array
     if not isinstance(a, np.ndarray):
         a = _to_host(a)

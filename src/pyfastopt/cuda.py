@@ -23,8 +23,8 @@ tuple ``(codes, absmax)`` of device arrays, uint8 and float32), in the same comb
 in these storages computes in float32 and gives the CPU kernels' bits, stochastic rounding
 included (the same Philox keying). bfloat16 device arrays are those whose
 ``__cuda_array_interface__`` typestr is ``"<V2"``, as PyTorch describes its bfloat16 CUDA
-tensors (CuPy has no bfloat16: view its uint16 arrays through DLPack or PyTorch), or DLPack
-arrays of bfloat type.
+tensors, and DLPack arrays of bfloat type; CuPy has no bfloat16: :func:`bfloat16_view`
+describes a uint16 array holding bfloat16 bits as bfloat16.
 
 Arrays are checked as on the CPU (dtypes and their combinations, shape, C-contiguity,
 read-only, buffers sharing memory) before anything is launched; errors name the argument.
@@ -70,6 +70,7 @@ __all__ = [
     "adamax_",
     "adamw_",
     "apply",
+    "bfloat16_view",
     "build_info",
     "device_count",
     "is_available",
@@ -95,6 +96,33 @@ def is_available() -> bool:
 def build_info() -> dict[str, Any]:
     """The CUDA runtime version compiled against and the GPU architectures compiled."""
     return _cuda.build_info()
+
+
+class _BFloat16View:
+    """A device array of 2-byte elements described as bfloat16 (see bfloat16_view)."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: Any):
+        self.array = array
+
+    @property
+    def __cuda_array_interface__(self) -> dict[str, Any]:
+        return {**self.array.__cuda_array_interface__, "typestr": "<V2"}
+
+
+def bfloat16_view(array: Any) -> Any:
+    """``array``, a device array of 16-bit integers holding bfloat16 bits (a CuPy uint16
+    array, say: CuPy has no bfloat16), as bfloat16 for the kernels here: an object whose
+    ``__cuda_array_interface__`` is the array's with typestr ``"<V2"``. No copy."""
+    cai = getattr(array, "__cuda_array_interface__", None)
+    typestr = str(cai.get("typestr", "")) if isinstance(cai, dict) else ""
+    if typestr[1:] not in ("u2", "i2", "V2"):
+        got = typestr or type(array).__name__
+        msg = (f"bfloat16_view takes a device array of 16-bit integers "
+               f"(__cuda_array_interface__ typestr '<u2' or '<i2'), got {got!r}")  # fmt: skip
+        raise TypeError(msg)
+    return _BFloat16View(array)
 
 
 def kernel_of(rule: Rule) -> Callable[..., Any]:
