@@ -27,14 +27,15 @@ tensors, and DLPack arrays of bfloat type; CuPy has no bfloat16: :func:`bfloat16
 describes a uint16 array holding bfloat16 bits as bfloat16.
 
 Arrays are checked as on the CPU (dtypes and their combinations, shape, C-contiguity,
-read-only, buffers sharing memory) before anything is launched; errors name the argument.
-The work is
-enqueued on ``stream`` (an int: 0 or 1 the legacy default stream, 2 the per-thread default
-stream, otherwise a ``cudaStream_t`` such as ``cupy.cuda.Stream().ptr``), by default on the
-stream the first parameter's ``__cuda_array_interface__`` names (CuPy and PyTorch name their
-current stream), else the legacy default stream; it is ordered after the streams the other
-arguments name. Calls return once the work is enqueued, as CuPy's and PyTorch's do.
-DLPack exporters give no read-only flag: such arrays are taken as writable.
+read-only, buffers sharing memory) before anything is launched; errors name the argument,
+with the CPU kernels' messages. The work is enqueued on ``stream`` (an int: 0 or 1 the
+legacy default stream, 2 the per-thread default stream, otherwise a ``cudaStream_t`` such as
+``cupy.cuda.Stream().ptr``), by default on the stream the first parameter's
+``__cuda_array_interface__`` names (CuPy and PyTorch name their current stream), else the
+legacy default stream; it is ordered after the streams the other arguments name. Calls
+return once the work is enqueued, as CuPy's and PyTorch's do (the first call with 8-bit
+states on a device also waits, once, for the copy of the 8-bit maps to it). DLPack
+exporters give no read-only flag: such arrays are taken as writable.
 
 Not on the device yet: ``nadam_`` (its rule has scalar state, ``mu_product``, that
 :func:`apply` does not thread through; the kernel itself is ``_cuda.nadam``), and the
