@@ -13,7 +13,10 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import shutil
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -491,6 +494,38 @@ def test_reducing_rules_have_no_device_kernel():
     rule = F.Rule(_core.swats_adam, type, (), lambda t: ())
     with pytest.raises(NotImplementedError, match="swats_adam"):
         cuda.kernel_of(rule)
+
+
+# ---- the device kernels under a host emulation (no GPU needed) ----------------------------
+
+# `kernel<<<grid, kThreads, 0, stream>>>(table, c);`, the launches of loop.cuh
+_LAUNCH = re.compile(r"(\w+<[^<>]*>)<<<grid, kThreads, 0, stream>>>\((table, c)\);")
+
+
+@needs_build
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found")
+def test_device_kernels_under_host_emulation_write_the_cpu_bits(tmp_path):
+    """loop.cuh's kernels, run on the host by tests/cuda_emulation.cpp (blocks of 256
+    threads that synchronize as on a GPU), write the CPU driver's bits: every storage,
+    masters, 8-bit states, stochastic rounding, tails, empty tensors, several launches."""
+    include = Path(pyfastopt.get_include())
+    loop = (include / "pyfastopt" / "cuda" / "loop.cuh").read_text()
+    emulated, launches = _LAUNCH.subn(r"emu_launch(grid, [&] { \1(\2); });", loop)
+    assert launches == 2, "loop.cuh's launches changed: update _LAUNCH"
+    emulated = re.sub(r'#include "\.\./(\w+\.hpp)"', r"#include <pyfastopt/\1>", emulated)
+    (tmp_path / "loop_emu.cuh").write_text(emulated)
+    exe = tmp_path / "cuda_emulation"
+    source = Path(__file__).with_name("cuda_emulation.cpp")
+    # nvcc compiles a .cpp file as host code, with the CUDA headers on its include path
+    subprocess.run(
+        ["nvcc", "-std=c++20", "-O1", "-cudart", "none",
+         "-Xcompiler", "-ffp-contract=off,-Wno-unknown-pragmas,-Wno-attributes,-pthread",
+         f"-I{include}", f"-I{tmp_path}", str(source), "-o", str(exe)],
+        check=True,
+    )  # fmt: skip
+    run = subprocess.run([str(exe)], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.strip().endswith("all same"), run.stdout
 
 
 # ---- on a GPU: every rule against the CPU kernels ----------------------------------------
