@@ -3,9 +3,11 @@
 Without a CUDA build, only the import-error tests run (the rest are skipped with the reason
 "pyfastopt built without CUDA"). With a build but no GPU (device_count() == 0), the module,
 the Python layer and every argument check are still tested: checks run before any CUDA
-call, so fake __cuda_array_interface__ objects reach them. With a GPU and CuPy (or a CUDA
-build of PyTorch), every rule is compared bit for bit with the CPU kernels: both sides run
-the same rule headers and neither contracts a*b+c into an FMA.
+call, so fake __cuda_array_interface__ objects reach them (the reduced-precision checks
+against _core's, message for message), and the kernels themselves run under a host
+emulation (tests/cuda_emulation.cpp) against the CPU driver. With a GPU and CuPy (or a CUDA
+build of PyTorch), every rule in every storage is compared bit for bit with the CPU kernels:
+both sides run the same rule headers and neither contracts a*b+c into an FMA.
 """
 
 from __future__ import annotations
