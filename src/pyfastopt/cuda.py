@@ -12,16 +12,30 @@ and takes CUDA device arrays instead of NumPy arrays: objects exposing
 the same ``functional.*_rule`` builders and the per-element math from the same C++ rule
 headers as on the CPU; the device code is compiled without FMA contraction
 (``--fmad=false``), so results round as the CPU kernels'. A list call updates the whole
-list in one kernel launch (per 68 to 99 arrays, by the rule's state count).
+list in one kernel launch (per 68 to 99 arrays, by the rule's state count; 36 to 66 in
+reduced-precision storage).
 
-Arrays are checked as on the CPU (dtype float32/float64, shape, C-contiguity, read-only,
-buffers sharing memory) before anything is launched; errors name the argument. The work is
-enqueued on ``stream`` (an int: 0 or 1 the legacy default stream, 2 the per-thread default
-stream, otherwise a ``cudaStream_t`` such as ``cupy.cuda.Stream().ptr``), by default on the
-stream the first parameter's ``__cuda_array_interface__`` names (CuPy and PyTorch name their
-current stream), else the legacy default stream; it is ordered after the streams the other
-arguments name. Calls return once the work is enqueued, as CuPy's and PyTorch's do.
-DLPack exporters give no read-only flag: such arrays are taken as writable.
+Storages are the CPU kernels' (:mod:`pyfastopt.precision`): float32 and float64, bfloat16
+and float16 parameters and gradients, bfloat16/float16/8-bit states (an 8-bit state is a
+tuple ``(codes, absmax)`` of device arrays, uint8 and float32), in the same combinations;
+:func:`apply` (and the kernels) also take float32 ``masters`` for 16-bit parameters,
+``grad_scale`` and a ``seed`` for stochastic rounding, as the CPU kernels do. A device step
+in these storages computes in float32 and gives the CPU kernels' bits, stochastic rounding
+included (the same Philox keying). bfloat16 device arrays are those whose
+``__cuda_array_interface__`` typestr is ``"<V2"``, as PyTorch describes its bfloat16 CUDA
+tensors, and DLPack arrays of bfloat type; CuPy has no bfloat16: :func:`bfloat16_view`
+describes a uint16 array holding bfloat16 bits as bfloat16.
+
+Arrays are checked as on the CPU (dtypes and their combinations, shape, C-contiguity,
+read-only, buffers sharing memory) before anything is launched; errors name the argument,
+with the CPU kernels' messages. The work is enqueued on ``stream`` (an int: 0 or 1 the
+legacy default stream, 2 the per-thread default stream, otherwise a ``cudaStream_t`` such as
+``cupy.cuda.Stream().ptr``), by default on the stream the first parameter's
+``__cuda_array_interface__`` names (CuPy and PyTorch name their current stream), else the
+legacy default stream; it is ordered after the streams the other arguments name. Calls
+return once the work is enqueued, as CuPy's and PyTorch's do (the first call with 8-bit
+states on a device also waits, once, for the copy of the 8-bit maps to it). DLPack
+exporters give no read-only flag: such arrays are taken as writable.
 
 Not on the device yet: ``nadam_`` (its rule has scalar state, ``mu_product``, that
 :func:`apply` does not thread through; the kernel itself is ``_cuda.nadam``), and the
@@ -57,6 +71,7 @@ __all__ = [
     "adamax_",
     "adamw_",
     "apply",
+    "bfloat16_view",
     "build_info",
     "device_count",
     "is_available",
@@ -84,6 +99,33 @@ def build_info() -> dict[str, Any]:
     return _cuda.build_info()
 
 
+class _BFloat16View:
+    """A device array of 2-byte elements described as bfloat16 (see bfloat16_view)."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: Any):
+        self.array = array
+
+    @property
+    def __cuda_array_interface__(self) -> dict[str, Any]:
+        return {**self.array.__cuda_array_interface__, "typestr": "<V2"}
+
+
+def bfloat16_view(array: Any) -> Any:
+    """``array``, a device array of 16-bit integers holding bfloat16 bits (a CuPy uint16
+    array, say: CuPy has no bfloat16), as bfloat16 for the kernels here: an object whose
+    ``__cuda_array_interface__`` is the array's with typestr ``"<V2"``. No copy."""
+    cai = getattr(array, "__cuda_array_interface__", None)
+    typestr = str(cai.get("typestr", "")) if isinstance(cai, dict) else ""
+    if typestr[1:] not in ("u2", "i2", "V2"):
+        got = typestr or type(array).__name__
+        msg = (f"bfloat16_view takes a device array of 16-bit integers "
+               f"(__cuda_array_interface__ typestr '<u2' or '<i2'), got {got!r}")  # fmt: skip
+        raise TypeError(msg)
+    return _BFloat16View(array)
+
+
 def kernel_of(rule: Rule) -> Callable[..., Any]:
     """The device kernel of a :class:`pyfastopt.functional.Rule` (its CPU kernel's name)."""
     name = rule.kernel.__name__
@@ -95,17 +137,38 @@ def kernel_of(rule: Rule) -> Callable[..., Any]:
 
 
 def apply(
-    rule: Rule, param: Any, grad: Any, buffers: dict[str, Any], step: int, *, stream: Any = None
+    rule: Rule,
+    param: Any,
+    grad: Any,
+    buffers: dict[str, Any],
+    step: int,
+    *,
+    masters: Any = None,
+    grad_scale: float | None = None,
+    seed: int | None = None,
+    first_tensor: int | None = None,
+    stream: Any = None,
 ) -> None:
     """One step of ``rule`` on device arrays (or lists of them), as ``rule.apply`` on NumPy
-    arrays: ``buffers`` maps the rule's state names to arrays."""
+    arrays: ``buffers`` maps the rule's state names to arrays (an 8-bit state: a tuple
+    ``(codes, absmax)``). ``masters``: float32 master weights of 16-bit parameters (updated,
+    and the parameters written from them); ``grad_scale``: gradients are divided by it as
+    they are loaded; ``seed``: bfloat16 stores round stochastically, keyed by (seed, step,
+    first_tensor + tensor index, buffer, element) as on the CPU."""
     kernel = kernel_of(rule)
     states = [buffers[name] for name in rule.state_names]
     coeffs = rule.coeffs(check.step(step))
-    if isinstance(param, (list, tuple)):
-        kernel(list(param), list(grad), [list(s) for s in states], coeffs, stream=stream)
+    single = not isinstance(param, (list, tuple))
+    options: dict[str, Any] = {"grad_scale": grad_scale, "seed": seed, "first_tensor": first_tensor}
+    if masters is not None:
+        options["masters"] = [masters] if single else list(masters)
+    if seed is not None:
+        options["step"] = step
+    given = {k: v for k, v in options.items() if v is not None}
+    if single:
+        kernel([param], [grad], [[s] for s in states], coeffs, **given, stream=stream)
     else:
-        kernel([param], [grad], [[s] for s in states], coeffs, stream=stream)
+        kernel(list(param), list(grad), [list(s) for s in states], coeffs, **given, stream=stream)
 
 
 def _on_device(cpu_step: Callable[..., Any], make_rule: Callable[..., Rule], **fixed: Any):
