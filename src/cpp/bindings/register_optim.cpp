@@ -22,53 +22,16 @@
 namespace pyfastopt::bindings {
 namespace {
 
-/// The rule's kSignedStates, or null for a rule that takes no 8-bit states.
-template <class Rule, class = void>
-struct SignedStates {
-    static constexpr const bool* value = nullptr;
-};
-template <class Rule>
-struct SignedStates<Rule, std::void_t<decltype(Rule::kSignedStates)>> {
-    static constexpr const bool* value = Rule::kSignedStates;
-};
-
-/// The per-call options of the mixed-storage path.
-struct MixedOptions {
-    float grad_unscale = 1.0f;
-    bool stochastic = false;
-    std::uint64_t seed = 0, step = 0, first_tensor = 0;
-    bool given = false;  ///< any option that only the mixed path implements
-
-    MixedOptions(py::handle grad_scale, py::handle seed, py::handle step, py::handle first_tensor) {
-        if (!grad_scale.is_none()) {
-            const double scale = real_arg(grad_scale, "grad_scale");
-            const float unscale = static_cast<float>(1.0 / scale);
-            if (!(scale > 0) || !std::isfinite(scale) || !std::isfinite(unscale) ||
-                unscale == 0.0f)
-                throw py::value_error("grad_scale = " + std::string(py::str(grad_scale)) +
-                                      " must be positive and finite (and its inverse a float32)");
-            grad_unscale = static_cast<float>(1.0 / scale);
-            given = given || scale != 1.0;
-        }
-        if (!seed.is_none()) {
-            this->seed = int_arg<std::uint64_t>(seed, "seed");
-            stochastic = given = true;
-        }
-        if (!step.is_none()) this->step = int_arg<std::uint64_t>(step, "step");
-        if (!first_tensor.is_none())
-            this->first_tensor = int_arg<std::uint64_t>(first_tensor, "first_tensor");
-    }
-
-    template <int K>
-    MixedBatch<K> apply(MixedBatch<K> b) const {
-        b.grad_unscale = grad_unscale;
-        b.stochastic = stochastic;
-        b.seed = seed;
-        b.step = step;
-        b.first_tensor = first_tensor;
-        return b;
-    }
-};
+/// The batch with the call's options set.
+template <int K>
+MixedBatch<K> with_options(MixedBatch<K> b, const MixedOptions& options) {
+    b.grad_unscale = options.grad_unscale;
+    b.stochastic = options.stochastic;
+    b.seed = options.seed;
+    b.step = options.step;
+    b.first_tensor = options.first_tensor;
+    return b;
+}
 
 /// Runs a checked batch: None, or the (count, kReductions) sums of a reducing rule.
 template <class Rule, class T, class Batch, class Run>
@@ -101,7 +64,8 @@ py::object call_mixed(py::handle params,
     CheckedMixed<Rule::kStates> checked(params, states, masters, Rule::kStateNames,
                                         SignedStates<Rule>::value);
     const auto batch =
-        options.apply(ReadsGrad<Rule>::value ? checked.with_grads(grads) : checked.without_grads());
+        with_options(ReadsGrad<Rule>::value ? checked.with_grads(grads) : checked.without_grads(),
+                     options);
     return run_checked<Rule, float>(batch, coeffs, [](const auto& c, const auto& b, double* out) {
         if constexpr (HasReductions<Rule>::value)
             dispatch::run_mixed_reduce<Rule>(c, b, out);
@@ -204,7 +168,7 @@ public:
                 using C = std::decay_t<decltype(checked)>;
                 if constexpr (std::is_same_v<C, Mixed>) {
                     const MixedOptions options(grad_scale, seed, step, py::none());
-                    const auto batch = options.apply(checked.with_grads(grads));
+                    const auto batch = with_options(checked.with_grads(grads), options);
                     const auto c = coeffs_from<Rule, float>(coeffs);
                     const py::gil_scoped_release release;  // no Python object touched below
                     dispatch::run_mixed<Rule>(c, batch);

@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <type_traits>
@@ -48,6 +49,44 @@ CoeffsOf<Rule, T> coeffs_from(py::handle coeffs) {
                                   (sizeof(T) == 4 ? "float32" : "float64") + "'s range");
     return pyfastopt::coeffs_from<Rule, T>(x.data());
 }
+
+/// The rule's kSignedStates, or null for a rule that takes no 8-bit states.
+template <class Rule, class = void>
+struct SignedStates {
+    static constexpr const bool* value = nullptr;
+};
+template <class Rule>
+struct SignedStates<Rule, std::void_t<decltype(Rule::kSignedStates)>> {
+    static constexpr const bool* value = Rule::kSignedStates;
+};
+
+/// The reduced-precision options of a kernel call (pyfastopt.precision), checked.
+struct MixedOptions {
+    float grad_unscale = 1.0f;
+    bool stochastic = false;
+    std::uint64_t seed = 0, step = 0, first_tensor = 0;
+    bool given = false;  ///< any option that only the mixed-storage kernels implement
+
+    MixedOptions(py::handle grad_scale, py::handle seed, py::handle step, py::handle first_tensor) {
+        if (!grad_scale.is_none()) {
+            const double scale = real_arg(grad_scale, "grad_scale");
+            const float unscale = static_cast<float>(1.0 / scale);
+            if (!(scale > 0) || !std::isfinite(scale) || !std::isfinite(unscale) ||
+                unscale == 0.0f)
+                throw py::value_error("grad_scale = " + std::string(py::str(grad_scale)) +
+                                      " must be positive and finite (and its inverse a float32)");
+            grad_unscale = unscale;
+            given = given || scale != 1.0;
+        }
+        if (!seed.is_none()) {
+            this->seed = int_arg<std::uint64_t>(seed, "seed");
+            stochastic = given = true;
+        }
+        if (!step.is_none()) this->step = int_arg<std::uint64_t>(step, "step");
+        if (!first_tensor.is_none())
+            this->first_tensor = int_arg<std::uint64_t>(first_tensor, "first_tensor");
+    }
+};
 
 /// Calls f.template operator()<T>() with T the dtype of the first parameter.
 template <class F>

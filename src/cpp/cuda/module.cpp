@@ -419,33 +419,8 @@ struct Parsed {
     std::array<std::vector<StateArg>, K> states;
 };
 
-/// The options only the mixed-storage kernels implement (as _core's).
-struct MixedOptions {
-    float grad_unscale = 1.0f;
-    bool stochastic = false;
-    std::uint64_t seed = 0, step = 0, first_tensor = 0;
-    bool given = false;  ///< any option that needs the mixed-storage kernels
-
-    MixedOptions(py::handle grad_scale, py::handle seed, py::handle step, py::handle first_tensor) {
-        using bindings::int_arg;
-        if (!grad_scale.is_none()) {
-            const double scale = bindings::real_arg(grad_scale, "grad_scale");
-            if (!(scale > 0) || !std::isfinite(1.0 / scale) || !std::isfinite(scale) ||
-                static_cast<float>(1.0 / scale) == 0.0f)
-                throw py::value_error("grad_scale = " + std::string(py::str(grad_scale)) +
-                                      " must be positive and finite (and its inverse a float32)");
-            grad_unscale = static_cast<float>(1.0 / scale);
-            given = given || scale != 1.0;
-        }
-        if (!seed.is_none()) {
-            this->seed = int_arg<std::uint64_t>(seed, "seed");
-            stochastic = given = true;
-        }
-        if (!step.is_none()) this->step = int_arg<std::uint64_t>(step, "step");
-        if (!first_tensor.is_none())
-            this->first_tensor = int_arg<std::uint64_t>(first_tensor, "first_tensor");
-    }
-};
+using bindings::MixedOptions;
+using bindings::SignedStates;
 
 /// Every argument of a same-dtype float32 or float64 call, checked; batch() is what the
 /// kernels take.
@@ -649,16 +624,6 @@ private:
 
 using bindings::coeffs_from;
 using bindings::ReadsGrad;
-
-/// The rule's kSignedStates, or null for a rule that takes no 8-bit states.
-template <class Rule, class = void>
-struct SignedStates {
-    static constexpr const bool* value = nullptr;
-};
-template <class Rule>
-struct SignedStates<Rule, std::void_t<decltype(Rule::kSignedStates)>> {
-    static constexpr const bool* value = Rule::kSignedStates;
-};
 
 /// Checks the device, orders the launch stream after the arguments' producers and runs
 /// launch(sms) on the arguments' device, without the GIL.

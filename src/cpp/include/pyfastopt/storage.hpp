@@ -143,7 +143,28 @@ struct Map {
     std::uint32_t bucket[kBuckets];
     std::uint32_t top_rank;  ///< the rank of 1 (magnitude 1 and beyond)
     bool is_signed;
+    /// The same decision as a table to search (the CUDA kernels' form): boundary[r] is the
+    /// largest float <= the midpoint of magnitude ranks r and r + 1 (+inf past the last);
+    /// the rank of a is the number of boundaries below it.
+    float boundary[256];
 };
+
+/// The code index of magnitude rank r for a value of sign `negative` (see magnitude_rank).
+PFO_HD PFO_INLINE std::uint8_t index_of(bool is_signed, std::uint32_t rank, bool negative) {
+    if (!is_signed) return static_cast<std::uint8_t>(negative ? 0 : rank);
+    return static_cast<std::uint8_t>(negative ? 127 - (rank < 127 ? rank : 127) : 127 + rank);
+}
+
+/// The nearest code of y by searching `boundary` (ties toward zero; NaN as magnitude_rank
+/// has it: the top rank): the CUDA kernels' form of encode().
+PFO_HD PFO_INLINE std::uint8_t encode_searching(const float* boundary, bool is_signed, float y) {
+    const float a = y < 0 ? -y : y;
+    std::uint32_t rank = 0;
+    for (std::uint32_t half = 128; half > 0; half >>= 1)
+        rank += a > boundary[rank + half - 1] ? half : 0;
+    if (a != a) rank = is_signed ? 128 : 255;
+    return index_of(is_signed, rank, y < 0);
+}
 
 /// The magnitude rank of a in [0, inf): 0 for the code 0, then the codes of the non-negative
 /// half in increasing order (the signed map: 1..127 and 128 for 1; the unsigned map: 1..255).
@@ -156,15 +177,9 @@ inline std::uint32_t magnitude_rank(const Map& m, float a) {
     return (e & 0xFFu) + ((u & 0x7FFFu) > (e >> 8) ? 1u : 0u);
 }
 
-/// The code index of rank r for a value of sign `negative`.
-inline std::uint8_t index_of(const Map& m, std::uint32_t rank, bool negative) {
-    if (!m.is_signed) return static_cast<std::uint8_t>(negative ? 0 : rank);
-    return static_cast<std::uint8_t>(negative ? 127 - (rank < 127 ? rank : 127) : 127 + rank);
-}
-
 /// The nearest code of y (|y| <= 1; NaN gives the code of 0).
 inline std::uint8_t encode(const Map& m, float y) {
-    return index_of(m, magnitude_rank(m, std::fabs(y)), y < 0);
+    return index_of(m.is_signed, magnitude_rank(m, std::fabs(y)), y < 0);
 }
 
 inline Map make_map(bool is_signed) {
@@ -196,7 +211,8 @@ inline Map make_map(bool is_signed) {
     const float* ladder = is_signed ? m.code + 127 : m.code;
     const std::uint32_t steps = is_signed ? 129 : 256;
     m.top_rank = steps - 1;
-    float boundary[255];
+    float* boundary = m.boundary;
+    for (std::uint32_t i = 0; i < 256; ++i) boundary[i] = INFINITY;
     for (std::uint32_t i = 0; i + 1 < steps; ++i) {
         const double mid = (double(ladder[i]) + double(ladder[i + 1])) / 2;  // exact
         float t = static_cast<float>(mid);

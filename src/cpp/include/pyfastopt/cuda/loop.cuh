@@ -210,14 +210,14 @@ struct MixedTable {
 
 namespace mixed {
 
-/// The dynamic maps (q8::map), [signed]: code[256] and the 255 thresholds between codes
-/// (threshold[255] unused). Copied to a device once, before its first 8-bit call.
+/// The dynamic maps (q8::map), [signed]: code[256] and the magnitude boundaries
+/// (q8::Map::boundary). Copied to a device once, before its first 8-bit call.
 __constant__ float q8_code[2][256];
 __constant__ float q8_threshold[2][256];
 
 struct Maps {
     float code[2][256];
-    float threshold[2][256];
+    float threshold[2][256];  ///< q8::Map::boundary
 };
 
 // The per-element helpers are host functions too, so that their results can be checked
@@ -290,13 +290,9 @@ PFO_HD inline std::uint32_t random16(
     return i % 2 == 0 ? word & 0xFFFFu : word >> 16;
 }
 
-/// The nearest code of y in a map: the number of thresholds below y (branch-free binary
-/// search, as the CPU's; NaN gives code 0).
-PFO_HD inline std::uint8_t nearest_code(float y, const float* threshold) {
-    std::uint32_t k = 0;
-    for (std::uint32_t half = 128; half > 0; half >>= 1)
-        k += y > threshold[k + half - 1] ? half : 0;
-    return static_cast<std::uint8_t>(k);
+/// The nearest code of y in a map (q8::encode_searching: the CPU's codes, ties toward zero).
+PFO_HD inline std::uint8_t nearest_code(float y, const float* boundary, bool is_signed) {
+    return q8::encode_searching(boundary, is_signed, y);
 }
 
 /// max of x over the warp.
@@ -400,7 +396,8 @@ __global__ void __launch_bounds__(kThreads)
                 if (active) {
                     const float inv = amax > 0 ? 1.0f / amax : 0.0f;  // NaN or 0: all codes 0
                     static_cast<std::uint8_t*>(data(Table::kState + k))[i] =
-                        mixed::nearest_code(s[k] * inv, maps.threshold[q == Storage::kQ8Signed]);
+                        mixed::nearest_code(s[k] * inv, maps.threshold[q == Storage::kQ8Signed],
+                                            q == Storage::kQ8Signed);
                 }
             }
             __syncthreads();  // block_max is rewritten by the next step
@@ -415,7 +412,7 @@ inline const mixed::Maps& host_maps() {
         for (int s = 0; s < 2; ++s) {
             const q8::Map& map = q8::map(s == 1);
             for (int j = 0; j < 256; ++j) m.code[s][j] = map.code[j];
-            for (int j = 0; j < 255; ++j) m.threshold[s][j] = map.threshold[j];
+            for (int j = 0; j < 256; ++j) m.threshold[s][j] = map.boundary[j];
         }
         return m;
     }();
