@@ -224,8 +224,10 @@ class Inputs:
         if kind == 7:  # not an ndarray: buffer protocol objects and plain objects
             a = self.values(math.prod(shape), dtype).reshape(shape)
             self.keep(a)
-            return self.pick([memoryview(a) if a.dtype.kind != "O" else a, a.tolist(), None,
-                              bytearray(a.tobytes()), 1.0, "x", (a,), a.data])  # fmt: skip
+            # (object and ml_dtypes arrays export no buffer: the array itself stands in)
+            view = memoryview(a) if a.dtype.kind not in "OV" else a
+            return self.pick([view, a.tolist(), None, bytearray(a.tobytes()), 1.0, "x", (a,),
+                              a.data if a.dtype.kind != "V" else a])  # fmt: skip
         if kind == 8:  # another shape
             return self.keep(self.values(math.prod(self.like(shape)) + self.int(0, 1),
                                          dtype).reshape(-1))

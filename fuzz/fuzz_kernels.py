@@ -72,7 +72,7 @@ RULES = {
 RULE_NAMES = sorted(RULES)
 
 ARG_NAMES = ["param", "grad", "params", "grads", "states", "state", "step", "coeffs", "arrays",
-             "etas", "step_sizes", "nesterov",
+             "etas", "step_sizes", "nesterov", "master", "grad_scale", "seed", "first_tensor",
              *{n for states, kw in RULES.values() for n in (*states, *kw)}]
 
 
@@ -211,7 +211,67 @@ def fuzz_plan(inp: h.Inputs, data: bytes) -> None:
                           [*params, *(a for st in states for a in st)], grads, data)
 
 
-TARGETS = [fuzz_functional, fuzz_functional, fuzz_core, fuzz_plan]
+try:  # bfloat16 arrays (the [bf16] extra); without it the mixed fuzzer uses float16 only
+    from ml_dtypes import bfloat16 as BF16
+except ImportError:  # pragma: no cover
+    BF16 = np.float16
+#: Storages of the mixed-precision path, and the odd ones it must refuse.
+STORAGES = [np.float32, np.float16, BF16, BF16, np.float64, np.uint8, np.int16]
+QUANTIZABLE = sorted(set(KERNEL_NAMES) & set(_core.signed_states))
+
+
+def mixed_state(inp: h.Inputs, shape, storage):
+    """A state of the mixed path: an array, or (codes, absmax) with the odd wrong absmax."""
+    if not inp.chance(3):
+        return inp.array(inp.like(shape), storage if not inp.chance(4) else inp.pick(STORAGES),
+                         odd=8)  # fmt: skip
+    size = int(np.prod(shape))
+    blocks = -(-size // 256) if not inp.chance(6) else inp.int(0, 3)
+    codes = inp.array(inp.like(shape), np.uint8 if not inp.chance(8) else np.float32, odd=8)
+    absmax = inp.array((blocks,), np.float32 if not inp.chance(8) else np.float64, odd=8)
+    return (codes, absmax) if not inp.chance(12) else (codes,)
+
+
+def fuzz_mixed(inp: h.Inputs, data: bytes) -> None:
+    """The reduced-precision path: 16-bit params/grads, 16/8-bit states, masters, the
+    grad_scale/seed/step/first_tensor options, and the storages it must refuse."""
+    name = inp.pick(QUANTIZABLE if inp.bool() else KERNEL_NAMES)
+    k, ncoeffs = KERNELS[name]
+    pd = inp.pick(STORAGES[:5])
+    shapes = [inp.shape() for _ in range(inp.int(0, 3))]
+    params = arrays(inp, shapes, pd, odd=8)
+    gd = pd if inp.chance(2) else inp.pick(STORAGES)
+    grads = arrays(inp, shapes, gd, odd=8)
+    sd = inp.pick(STORAGES)
+    states = [[mixed_state(inp, sh, sd) for sh in shapes] for _ in range(k)]
+    masters = None
+    if inp.chance(3):
+        masters = arrays(inp, shapes, np.float32 if not inp.chance(6) else inp.pick(STORAGES),
+                         odd=8)  # fmt: skip
+    options = {}
+    if inp.chance(3):
+        options["grad_scale"] = inp.real([1.0, 1024.0, 0.5, 1e-40, 0.0, -1.0])
+    if inp.chance(3):
+        options["seed"] = inp.pick([0, 7, -1, 2**64, 2**64 - 1, 1.5])
+        options["step"] = inp.pick([1, 0, -3, 2**70])
+        options["first_tensor"] = inp.pick([0, 3, -1, 2**64])
+    coeffs = tuple(inp.pick([0.9, 0.1, 1.0, -1e-3, 1e-8, 0.0]) for _ in range(ncoeffs))
+    arrays_in_states = [x for st in states for item in st
+                        for x in (item if isinstance(item, tuple) else (item,))]  # fmt: skip
+
+    def written():
+        return writable(params, masters or [], arrays_in_states)
+
+    call = (lambda: getattr(_core, name)(params, grads, states, coeffs, masters=masters,
+                                         **options))  # fmt: skip
+    ok, _ = h.call(f"_core.{name}(mixed)", call, inp, data, names=ARG_NAMES, written=written,
+                   args=(params, grads, states, coeffs, masters, options))
+    if ok:
+        check_no_aliasing(f"_core.{name}(mixed)", [*params, *(masters or []), *arrays_in_states],
+                          grads, data)
+
+
+TARGETS = [fuzz_functional, fuzz_functional, fuzz_core, fuzz_plan, fuzz_mixed, fuzz_mixed]
 
 
 def test_one_input(data: bytes) -> None:
