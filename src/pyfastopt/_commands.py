@@ -35,6 +35,9 @@ def demo(epochs, batch_size, optimizers, seed, out, model, mixed,
 
     names = [x.strip() for x in optimizers.split(",")] if optimizers else None
     if bf16_regression is not None:
+        if mixed:
+            msg = "--mixed and --bf16-regression are separate runs"
+            raise click.UsageError(msg)
         return _bf16_regression(bf16_regression)
     epochs = epochs or DEFAULT_EPOCHS
     err = Console(stderr=True)

@@ -15,6 +15,11 @@ parameter groups by :class:`pyfastopt.schedules.ScheduleLR`), and every step's g
 are clipped to a global L2 norm of :data:`MAX_GRAD_NORM`
 (:func:`pyfastopt.clip_grad_norm_`).
 
+:func:`run_mixed` (``pyfastopt demo --mixed``) compares float32 training with mixed
+precision: the same MLP as a bfloat16 model (weights and gradients stored in bfloat16, forward
+and backward computed in float32 from them) whose optimizer keeps float32 master weights and
+bfloat16 or 8-bit states (:data:`MIXED_PRECISIONS`).
+
 Needs the ``demo`` extra (scikit-learn and matplotlib)::
 
     from pyfastopt.demo import run_demo, format_table
@@ -197,8 +202,8 @@ class _Model:
         return new
 
     def weights(self) -> list[np.ndarray]:
-        """The parameters in float32."""
-        return [p.astype(np.float32, copy=False) for p in self.params]
+        """The parameters to compute with: 16-bit ones in float32, the others as they are."""
+        return [p if p.dtype.itemsize >= 4 else p.astype(np.float32) for p in self.params]
 
     def logits(self, X: np.ndarray) -> np.ndarray:
         if not self.hidden:
