@@ -20,11 +20,25 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 @click.option("--out", type=click.Path(dir_okay=False), default="demo.png", show_default=True,
               help="The loss-curve PNG.")
 @click.option("--model", type=click.Choice(["mlp", "softmax"]), default="mlp", show_default=True)
-def demo(epochs, batch_size, optimizers, seed, out, model) -> None:  # fmt: skip
+@click.option("--mixed", is_flag=True,
+              help="Instead: compare float32 training of the MLP with a bfloat16 model (float32 "
+                   "master weights, bfloat16 or 8-bit optimizer states); test accuracies of "
+                   "seeds SEED, SEED+1, SEED+2 [default optimizers: Adam,AdamW].")
+@click.option("--bf16-regression", type=click.Path(dir_okay=False), default=None, metavar="PNG",
+              help="Instead: the 2000-step linear regression with bfloat16 parameters (float32, "
+                   "bfloat16 rounded to nearest, bfloat16 rounded stochastically); loss curves "
+                   "to PNG.")
+def demo(epochs, batch_size, optimizers, seed, out, model, mixed,
+         bf16_regression) -> None:  # fmt: skip
     """Train a NumPy MLP on scikit-learn's digits with every optimizer."""
     from .demo import DEFAULT_EPOCHS, format_table, run_demo
 
     names = [x.strip() for x in optimizers.split(",")] if optimizers else None
+    if bf16_regression is not None:
+        if mixed:
+            msg = "--mixed and --bf16-regression are separate runs"
+            raise click.UsageError(msg)
+        return _bf16_regression(bf16_regression)
     epochs = epochs or DEFAULT_EPOCHS
     err = Console(stderr=True)
     with Progress(TextColumn("{task.description:<10}"), BarColumn(), TimeElapsedColumn(),
@@ -35,11 +49,33 @@ def demo(epochs, batch_size, optimizers, seed, out, model) -> None:  # fmt: skip
             bar.update(task, description=name, completed=epoch, total=total)
 
         try:
-            rows = run_demo(names, epochs=epochs, batch_size=batch_size, seed=seed, out=out,
-                            progress=progress, model=model)  # fmt: skip
+            if mixed:
+                from .demo import format_mixed_table, run_mixed
+
+                rows = run_mixed(names or ("Adam", "AdamW"), seeds=range(seed, seed + 3),
+                                 epochs=epochs, progress=progress)  # fmt: skip
+            else:
+                rows = run_demo(names, epochs=epochs, batch_size=batch_size, seed=seed, out=out,
+                                progress=progress, model=model)  # fmt: skip
         except (ImportError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
+    if mixed:
+        click.echo(format_mixed_table(rows))
+        return None
     click.echo(format_table(rows))
+    click.echo(f"loss curves: {Path(out).resolve()}")
+    return None
+
+
+def _bf16_regression(out: str) -> None:
+    from ._experiments import bf16_regression, format_regression, plot_bf16_regression
+
+    try:
+        curves = bf16_regression()
+        plot_bf16_regression(curves, out)
+    except ImportError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(format_regression(curves))
     click.echo(f"loss curves: {Path(out).resolve()}")
 
 

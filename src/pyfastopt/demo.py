@@ -15,6 +15,11 @@ parameter groups by :class:`pyfastopt.schedules.ScheduleLR`), and every step's g
 are clipped to a global L2 norm of :data:`MAX_GRAD_NORM`
 (:func:`pyfastopt.clip_grad_norm_`).
 
+:func:`run_mixed` (``pyfastopt demo --mixed``) compares float32 training with mixed
+precision: the same MLP as a bfloat16 model (weights and gradients stored in bfloat16, forward
+and backward computed in float32 from them) whose optimizer keeps float32 master weights and
+bfloat16 or 8-bit states (:data:`MIXED_PRECISIONS`).
+
 Needs the ``demo`` extra (scikit-learn and matplotlib)::
 
     from pyfastopt.demo import run_demo, format_table
@@ -32,6 +37,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import optim
+from .precision import Precision, bfloat16
 from .schedules import ScheduleLR, cosine_decay_schedule
 from .training import minibatches
 from .transforms import clip_grad_norm_
@@ -43,11 +49,15 @@ __all__ = [
     "LEARNING_RATES",
     "LOSS_FLOOR",
     "MAX_GRAD_NORM",
+    "MIXED_PRECISIONS",
+    "MIXED_SEEDS",
     "OPTIMIZERS",
+    "format_mixed_table",
     "format_table",
     "load_data",
     "plot_losses",
     "run_demo",
+    "run_mixed",
 ]
 
 #: Epochs of the default run (about 10 s on a 2-core machine, start-up included).
@@ -124,6 +134,19 @@ OPTIMIZERS: dict[str, _Factory] = {
 
 Progress = Callable[[str, int, int], Any]
 
+#: What :func:`run_mixed` compares with float32 training, by label: a bfloat16 model whose
+#: optimizer keeps float32 master weights and bfloat16 or 8-bit states. ``min_8bit_size=256``
+#: gives both weight matrices of the MLP (4096 and 640 elements) 8-bit states; the biases
+#: (64 and 10) keep float32 ones, as bitsandbytes does for small tensors.
+MIXED_PRECISIONS: dict[str, Precision] = {
+    "bf16 states": Precision(master_weights=True, state_dtype="bfloat16"),
+    "8-bit states": Precision(master_weights=True, state_dtype="8bit", min_8bit_size=256),
+}
+
+#: The seeds :func:`run_mixed` averages over: each is a data split, initial weights and
+#: batch order (the 450-image test set counts 0.22 points per image).
+MIXED_SEEDS = (0, 1, 2)
+
 
 def _require(module: str, extra: str) -> Any:
     import importlib
@@ -153,7 +176,10 @@ def load_data(seed: int = 0, test_size: float = 0.25
 
 
 class _Model:
-    """Softmax regression (``hidden=0``) or a one-hidden-layer ReLU MLP, float32."""
+    """Softmax regression (``hidden=0``) or a one-hidden-layer ReLU MLP. The parameters are
+    float32 or (mixed precision) bfloat16; forward and backward compute in float32 from them,
+    as a bfloat16 model's matrix products accumulate in float32, and the gradients come back
+    in the parameters' dtype."""
 
     def __init__(self, n_in: int, n_out: int, hidden: int, seed: int) -> None:
         rng = np.random.default_rng(seed)
@@ -168,17 +194,22 @@ class _Model:
         else:
             self.params = [np.zeros((n_in, n_out), np.float32), np.zeros(n_out, np.float32)]
 
-    def copy(self) -> _Model:
+    def copy(self, dtype: Any = None) -> _Model:
+        """A copy, with the parameters rounded to ``dtype`` if given."""
         new = object.__new__(_Model)
         new.hidden = self.hidden
-        new.params = [p.copy() for p in self.params]
+        new.params = [p.astype(dtype or p.dtype) for p in self.params]
         return new
+
+    def weights(self) -> list[np.ndarray]:
+        """The parameters to compute with: 16-bit ones in float32, the others as they are."""
+        return [p if p.dtype.itemsize >= 4 else p.astype(np.float32) for p in self.params]
 
     def logits(self, X: np.ndarray) -> np.ndarray:
         if not self.hidden:
-            W, b = self.params
+            W, b = self.weights()
             return X @ W + b
-        W1, b1, W2, b2 = self.params
+        W1, b1, W2, b2 = self.weights()
         return np.maximum(X @ W1 + b1, 0.0) @ W2 + b2
 
     @staticmethod
@@ -202,11 +233,11 @@ class _Model:
         """Gradients of the mean cross-entropy of the batch, one per parameter."""
         n = np.float32(len(y))
         if self.hidden:
-            W1, b1, W2, b2 = self.params
+            W1, b1, W2, b2 = self.weights()
             h = np.maximum(X @ W1 + b1, 0.0)
             z = h @ W2 + b2
         else:
-            W2, b2 = self.params
+            W2, b2 = self.weights()
             h, z = X, X @ W2 + b2
         p = np.exp(self._log_softmax(z))  # softmax
         p[np.arange(len(y)), y] -= 1.0  # d loss / d z, times n
@@ -216,7 +247,7 @@ class _Model:
             dh = dz @ W2.T
             dh[h <= 0.0] = 0.0  # ReLU
             grads = [X.T @ dh, dh.sum(axis=0), *grads]
-        return grads
+        return [g.astype(p.dtype, copy=False) for g, p in zip(grads, self.params)]
 
 
 def _select(optimizers: Sequence[str] | None) -> list[str]:
@@ -247,6 +278,7 @@ def run_demo(
     *,
     model: str = "mlp",
     learning_rates: dict[str, float] | None = None,
+    precision: Precision | None = None,
 ) -> list[dict[str, Any]]:
     """Trains the digits model with each optimizer and returns one row per optimizer.
 
@@ -263,6 +295,10 @@ def run_demo(
             (softmax regression).
         learning_rates: overrides of :data:`LEARNING_RATES`, by optimizer name (spelled as
             in :data:`OPTIMIZERS`).
+        precision: ``None``: a float32 model. Otherwise a bfloat16 model (weights and
+            gradients stored in bfloat16, rounded from the float32 initial weights and the
+            float32 backward) whose optimizers store as this says (e.g. float32 master
+            weights and 8-bit states); see :func:`run_mixed`.
 
     Returns:
         One dict per optimizer, in the order run: ``optimizer`` (name), ``lr`` (initial
@@ -280,18 +316,25 @@ def run_demo(
     if model not in ("mlp", "softmax"):
         msg = f"model must be 'mlp' or 'softmax', got {model!r}"
         raise ValueError(msg)
+    if precision is not None and not isinstance(precision, Precision):
+        msg = f"precision must be None or a pyfastopt.precision.Precision, got {precision!r}"
+        raise TypeError(msg)
+    if precision is not None and bfloat16 is None:
+        msg = "a bfloat16 model needs ml_dtypes: pip install 'pyfastopt[bf16]'"
+        raise ImportError(msg)
     rates = {**LEARNING_RATES, **(learning_rates or {})}
     X_train, y_train, X_test, y_test = load_data(seed)
     # The matrices are at most 1347 x 64: BLAS threads only add overhead, and on a busy
     # machine (threads spin-waiting for a core) slow each product down 50-fold.
     threadpoolctl = _require("threadpoolctl", "demo")  # a dependency of scikit-learn
     with threadpoolctl.threadpool_limits(1, user_api="blas"):
-        rows = _train_all(names, rates, epochs, batch_size, seed, model, progress,
+        rows = _train_all(names, rates, epochs, batch_size, seed, model, progress, precision,
                           X_train, y_train, X_test, y_test)  # fmt: skip
     if out is not None:
         hidden = HIDDEN if model == "mlp" else 0
         batches = "full batch" if batch_size is None else f"batches of {batch_size}"
         arch = f"MLP 64-{hidden}-10 (ReLU)" if hidden else "Softmax regression"
+        arch += "" if precision is None else " in bfloat16"
         title = (f"{arch} on scikit-learn's digits ({len(y_train)} train / {len(y_test)} "
                  f"test images), {batches}, cosine-decayed lr, gradients "
                  f"clipped to norm {MAX_GRAD_NORM:g}")  # fmt: skip
@@ -299,12 +342,73 @@ def run_demo(
     return rows
 
 
+def run_mixed(
+    optimizers: Sequence[str] | None = ("Adam", "AdamW"),
+    seeds: Sequence[int] = MIXED_SEEDS,
+    epochs: int = DEFAULT_EPOCHS,
+    precisions: dict[str, Precision] | None = None,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """Mixed-precision training against float32: the digits MLP of :func:`run_demo` trained
+    in float32, and as a bfloat16 model with each optimizer storage of ``precisions``
+    (default :data:`MIXED_PRECISIONS`), from the same initial weights (rounded to bfloat16)
+    and the same batches, once per seed.
+
+    Returns one row per optimizer and storage (float32 first): ``optimizer``, ``precision``
+    (``"float32"`` or the label), ``test_accuracies`` (one per seed), ``test_accuracy`` and
+    ``train_loss`` (their means over the seeds). ``progress`` is called as in
+    :func:`run_demo`, with the name ``"<optimizer> <label>"``.
+    """
+    names = _select(optimizers)
+    seeds = list(seeds)
+    if not seeds:
+        msg = "seeds: empty selection"
+        raise ValueError(msg)
+    runs: dict[str, Precision | None] = {"float32": None, **(precisions or MIXED_PRECISIONS)}
+    rows = []
+    for name in names:
+        for label, precision in runs.items():
+            tagged = None if progress is None else _tagged(progress, label)
+            done = [run_demo([name], epochs=epochs, seed=seed, out=None, progress=tagged,
+                             precision=precision)[0] for seed in seeds]  # fmt: skip
+            accuracies = [r["test_accuracy"] for r in done]
+            rows.append({
+                "optimizer": name,
+                "precision": label,
+                "test_accuracies": accuracies,
+                "test_accuracy": float(np.mean(accuracies)),
+                "train_loss": float(np.mean([r["train_loss"] for r in done])),
+            })  # fmt: skip
+    return rows
+
+
+def _tagged(progress: Progress, label: str) -> Progress:
+    return lambda name, epoch, total: progress(f"{name} {label}", epoch, total)
+
+
+def format_mixed_table(rows: Sequence[dict[str, Any]]) -> str:
+    """:func:`run_mixed`'s rows as a plain-text table: each storage's mean test accuracy,
+    its difference from the optimizer's float32 run (percentage points) and the accuracy
+    of each seed."""
+    reference = {r["optimizer"]: r["test_accuracy"] for r in rows if r["precision"] == "float32"}
+    header = ("optimizer", "precision", "train loss", "test acc", "vs fp32", "per seed")
+    lines = [(r["optimizer"], r["precision"], f"{r['train_loss']:.4f}",
+              f"{100.0 * r['test_accuracy']:.2f}%",
+              f"{100.0 * (r['test_accuracy'] - reference[r['optimizer']]):+.2f} pp"
+              if r["optimizer"] in reference else "",
+              " ".join(f"{100.0 * a:.2f}" for a in r["test_accuracies"]))
+             for r in rows]  # fmt: skip
+    return _table(header, lines)
+
+
 def _train_all(names: list[str], rates: dict[str, float], epochs: int, batch_size: int | None,
-               seed: int, model: str, progress: Progress | None, X_train: np.ndarray,
-               y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
-               ) -> list[dict[str, Any]]:  # fmt: skip
+               seed: int, model: str, progress: Progress | None, precision: Precision | None,
+               X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray,
+               y_test: np.ndarray) -> list[dict[str, Any]]:  # fmt: skip
     hidden = HIDDEN if model == "mlp" else 0
     init = _Model(X_train.shape[1], 10, hidden, seed)
+    if precision is not None:
+        init = init.copy(bfloat16)
     initial_loss = init.loss(X_train, y_train)
 
     rows = []
@@ -312,6 +416,8 @@ def _train_all(names: list[str], rates: dict[str, float], epochs: int, batch_siz
         net = init.copy()
         lr = float(rates[name])
         opt = OPTIMIZERS[name](net.params, lr)
+        if precision is not None:
+            opt.precision = precision
         scheduler = ScheduleLR(opt, cosine_decay_schedule(lr, epochs, alpha=0.1))
         batch = None if name in FULL_BATCH else batch_size
         losses = [initial_loss]
@@ -415,6 +521,11 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
               f"{r['train_loss']:.4f}",
               f"{100.0 * r['test_accuracy']:.1f}%", f"{r['seconds']:.2f}")
              for r in rows]  # fmt: skip
+    return _table(header, lines)
+
+
+def _table(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
+    """Left-aligned first column, right-aligned others, a rule under the header."""
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
 
     def fmt(cells: Sequence[str]) -> str:
