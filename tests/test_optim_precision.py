@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_precision import Stored
+from cases import CASES, IDS
+from test_precision import QUANTIZABLE, Stored
 
 import pyfastopt
 from pyfastopt import optim
@@ -35,22 +36,26 @@ def snapshot(opt):
     return arrays
 
 
-def test_master_weights_follow_the_float32_optimizer_bit_for_bit(rng):
-    """bfloat16 params with float32 masters and float32 states: the masters are exactly
-    the params of a float32 Adam fed the same (bfloat16) gradients, and each param is its
-    master rounded to nearest even."""
+@pytest.mark.parametrize("groups", [False, True], ids=["one-group", "two-groups"])
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_master_weights_follow_the_float32_optimizer_bit_for_bit(case, groups, rng):
+    """bfloat16 params with float32 masters and float32 states, every optimizer (one group:
+    the plan; two: the general path): the masters are exactly the params of the float32
+    optimizer fed the same (bfloat16) gradients, and each param is its master rounded to
+    nearest even."""
+    name, kwargs = case
     params = params_like(rng, bfloat16)
     ref_params = [p.astype(np.float32) for p in params]
-    opt = optim.Adam(params, lr=1e-2, weight_decay=0.1)
+    spec = (lambda ps: [{"params": [p]} for p in ps]) if groups else (lambda ps: ps)
+    opt = getattr(optim, name)(spec(params), **kwargs)
     opt.precision = Precision(state_dtype="float32", master_weights=True)
-    ref = optim.Adam(ref_params, lr=1e-2, weight_decay=0.1)
+    ref = getattr(optim, name)(spec(ref_params), **kwargs)
     for grads in grads_for(rng, bfloat16):
         opt.step(grads)
         ref.step([g.astype(np.float32) for g in grads])
     for i, (p, q) in enumerate(zip(params, ref_params)):
         np.testing.assert_array_equal(opt.state[i]["master"], q)
         np.testing.assert_array_equal(p, q.astype(bfloat16))
-        assert opt.state[i]["exp_avg"].dtype == np.float32
         assert opt.state[i]["step"] == 5
 
 
@@ -64,8 +69,10 @@ def test_8bit_states_are_quantized_moments(rng):
     grads = grads_for(rng, np.float32, steps=1)[0]
     opt.step(grads)
     big, small = opt.state[0], opt.state[1]
-    assert big["exp_avg"].dtype == np.uint8 and big["exp_avg_absmax"].shape == (-(-5000 // 256),)
-    assert small["exp_avg"].dtype == np.float32 and "exp_avg_absmax" not in small
+    assert big["exp_avg"].dtype == np.uint8
+    assert big["exp_avg_absmax"].shape == (-(-5000 // 256),)
+    assert small["exp_avg"].dtype == np.float32
+    assert "exp_avg_absmax" not in small
     g = grads[0].astype(np.float64)
     for key, signed, expected in (("exp_avg", True, 0.1 * g), ("exp_avg_sq", False, 0.001 * g * g)):
         stored = Stored(np.zeros(1), "float32", signed)  # a decoder for this key's map
@@ -108,10 +115,12 @@ def test_skip_nonfinite_checks_the_gradients(rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, bfloat16, np.float16], ids=str)
-def test_power_of_two_grad_scale_equals_the_unscaled_step(dtype, rng):
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_power_of_two_grad_scale_equals_the_unscaled_step(case, dtype, rng):
+    name, kwargs = case
     params = params_like(rng, dtype)
     twins = [p.copy() for p in params]
-    opt, twin = optim.Adam(params, lr=1e-2), optim.Adam(twins, lr=1e-2)
+    opt, twin = (getattr(optim, name)(ps, **kwargs) for ps in (params, twins))
     for grads in grads_for(rng, dtype, steps=3):
         opt.step(grads)
         twin.step([(g.astype(np.float32) * 256).astype(dtype) for g in grads], grad_scale=256.0)
@@ -196,3 +205,32 @@ def test_bad_precision_raises(rng):
     plain = optim.Adam([rng.standard_normal(10).astype(np.float32)], lr=1e-3)
     with pytest.raises(ValueError, match="grad_scale"):
         plain.step([np.ones(10, np.float32)], grad_scale=0.0)
+
+
+# the cases with states to keep in 8 bits (plain SGD has none)
+EIGHT_BIT = [(c, i) for c, i in zip(CASES, IDS)
+             if c[0] in QUANTIZABLE and (c[0] != "SGD" or c[1].get("momentum"))]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", [c for c, _ in EIGHT_BIT], ids=[i for _, i in EIGHT_BIT])
+def test_every_8bit_optimizer_steps_with_8bit_states(case, rng):
+    """Each optimizer that takes 8-bit states keeps them (codes and absmax) through steps on
+    both paths and moves its parameters as the float32 optimizer does, within the states'
+    precision (a loose, scale-relative bound: the states are exact to one 8-bit gap)."""
+    name, kwargs = case
+    params = params_like(rng, np.float32)
+    ref_params = [p.copy() for p in params]
+    opt = getattr(optim, name)([{"params": [p]} for p in params], **kwargs)
+    opt.precision = Precision(state_dtype="8bit")
+    ref = getattr(optim, name)([{"params": [p]} for p in ref_params], **kwargs)
+    start = [p.copy() for p in params]
+    for grads in grads_for(rng, np.float32, steps=3):
+        opt.step(grads)
+        ref.step(grads)
+    assert any(k.endswith("_absmax") for k in opt.state[0])
+    moved, ref_moved = params[0] - start[0], ref_params[0] - start[0]
+    scale = float(np.abs(ref_moved).max())
+    off = np.abs(moved - ref_moved) > 0.25 * scale + 1e-7
+    # Lion steps by a sign: where its mix of moments is within 8-bit error of zero the sign
+    # may flip (a few elements); elsewhere no element may be off
+    assert np.mean(off) <= (0.01 if name == "Lion" else 0.0), name

@@ -166,8 +166,8 @@ def test_master_weights_step_the_float32_master_and_copy_it_out(rng):
 
 def test_bfloat16_and_float16_round_to_nearest_even_as_ml_dtypes_and_numpy(rng):
     """The kernels' conversions against ml_dtypes' and NumPy's, on values at every rounding
-    case (ties, subnormals, overflow, inf; not -0: the rule's 0 * buf + -0 is +0): SGD momentum with buffer decay 0 stores the
-    float32 gradient in its 16-bit momentum buffer."""
+    case (ties, subnormals, overflow, inf; not -0: the rule's 0 * buf + -0 is +0): SGD
+    momentum with buffer decay 0 stores the float32 gradient in its 16-bit momentum buffer."""
     x = np.concatenate([
         rng.standard_normal(4000).astype(np.float32) * 10.0 ** rng.integers(-8, 8, 4000),
         np.array([0.0, np.inf, -np.inf, 65504.0, 65520.0, 1e-8, 6e-8, 3e-5,
@@ -194,8 +194,6 @@ def test_stochastic_rounding_is_unbiased_and_thread_invariant(rng):
     lo = float(value.astype(bfloat16).astype(np.float32))
     lo = lo if lo <= value else lo - 2.0**-7
     n = 1 << 17
-    x = np.full(n, value, np.float32)
-    out = np.zeros(n, bfloat16)
     # through SGD: p <- p - lr * g with lr 1 and g = p_bf16 - value (exact in float32)
     p = np.full(n, np.float32(lo), bfloat16)
     g = np.full(n, np.float32(lo) - value, np.float32).astype(bfloat16)

@@ -1,7 +1,7 @@
 """Stubs for the compiled extension (private: use pyfastopt.functional and .optim)."""
 
 from collections.abc import Sequence
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -13,6 +13,23 @@ _Arrays: TypeAlias = Sequence[_Array]
 _States: TypeAlias = Sequence[Sequence[_Array | tuple[_Array, _Array]]]
 _Coeffs: TypeAlias = Sequence[float]  # the rule's Coeffs fields in declaration order
 
+class _Kernel(Protocol):
+    """kernel(params, grads, states, coeffs, **reduced-precision options), in place."""
+
+    def __call__(
+        self,
+        params: _Arrays,
+        grads: _Arrays,
+        states: _States,
+        coeffs: _Coeffs,
+        *,
+        masters: _Arrays | None = None,
+        grad_scale: float | None = None,
+        seed: int | None = None,
+        step: int | None = None,
+        first_tensor: int | None = None,
+    ) -> None: ...
+
 def build_info() -> dict[str, Any]: ...
 def get_num_threads() -> int: ...
 def set_num_threads(n: int) -> None: ...
@@ -20,225 +37,27 @@ def _select_isa(name: str) -> bool: ...
 
 # Element-wise kernels: kernel(params, grads, states, coeffs, **reduced-precision options),
 # in place; the options as pyfastopt.precision describes them.
-def sgd(
-    params: _Arrays,
-    grads: _Arrays,
-    states: _States,
-    coeffs: _Coeffs,
-    *,
-    masters: _Arrays | None = None,
-    grad_scale: float | None = None,
-    seed: int | None = None,
-    step: int | None = None,
-    first_tensor: int | None = None,
-) -> None: ...
-def sgd_momentum(
-    params: _Arrays,
-    grads: _Arrays,
-    states: _States,
-    coeffs: _Coeffs,
-    *,
-    masters: _Arrays | None = None,
-    grad_scale: float | None = None,
-    seed: int | None = None,
-    step: int | None = None,
-    first_tensor: int | None = None,
-) -> None: ...
-def adagrad(
-    params: _Arrays,
-    grads: _Arrays,
-    states: _States,
-    coeffs: _Coeffs,
-    *,
-    masters: _Arrays | None = None,
-    grad_scale: float | None = None,
-    seed: int | None = None,
-    step: int | None = None,
-    first_tensor: int | None = None,
-) -> None: ...
-def adadelta(
-    params: _Arrays,
-    grads: _Arrays,
-    states: _States,
-    coeffs: _Coeffs,
-    *,
-    masters: _Arrays | None = None,
-    grad_scale: float | None = None,
-    seed: int | None = None,
-    step: int | None = None,
-    first_tensor: int | None = None,
-) -> None: ...
-def rmsprop(
-    params: _Arrays,
-    grads: _Arrays,
-    states: _States,
-    coeffs: _Coeffs,
-    *,
-    masters: _Arrays | None = None,
-    grad_scale: float | None = None,
-    seed: int | None = None,
-    step: int | None = None,
-    first_tensor: int | None = None,
-) -> None: ...
-def rmsprop_centered(
-    params: _Arrays,
-    grads: _Arrays,
-    states: _States,
-    coeffs: _Coeffs,
-    *,
-    masters: _Arrays | None = None,
-    grad_scale: float | None = None,
-    seed: int | None = None,
-    step: int | None = None,
-    first_tensor: int | None = None,
-) -> None: ...
-def rmsprop_momentum(
-    params: _Arrays,
-    grads: _Arrays,
-    states: _States,
-    coeffs: _Coeffs,
-    *,
-    masters: _Arrays | None = None,
-    grad_scale: float | None = None,
-    seed: int | None = None,
-    step: int | None = None,
-    first_tensor: int | None = None,
-) -> None: ...
-def rmsprop_centered_momentum(
-    params: _Arrays,
-    grads: _Arrays,
-    states: _States,
-    coeffs: _Coeffs,
-    *,
-    masters: _Arrays | None = None,
-    grad_scale: float | None = None,
-    seed: int | None = None,
-    step: int | None = None,
-    first_tensor: int | None = None,
-) -> None: ...
-def adam(
-    params: _Arrays,
-    grads: _Arrays,
-    states: _States,
-    coeffs: _Coeffs,
-    *,
-    masters: _Arrays | None = None,
-    grad_scale: float | None = None,
-    seed: int | None = None,
-    step: int | None = None,
-    first_tensor: int | None = None,
-) -> None: ...
-def adam_amsgrad(
-    params: _Arrays,
-    grads: _Arrays,
-    states: _States,
-    coeffs: _Coeffs,
-    *,
-    masters: _Arrays | None = None,
-    grad_scale: float | None = None,
-    seed: int | None = None,
-    step: int | None = None,
-    first_tensor: int | None = None,
-) -> None: ...
-def adamax(
-    params: _Arrays,
-    grads: _Arrays,
-    states: _States,
-    coeffs: _Coeffs,
-    *,
-    masters: _Arrays | None = None,
-    grad_scale: float | None = None,
-    seed: int | None = None,
-    step: int | None = None,
-    first_tensor: int | None = None,
-) -> None: ...
-def nadam(
-    params: _Arrays,
-    grads: _Arrays,
-    states: _States,
-    coeffs: _Coeffs,
-    *,
-    masters: _Arrays | None = None,
-    grad_scale: float | None = None,
-    seed: int | None = None,
-    step: int | None = None,
-    first_tensor: int | None = None,
-) -> None: ...
-def radam(
-    params: _Arrays,
-    grads: _Arrays,
-    states: _States,
-    coeffs: _Coeffs,
-    *,
-    masters: _Arrays | None = None,
-    grad_scale: float | None = None,
-    seed: int | None = None,
-    step: int | None = None,
-    first_tensor: int | None = None,
-) -> None: ...
-def rprop(
-    params: _Arrays,
-    grads: _Arrays,
-    states: _States,
-    coeffs: _Coeffs,
-    *,
-    masters: _Arrays | None = None,
-    grad_scale: float | None = None,
-    seed: int | None = None,
-    step: int | None = None,
-    first_tensor: int | None = None,
-) -> None: ...
-def adabound(
-    params: _Arrays,
-    grads: _Arrays,
-    states: _States,
-    coeffs: _Coeffs,
-    *,
-    masters: _Arrays | None = None,
-    grad_scale: float | None = None,
-    seed: int | None = None,
-    step: int | None = None,
-    first_tensor: int | None = None,
-) -> None: ...
-def amsbound(
-    params: _Arrays,
-    grads: _Arrays,
-    states: _States,
-    coeffs: _Coeffs,
-    *,
-    masters: _Arrays | None = None,
-    grad_scale: float | None = None,
-    seed: int | None = None,
-    step: int | None = None,
-    first_tensor: int | None = None,
-) -> None: ...
-def lion(
-    params: _Arrays,
-    grads: _Arrays,
-    states: _States,
-    coeffs: _Coeffs,
-    *,
-    masters: _Arrays | None = None,
-    grad_scale: float | None = None,
-    seed: int | None = None,
-    step: int | None = None,
-    first_tensor: int | None = None,
-) -> None: ...
+sgd: _Kernel
+sgd_momentum: _Kernel
+adagrad: _Kernel
+adadelta: _Kernel
+rmsprop: _Kernel
+rmsprop_centered: _Kernel
+rmsprop_momentum: _Kernel
+rmsprop_centered_momentum: _Kernel
+adam: _Kernel
+adam_amsgrad: _Kernel
+adamax: _Kernel
+nadam: _Kernel
+radam: _Kernel
+rprop: _Kernel
+adabound: _Kernel
+amsbound: _Kernel
+lion: _Kernel
 
 # Transforms (pyfastopt.transforms): ema reads params as its "grads" (averages += ...);
 # scale_clamp reads no gradient.
-def ema(
-    params: _Arrays,
-    grads: _Arrays,
-    states: _States,
-    coeffs: _Coeffs,
-    *,
-    masters: _Arrays | None = None,
-    grad_scale: float | None = None,
-    seed: int | None = None,
-    step: int | None = None,
-    first_tensor: int | None = None,
-) -> None: ...
+ema: _Kernel
 def scale_clamp(arrays: _Arrays, coeffs: _Coeffs) -> None: ...
 
 # Reducing kernels: also return per-array sums as a (count, reductions) array: swats_adam
@@ -370,18 +189,7 @@ def _philox4x32_10(counter: Sequence[int], key0: int, key1: int) -> list[int]: .
 # Benchmark kernels (pyfastopt bench): the STREAM triad a = b + scalar * c, and the Adam
 # memory pattern (read 4 arrays, write 3; rules/roofline.hpp).
 def _triad(a: _Array, b: _Array, c: _Array, scalar: float) -> None: ...
-def _adam_pattern(
-    params: _Arrays,
-    grads: _Arrays,
-    states: _States,
-    coeffs: _Coeffs,
-    *,
-    masters: _Arrays | None = None,
-    grad_scale: float | None = None,
-    seed: int | None = None,
-    step: int | None = None,
-    first_tensor: int | None = None,
-) -> None: ...
+_adam_pattern: _Kernel
 
 # Hogwild! (pyfastopt/hogwild.hpp); private: use pyfastopt.hogwild. indptr int64, indices
 # int32/int64, data/y/coef float32/float64 (one dtype), rates float64; loss 0 logistic,

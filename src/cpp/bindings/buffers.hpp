@@ -379,8 +379,8 @@ private:
 
     Roles roles_;
     const char* const* state_names_;
-    std::vector<py::array> arrays_;       ///< params, then states: kept alive, shapes compared
-    std::vector<py::array> kept_grads_;   ///< array-like gradients' views, for one call
+    std::vector<py::array> arrays_;      ///< params, then states: kept alive, shapes compared
+    std::vector<py::array> kept_grads_;  ///< array-like gradients' views, for one call
     WrittenSpans written_;
     std::vector<std::size_t> sizes_;
     std::vector<T*> params_;

@@ -148,13 +148,15 @@ public:
             if (!m.empty()) {
                 const ArgName mname = arg("master", i, n);
                 if (d == Dtype::kFloat32)
-                    throw py::type_error(mname.str() + ": master weights are for bfloat16 or "
-                                         "float16 params, " + name.str() + " has dtype float32");
+                    throw py::type_error(mname.str() +
+                                         ": master weights are for bfloat16 or "
+                                         "float16 params, " +
+                                         name.str() + " has dtype float32");
                 const py::array& master = keep(m[i], mname, &param, true);
                 if (dtype_of(master) != Dtype::kFloat32)
                     throw py::type_error(mname.str() + " has dtype " + str_dtype(master) +
-                                         ", expected float32 (the master of " + name.str() +
-                                         ", " + dtype_name(d) + ")");
+                                         ", expected float32 (the master of " + name.str() + ", " +
+                                         dtype_name(d) + ")");
                 copies_[i] = stored;
                 stored = Stored{const_cast<void*>(master.data()), Storage::kFloat32, nullptr};
             }
@@ -252,11 +254,13 @@ private:
     /// State i of one kind: an array (float32, bfloat16 or float16) or, for a
     /// rule with 8-bit states, a tuple (codes: uint8 like the param, absmax: float32 of
     /// ceil(n / 256) elements).
-    Stored checked_state(py::handle obj, const ArgName& name, std::size_t i, const bool* is_signed) {
+    Stored checked_state(py::handle obj,
+                         const ArgName& name,
+                         std::size_t i,
+                         const bool* is_signed) {
         const py::array& param = arrays_[param_index_[i]];
-        const Dtype pd = param_dtype_[i] == Dtype::kFloat32 && !copies_.empty()
-                             ? Dtype::kFloat32
-                             : param_dtype_[i];
+        const Dtype pd = param_dtype_[i] == Dtype::kFloat32 && !copies_.empty() ? Dtype::kFloat32
+                                                                                : param_dtype_[i];
         if (PyTuple_Check(obj.ptr())) {
             if (is_signed == nullptr)
                 throw py::type_error(name.str() + ": this optimizer takes no 8-bit states");
@@ -270,8 +274,8 @@ private:
                                      ", expected uint8");
             const std::string absmax_name = name.str() + " absmax";
             const py::array& absmax = keep_named(pair[1], absmax_name);
-            const auto blocks = (static_cast<std::size_t>(param.size()) + kQuantBlock - 1) /
-                                kQuantBlock;
+            const auto blocks =
+                (static_cast<std::size_t>(param.size()) + kQuantBlock - 1) / kQuantBlock;
             if (dtype_of(absmax) != Dtype::kFloat32)
                 throw py::type_error(absmax_name + " has dtype " + str_dtype(absmax) +
                                      ", expected float32");
@@ -287,8 +291,7 @@ private:
         const Dtype d = dtype_of(a);
         if (!(d == Dtype::kFloat32 || d == Dtype::kBFloat16 || d == Dtype::kFloat16))
             throw py::type_error(name.str() + " has dtype " + str_dtype(a) + "; with " +
-                                 dtype_name(pd) +
-                                 " params, states are float32, bfloat16, float16" +
+                                 dtype_name(pd) + " params, states are float32, bfloat16, float16" +
                                  (is_signed ? " or 8-bit (codes, absmax)" : ""));
         return {const_cast<void*>(a.data()), storage_of(d), nullptr};
     }
@@ -303,20 +306,13 @@ private:
     }
 
     MixedBatch<K> batch() const {
-        MixedBatch<K> b;
-        b.count = sizes_.size();
-        b.sizes = sizes_.data();
-        b.params = params_.data();
-        b.grads = grads_.data();
-        for (int k = 0; k < K; ++k) b.states[k] = states_[k].data();
-        b.copies = copies_.empty() ? nullptr : copies_.data();
-        return b;
+        return mixed_batch<K>(sizes_, params_, grads_, states_, copies_);
     }
 
     Roles roles_;
     const char* const* state_names_;
-    std::vector<py::array> arrays_;  ///< every written array, kept alive
-    std::deque<std::string> names_;  ///< their names, for errors (stable: spans point here)
+    std::vector<py::array> arrays_;         ///< every written array, kept alive
+    std::deque<std::string> names_;         ///< their names, for errors (stable: spans point here)
     std::vector<std::size_t> param_index_;  ///< where param i is in arrays_
     std::vector<py::array> kept_grads_;
     WrittenSpans written_;

@@ -22,24 +22,13 @@
 namespace pyfastopt::bindings {
 namespace {
 
-/// The batch with the call's options set.
-template <int K>
-MixedBatch<K> with_options(MixedBatch<K> b, const MixedOptions& options) {
-    b.grad_unscale = options.grad_unscale;
-    b.stochastic = options.stochastic;
-    b.seed = options.seed;
-    b.step = options.step;
-    b.first_tensor = options.first_tensor;
-    return b;
-}
-
 /// Runs a checked batch: None, or the (count, kReductions) sums of a reducing rule.
 template <class Rule, class T, class Batch, class Run>
 py::object run_checked(const Batch& batch, py::handle coeffs, Run&& run) {
     const auto c = coeffs_from<Rule, T>(coeffs);
     if constexpr (HasReductions<Rule>::value) {
-        py::array_t<double> sums({static_cast<py::ssize_t>(batch.count),
-                                  static_cast<py::ssize_t>(Rule::kReductions)});
+        py::array_t<double> sums(
+            {static_cast<py::ssize_t>(batch.count), static_cast<py::ssize_t>(Rule::kReductions)});
         double* out = sums.mutable_data();
         {
             const py::gil_scoped_release release;  // no Python object touched below
@@ -64,8 +53,7 @@ py::object call_mixed(py::handle params,
     CheckedMixed<Rule::kStates> checked(params, states, masters, Rule::kStateNames,
                                         SignedStates<Rule>::value);
     const auto batch =
-        with_options(ReadsGrad<Rule>::value ? checked.with_grads(grads) : checked.without_grads(),
-                     options);
+        options.apply(ReadsGrad<Rule>::value ? checked.with_grads(grads) : checked.without_grads());
     return run_checked<Rule, float>(batch, coeffs, [](const auto& c, const auto& b, double* out) {
         if constexpr (HasReductions<Rule>::value)
             dispatch::run_mixed_reduce<Rule>(c, b, out);
@@ -168,7 +156,7 @@ public:
                 using C = std::decay_t<decltype(checked)>;
                 if constexpr (std::is_same_v<C, Mixed>) {
                     const MixedOptions options(grad_scale, seed, step, py::none());
-                    const auto batch = with_options(checked.with_grads(grads), options);
+                    const auto batch = options.apply(checked.with_grads(grads));
                     const auto c = coeffs_from<Rule, float>(coeffs);
                     const py::gil_scoped_release release;  // no Python object touched below
                     dispatch::run_mixed<Rule>(c, batch);

@@ -15,6 +15,7 @@
 
 #include <pyfastopt/batch.hpp>
 #include <pyfastopt/coeffs.hpp>
+#include <pyfastopt/storage.hpp>
 
 #include "buffers.hpp"
 
@@ -71,8 +72,7 @@ struct MixedOptions {
         if (!grad_scale.is_none()) {
             const double scale = real_arg(grad_scale, "grad_scale");
             const float unscale = static_cast<float>(1.0 / scale);
-            if (!(scale > 0) || !std::isfinite(scale) || !std::isfinite(unscale) ||
-                unscale == 0.0f)
+            if (!(scale > 0) || !std::isfinite(scale) || !std::isfinite(unscale) || unscale == 0.0f)
                 throw py::value_error("grad_scale = " + std::string(py::str(grad_scale)) +
                                       " must be positive and finite (and its inverse a float32)");
             grad_unscale = unscale;
@@ -85,6 +85,17 @@ struct MixedOptions {
         if (!step.is_none()) this->step = int_arg<std::uint64_t>(step, "step");
         if (!first_tensor.is_none())
             this->first_tensor = int_arg<std::uint64_t>(first_tensor, "first_tensor");
+    }
+
+    /// The batch with these options set.
+    template <int K>
+    MixedBatch<K> apply(MixedBatch<K> b) const {
+        b.grad_unscale = grad_unscale;
+        b.stochastic = stochastic;
+        b.seed = seed;
+        b.step = step;
+        b.first_tensor = first_tensor;
+        return b;
     }
 };
 

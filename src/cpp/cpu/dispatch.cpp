@@ -125,7 +125,8 @@ decltype(auto) on_target(F&& f) {
     }
 }
 
-// PFO_ON_TARGET(call): returns `call` (which may name `threads`) in the namespace of the selected target.
+// PFO_ON_TARGET(call): returns `call` (which may name `threads`) in the namespace of the selected
+// target.
 #if defined(PFO_HAVE_AVX512)
 #define PFO_CASE_AVX512(...) \
     if constexpr (decltype(tag)::value == Target::kAvx512) return cpu_avx512::__VA_ARGS__;
@@ -138,12 +139,12 @@ decltype(auto) on_target(F&& f) {
 #else
 #define PFO_CASE_AVX2(...)
 #endif
-#define PFO_ON_TARGET(...)                         \
+#define PFO_ON_TARGET(...)                        \
     return on_target([&](auto tag, int threads) { \
-        (void)tag;                                 \
-        PFO_CASE_AVX512(__VA_ARGS__)               \
-        PFO_CASE_AVX2(__VA_ARGS__)                 \
-        return cpu_baseline::__VA_ARGS__;          \
+        (void)tag;                                \
+        PFO_CASE_AVX512(__VA_ARGS__)              \
+        PFO_CASE_AVX2(__VA_ARGS__)                \
+        return cpu_baseline::__VA_ARGS__;         \
     })
 
 template <class Rule, class T>
@@ -173,14 +174,14 @@ void run_mixed_reduce(const CoeffsOf<Rule, float>& c,
                                           const BatchOf<rules::Rule, float>&);   \
     template void run<rules::Rule, double>(const CoeffsOf<rules::Rule, double>&, \
                                            const BatchOf<rules::Rule, double>&); \
-    template void run_mixed<rules::Rule>(const CoeffsOf<rules::Rule, float>&,     \
+    template void run_mixed<rules::Rule>(const CoeffsOf<rules::Rule, float>&,    \
                                          const MixedBatch<rules::Rule::kStates>&);
-#define PFO_INSTANTIATE_DISPATCH_REDUCE(Rule, name)                                            \
-    template void run_reduce<rules::Rule, float>(const CoeffsOf<rules::Rule, float>&,          \
-                                                 const BatchOf<rules::Rule, float>&, double*); \
-    template void run_reduce<rules::Rule, double>(const CoeffsOf<rules::Rule, double>&,        \
+#define PFO_INSTANTIATE_DISPATCH_REDUCE(Rule, name)                                              \
+    template void run_reduce<rules::Rule, float>(const CoeffsOf<rules::Rule, float>&,            \
+                                                 const BatchOf<rules::Rule, float>&, double*);   \
+    template void run_reduce<rules::Rule, double>(const CoeffsOf<rules::Rule, double>&,          \
                                                   const BatchOf<rules::Rule, double>&, double*); \
-    template void run_mixed_reduce<rules::Rule>(const CoeffsOf<rules::Rule, float>&,            \
+    template void run_mixed_reduce<rules::Rule>(const CoeffsOf<rules::Rule, float>&,             \
                                                 const MixedBatch<rules::Rule::kStates>&, double*);
 PFO_FOR_EACH_RULE(PFO_INSTANTIATE_DISPATCH)
 PFO_FOR_EACH_REDUCING_RULE(PFO_INSTANTIATE_DISPATCH_REDUCE)

@@ -5,20 +5,20 @@
 
 namespace pyfastopt::PFO_CPU_NAMESPACE {
 
-#define PFO_INSTANTIATE_RUN(Rule, name)                                             \
-    template void run<rules::Rule, float>(const CoeffsOf<rules::Rule, float>&,      \
-                                          const BatchOf<rules::Rule, float>&, int); \
-    template void run<rules::Rule, double>(const CoeffsOf<rules::Rule, double>&,    \
+#define PFO_INSTANTIATE_RUN(Rule, name)                                               \
+    template void run<rules::Rule, float>(const CoeffsOf<rules::Rule, float>&,        \
+                                          const BatchOf<rules::Rule, float>&, int);   \
+    template void run<rules::Rule, double>(const CoeffsOf<rules::Rule, double>&,      \
                                            const BatchOf<rules::Rule, double>&, int); \
-    template void run_mixed<rules::Rule>(const CoeffsOf<rules::Rule, float>&,     \
+    template void run_mixed<rules::Rule>(const CoeffsOf<rules::Rule, float>&,         \
                                          const MixedBatch<rules::Rule::kStates>&, int);
-#define PFO_INSTANTIATE_RUN_REDUCE(Rule, name)                                                  \
-    template void run_reduce<rules::Rule, float>(                                               \
-        const CoeffsOf<rules::Rule, float>&, const BatchOf<rules::Rule, float>&, int, double*); \
-    template void run_reduce<rules::Rule, double>(                                              \
+#define PFO_INSTANTIATE_RUN_REDUCE(Rule, name)                                                    \
+    template void run_reduce<rules::Rule, float>(                                                 \
+        const CoeffsOf<rules::Rule, float>&, const BatchOf<rules::Rule, float>&, int, double*);   \
+    template void run_reduce<rules::Rule, double>(                                                \
         const CoeffsOf<rules::Rule, double>&, const BatchOf<rules::Rule, double>&, int, double*); \
-    template void run_mixed_reduce<rules::Rule>(const CoeffsOf<rules::Rule, float>&,            \
-                                                const MixedBatch<rules::Rule::kStates>&, int,   \
+    template void run_mixed_reduce<rules::Rule>(const CoeffsOf<rules::Rule, float>&,              \
+                                                const MixedBatch<rules::Rule::kStates>&, int,     \
                                                 double*);
 
 PFO_FOR_EACH_RULE(PFO_INSTANTIATE_RUN)

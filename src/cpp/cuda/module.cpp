@@ -514,9 +514,10 @@ public:
             if (!is_16_or_32_bit(p.dtype))
                 throw py::type_error(p.name + " has dtype " + p.dtype +
                                      ", expected float32, float64, bfloat16 or float16" +
-                                     (p.dtype == "float64" ? " (float64 params take float64 "
-                                                             "grads and states only)"
-                                                           : ""));
+                                     (p.dtype == "float64"
+                                          ? " (float64 params take float64 grads and states "
+                                            "only, and no masters, grad_scale or seed)"
+                                          : ""));
             param_dtype.push_back(p.dtype);
             params.push_back(&arrays_.add(std::move(p), nullptr, true));
             const DeviceArray& param = *params.back();
@@ -566,19 +567,7 @@ public:
     const CallArrays& arrays() const { return arrays_; }
 
     MixedBatch<K> batch() const {
-        MixedBatch<K> b;
-        b.count = sizes_.size();
-        b.sizes = sizes_.data();
-        b.params = params_.data();
-        b.grads = grads_.data();
-        for (int k = 0; k < K; ++k) b.states[k] = states_[k].data();
-        b.copies = copies_.empty() ? nullptr : copies_.data();
-        b.grad_unscale = options_.grad_unscale;
-        b.stochastic = options_.stochastic;
-        b.seed = options_.seed;
-        b.step = options_.step;
-        b.first_tensor = options_.first_tensor;
-        return b;
+        return options_.apply(mixed_batch<K>(sizes_, params_, grads_, states_, copies_));
     }
 
 private:

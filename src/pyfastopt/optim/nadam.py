@@ -6,8 +6,7 @@ from typing import Any
 
 from .. import functional as F
 from ._common import betas as check_betas
-from ._common import column
-from .optimizer import Optimizer
+from .optimizer import Optimizer, state_arg
 
 
 class NAdam(Optimizer):
@@ -66,6 +65,7 @@ class NAdam(Optimizer):
         assert rule is not None  # (only SWATS has none)
         coeffs, (mu_product,) = self._step_coeffs(
             rule, step, (states[0]["mu_product"] if states else 1.0,))
-        rule.kernel(params, grads, [column(states, n) for n in rule.state_names], coeffs)
+        buffers = [[state_arg(s, n) for s in states] for n in rule.state_names]
+        F._run(rule.kernel, params, grads, buffers, coeffs, **self._options(states, step))
         for s in states:
             s["mu_product"] = mu_product

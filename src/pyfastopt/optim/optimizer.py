@@ -35,7 +35,7 @@ def _absmax_key(name: str) -> str:
     return name + "_absmax"
 
 
-def _state_arg(state: dict[str, Any], name: str) -> Any:
+def state_arg(state: dict[str, Any], name: str) -> Any:
     """State buffer ``name`` as a kernel takes it: the array, or (codes, absmax)."""
     absmax = state.get(_absmax_key(name))
     return state[name] if absmax is None else (state[name], absmax)
@@ -122,11 +122,11 @@ class Optimizer:
         dense = []
         for i, g in enumerate(grads):
             if isinstance(g, SparseRows):  # one call per sparse table
-                rule.apply(params[i], g, {n: _state_arg(states[i], n) for n in rule.state_names},
+                rule.apply(params[i], g, {n: state_arg(states[i], n) for n in rule.state_names},
                            step)  # fmt: skip
             else:
                 dense.append(i)
-        buffers = {name: [_state_arg(states[i], name) for i in dense] for name in rule.state_names}
+        buffers = {name: [state_arg(states[i], name) for i in dense] for name in rule.state_names}
         rule.apply([params[i] for i in dense], [grads[i] for i in dense], buffers, step,
                    **self._options([states[i] for i in dense], step))  # fmt: skip
 
@@ -277,7 +277,7 @@ class Optimizer:
                 len({p.dtype for p in params}) != 1:  # fmt: skip
             return None
         self._check_state(states[0], "state[0]")  # the others share its step and scalars
-        buffers = [[_state_arg(s, name) for s in states] for name in rule.state_names]
+        buffers = [[state_arg(s, name) for s in states] for name in rule.state_names]
         if any(m is None for m in masters) and any(m is not None for m in masters):
             return None  # a mix of params with and without masters: the general path
         native = rule.plan(params, buffers, None if masters[0] is None else masters, mixed)
@@ -558,7 +558,7 @@ class Optimizer:
                         arrays.setdefault((slot, key), []).append((i, value, entry))
                 else:
                     state[i][key] = copy.deepcopy(value)
-        group_at = {index: group for index, group in group_of.values()}
+        group_at = dict(group_of.values())
         for (slot, key), saved in arrays.items():
             self._load_arrays(slot, key, saved, params, state, group_at)
         self.param_groups = new_groups
@@ -570,7 +570,8 @@ class Optimizer:
         (torch casts loaded states to the parameter's dtype; here ``self.precision`` says):
         8-bit states are quantized or dequantized as needed, masters stay float32."""
         by_target: dict[Any, list[tuple[int, np.ndarray]]] = {}
-        for i, value, entry in saved:
+        for i, saved_value, entry in saved:
+            value = saved_value
             rule = self._checked_rule(group_at[i])
             signed = _core.signed_states.get(rule.kernel.__name__) if rule is not None else None
             names = rule.state_names if rule is not None else ()

@@ -59,7 +59,7 @@ class SWATS(Optimizer):
             params, grads, column(states, "exp_avg"), column(states, "exp_avg_sq"),
             column(states, "momentum_buffer"), step=step, state=scalars, lr=group["lr"],
             beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
-            maximize=group["maximize"],
+            maximize=group["maximize"], **self._options(states, step),
         )  # fmt: skip
         assert isinstance(new, list)  # (a list of states gives a list back)
         for s, n in zip(states, new):

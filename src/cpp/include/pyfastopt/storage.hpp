@@ -57,6 +57,24 @@ struct MixedBatch {
     std::uint64_t first_tensor = 0;  ///< the index of tensor 0 in the caller's numbering
 };
 
+/// The MixedBatch over per-tensor vectors (sizes, and a Stored per tensor of each role;
+/// empty copies: no master copy-out).
+template <int K, class Sizes, class StoredList>
+MixedBatch<K> mixed_batch(const Sizes& sizes,
+                          const StoredList& params,
+                          const StoredList& grads,
+                          const std::array<StoredList, K>& states,
+                          const StoredList& copies) {
+    MixedBatch<K> b;
+    b.count = sizes.size();
+    b.sizes = sizes.data();
+    b.params = params.data();
+    b.grads = grads.data();
+    for (int k = 0; k < K; ++k) b.states[k] = states[k].data();
+    b.copies = copies.empty() ? nullptr : copies.data();
+    return b;
+}
+
 namespace storage {
 
 PFO_HD PFO_INLINE std::uint32_t bits_of(float x) {
@@ -90,7 +108,7 @@ PFO_HD PFO_INLINE std::uint16_t float_to_bf16(float x) {
 PFO_HD PFO_INLINE std::uint16_t float_to_bf16_stochastic(float x, std::uint32_t random16) {
     const std::uint32_t u = bits_of(x);
     const std::uint32_t rounded = (u + (random16 & 0xFFFFu)) >> 16;  // may carry up to inf
-    const bool special = (u & 0x7F800000u) == 0x7F800000u;  // inf or NaN: nothing to round
+    const bool special = (u & 0x7F800000u) == 0x7F800000u;           // inf or NaN: nothing to round
     const bool nan = (u & 0x7FFFFFFFu) > 0x7F800000u;
     return static_cast<std::uint16_t>(special ? (u >> 16) | (nan ? 0x40u : 0u) : rounded);
 }
@@ -117,8 +135,8 @@ PFO_HD PFO_INLINE std::uint16_t float_to_f16(float x) {
     // 0.5 (the float 2^-1 magic) lets the FPU round it to nearest even
     const std::uint32_t sub = bits_of(float_of(a) + 0.5f) - 0x3F000000u;
     const std::uint32_t nan = 0x7E00u | ((a >> 13) & 0x3FFu);
-    std::uint32_t h = a >= 0x47800000u ? (a > 0x7F800000u ? nan : 0x7C00u)
-                                       : (a < 0x38800000u ? sub : normal);
+    std::uint32_t h =
+        a >= 0x47800000u ? (a > 0x7F800000u ? nan : 0x7C00u) : (a < 0x38800000u ? sub : normal);
     return static_cast<std::uint16_t>(sign | h);
 }
 

@@ -131,9 +131,9 @@ PFO_INLINE void apply_at(const CoeffsOf<Rule, T>& c,
 #endif
 
 /// The elements [begin, end) of one tensor (the pointers' element i is the tensor's element
-/// index_base + i: tiles of the mixed-storage driver pass their offset). `omp simd` asserts the iterations are
-/// independent (the buffers are checked not to overlap), so the compiler vectorises the
-/// loop for the TU's ISA. Coefficients are taken by value: a local copy cannot alias the
+/// index_base + i: tiles of the mixed-storage driver pass their offset). `omp simd` asserts the
+/// iterations are independent (the buffers are checked not to overlap), so the compiler vectorises
+/// the loop for the TU's ISA. Coefficients are taken by value: a local copy cannot alias the
 /// stores, so they stay in registers instead of being reloaded every iteration.
 template <class Rule, class T>
 PFO_ONE_COPY void run_block(const CoeffsOf<Rule, T> c,
@@ -198,11 +198,8 @@ struct HasSums<Rule, std::void_t<decltype(Rule::kReductions)>> : std::true_type 
 /// sums to out, then adds the blocks of each tensor in order into sums[t * kReductions + j]:
 /// the same bits for any thread count.
 template <class Rule, class Block>
-void reduce_blocks(const std::size_t* sizes,
-                   std::size_t count,
-                   int threads,
-                   double* sums,
-                   Block&& block) {
+void reduce_blocks(
+    const std::size_t* sizes, std::size_t count, int threads, double* sums, Block&& block) {
     constexpr std::size_t R = Rule::kReductions;
     std::vector<std::size_t> first_block(count + 1, 0);
     for (std::size_t t = 0; t < count; ++t)

@@ -26,7 +26,6 @@
 #define PFO_F16C 1  // float16 conversions with vcvtph2ps / vcvtps2ph, eight at a time
 #endif
 
-
 namespace pyfastopt::PFO_CPU_NAMESPACE {
 
 /// Elements per tile: a multiple of the 8-bit quantization block.
@@ -62,13 +61,14 @@ inline void float_to_f16(const float* x, std::size_t n, std::uint16_t* y) {
 
 /// out[i] = code[q[i]] * scale: 8-bit values decoded (with AVX2 gathers where the target
 /// has them: GCC does not emit gathers for its generic tuning).
-inline void q8_decode(const std::uint8_t* q, std::size_t n, const float* code, float scale,
-                      float* out) {
+inline void q8_decode(
+    const std::uint8_t* q, std::size_t n, const float* code, float scale, float* out) {
     std::size_t i = 0;
 #if defined(__AVX2__)
     const __m256 s = _mm256_set1_ps(scale);
     for (; i + 8 <= n; i += 8) {
-        const __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + i)));
+        const __m256i idx =
+            _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + i)));
         _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_i32gather_ps(code, idx, 4), s));
     }
 #endif
@@ -77,8 +77,7 @@ inline void q8_decode(const std::uint8_t* q, std::size_t n, const float* code, f
 
 /// q[i] = the nearest code of y[i] = x[i] * inv (q8::encode, vectorised with one gather of
 /// the map's bucket table per eight elements where the target has AVX2).
-inline void q8_encode(const float* x, std::size_t n, float inv, const q8::Map& m,
-                      std::uint8_t* q) {
+inline void q8_encode(const float* x, std::size_t n, float inv, const q8::Map& m, std::uint8_t* q) {
     std::size_t i = 0;
 #if defined(__AVX2__)
     const __m256 vinv = _mm256_set1_ps(inv);
@@ -92,11 +91,12 @@ inline void q8_encode(const float* x, std::size_t n, float inv, const q8::Map& m
     for (; i + 8 <= n; i += 8) {
         const __m256i y = _mm256_castps_si256(_mm256_mul_ps(_mm256_loadu_ps(x + i), vinv));
         const __m256i u = _mm256_and_si256(y, abs_mask);
-        const __m256i small = _mm256_cmpgt_epi32(first, u);       // |y| < 2^-23, or 0
+        const __m256i small = _mm256_cmpgt_epi32(first, u);  // |y| < 2^-23, or 0
         const __m256i big = _mm256_cmpgt_epi32(u, _mm256_sub_epi32(one, _mm256_set1_epi32(1)));
         // NaN (u > inf) lands in `big`; its block is NaN whatever its code
-        const __m256i b = _mm256_sub_epi32(_mm256_srli_epi32(u, 15),
-                                           _mm256_set1_epi32(static_cast<int>(q8::Map::kFirstExponent << 8)));
+        const __m256i b =
+            _mm256_sub_epi32(_mm256_srli_epi32(u, 15),
+                             _mm256_set1_epi32(static_cast<int>(q8::Map::kFirstExponent << 8)));
         const __m256i safe = _mm256_andnot_si256(_mm256_or_si256(small, big), b);
         const __m256i e = _mm256_i32gather_epi32(table, safe, 4);
         __m256i rank = _mm256_sub_epi32(
@@ -105,7 +105,8 @@ inline void q8_encode(const float* x, std::size_t n, float inv, const q8::Map& m
         rank = _mm256_blendv_epi8(rank, top, big);
         rank = _mm256_blendv_epi8(rank, zero, small);
         const __m256i negative =  // y < 0 as the scalar code has it (not for -0 or NaN)
-            _mm256_castps_si256(_mm256_cmp_ps(_mm256_castsi256_ps(y), _mm256_setzero_ps(), _CMP_LT_OQ));
+            _mm256_castps_si256(
+                _mm256_cmp_ps(_mm256_castsi256_ps(y), _mm256_setzero_ps(), _CMP_LT_OQ));
         __m256i index;
         if (m.is_signed) {
             const __m256i base = _mm256_set1_epi32(127);
@@ -125,8 +126,8 @@ inline void q8_encode(const float* x, std::size_t n, float inv, const q8::Map& m
 
 /// The float32 values of elements [lo, lo + n) of `s`, times `scale`: `s` itself when it
 /// is float32 and scale is 1, else converted into `tile`.
-PFO_ONE_COPY inline float* load(const Stored& s, std::size_t lo, std::size_t n, float* tile,
-                                float scale) {
+PFO_ONE_COPY inline float* load(
+    const Stored& s, std::size_t lo, std::size_t n, float* tile, float scale) {
     switch (s.type) {
         case Storage::kFloat32: {
             float* x = static_cast<float*>(s.data) + lo;
@@ -164,8 +165,12 @@ PFO_ONE_COPY inline float* load(const Stored& s, std::size_t lo, std::size_t n, 
 /// tensor, step ^ buffer << 28; key: seed) gives eight elements their bits. The same
 /// function as random::philox4x32_10, written as structure of arrays with the rounds outside
 /// so that the groups vectorise.
-PFO_ONE_COPY inline void random_bits(std::uint64_t seed, std::uint64_t step, std::uint64_t tensor,
-                                     int buffer, std::size_t lo, std::size_t n,
+PFO_ONE_COPY inline void random_bits(std::uint64_t seed,
+                                     std::uint64_t step,
+                                     std::uint64_t tensor,
+                                     int buffer,
+                                     std::size_t lo,
+                                     std::size_t n,
                                      std::uint32_t* out) {
     constexpr std::size_t kGroups = kTile / 8;
     const std::size_t first = lo / 8, groups = (n + 7) / 8;
@@ -178,7 +183,8 @@ PFO_ONE_COPY inline void random_bits(std::uint64_t seed, std::uint64_t step, std
         c2[j] = static_cast<std::uint32_t>(tensor);
         c3[j] = word3;
     }
-    std::uint32_t key0 = static_cast<std::uint32_t>(seed), key1 = static_cast<std::uint32_t>(seed >> 32);
+    std::uint32_t key0 = static_cast<std::uint32_t>(seed),
+                  key1 = static_cast<std::uint32_t>(seed >> 32);
     for (int round = 0; round < 10; ++round) {
 #pragma omp simd
         for (std::size_t j = 0; j < groups; ++j) {
@@ -214,8 +220,8 @@ struct Rounding {
 
 /// Writes the tile x[0, n) back to elements [lo, lo + n) of `s` (nothing if `s` is float32
 /// and x is `s` itself).
-PFO_ONE_COPY inline void store(const Stored& s, std::size_t lo, std::size_t n, const float* x,
-                               Rounding rounding) {
+PFO_ONE_COPY inline void store(
+    const Stored& s, std::size_t lo, std::size_t n, const float* x, Rounding rounding) {
     switch (s.type) {
         case Storage::kFloat32: {
             float* y = static_cast<float*>(s.data) + lo;
@@ -283,9 +289,8 @@ PFO_ONE_COPY void mixed_block(const CoeffsOf<Rule, float> c,
     for (std::size_t lo = begin; lo < end; lo += kTile) {
         const std::size_t n = std::min(kTile, end - lo);
         float* p = load(b.params[t], lo, n, tiles[0], 1.0f);
-        const float* g = ReadsGradient<Rule>::value
-                             ? load(b.grads[t], lo, n, tiles[1], b.grad_unscale)
-                             : p;
+        const float* g =
+            ReadsGradient<Rule>::value ? load(b.grads[t], lo, n, tiles[1], b.grad_unscale) : p;
         std::array<float*, K> s{};
         for (int k = 0; k < K; ++k) s[k] = load(b.states[k][t], lo, n, tiles[2 + k], 1.0f);
         if constexpr (HasSums<Rule>::value) {
@@ -347,7 +352,11 @@ struct Io<Storage::kFloat16> {
 /// A storage layout that has a fused loop: the storage of the param (the master, if
 /// copied), of the gradient, of every state, of the param's copy (kFloat64: none), and
 /// whether bfloat16 stores round stochastically. kQ8Signed stands for either 8-bit map.
-template <Storage P, Storage G, Storage S, Storage Copy = Storage::kFloat64, bool Stochastic = false>
+template <Storage P,
+          Storage G,
+          Storage S,
+          Storage Copy = Storage::kFloat64,
+          bool Stochastic = false>
 struct Layout {
     static constexpr Storage kParam = P, kGrad = G, kState = S, kCopy = Copy;
     static constexpr bool kStochastic = Stochastic;
@@ -368,13 +377,12 @@ struct Layout {
 
 /// The layouts with a fused loop (every other takes the staged one, mixed_block): the
 /// configurations the benchmarks and users lean on.
-#define PFO_FOR_EACH_FUSED_LAYOUT(X)                                                       \
-    X(Layout<Storage::kFloat32, Storage::kFloat32, Storage::kBFloat16>)                    \
-    X(Layout<Storage::kFloat32, Storage::kFloat32, Storage::kQ8Signed>)                    \
-    X(Layout<Storage::kBFloat16, Storage::kBFloat16, Storage::kBFloat16>)                  \
-    X(Layout<Storage::kBFloat16, Storage::kBFloat16, Storage::kBFloat16, Storage::kFloat64, \
-             true>)                                                                        \
-    X(Layout<Storage::kFloat32, Storage::kBFloat16, Storage::kBFloat16, Storage::kBFloat16>) \
+#define PFO_FOR_EACH_FUSED_LAYOUT(X)                                                               \
+    X(Layout<Storage::kFloat32, Storage::kFloat32, Storage::kBFloat16>)                            \
+    X(Layout<Storage::kFloat32, Storage::kFloat32, Storage::kQ8Signed>)                            \
+    X(Layout<Storage::kBFloat16, Storage::kBFloat16, Storage::kBFloat16>)                          \
+    X(Layout<Storage::kBFloat16, Storage::kBFloat16, Storage::kBFloat16, Storage::kFloat64, true>) \
+    X(Layout<Storage::kFloat32, Storage::kBFloat16, Storage::kBFloat16, Storage::kBFloat16>)       \
     X(Layout<Storage::kFloat16, Storage::kFloat16, Storage::kFloat16>)
 
 /// One element of fused_block. A function of its own: `omp simd` privatises arrays declared
@@ -440,7 +448,8 @@ PFO_ONE_COPY void fused_block(const CoeffsOf<Rule, float> c,
     constexpr bool kRandomState = L::kStochastic && L::kState == Storage::kBFloat16;
     constexpr int KT = K > 0 ? K : 1;
     alignas(64) float qtile[kQ8 ? KT : 1][kQ8 ? kQuantBlock : 1];
-    alignas(64) std::uint32_t random[1 + (L::kStochastic ? K : 0)][L::kStochastic ? kQuantBlock : 1];
+    alignas(64)
+        std::uint32_t random[1 + (L::kStochastic ? K : 0)][L::kStochastic ? kQuantBlock : 1];
     void* const p_base = b.params[t].data;
     const void* const g_base = ReadsGradient<Rule>::value ? b.grads[t].data : p_base;
     void* const copy_base = b.copies != nullptr ? b.copies[t].data : nullptr;
@@ -464,8 +473,8 @@ PFO_ONE_COPY void fused_block(const CoeffsOf<Rule, float> c,
                           b.states[k][t].absmax[lo / kQuantBlock], qtile[k]);
 #pragma omp simd
         for (std::size_t i = 0; i < n; ++i)
-            fused_at<Rule, L, K>(c, p_base, g_base, copy_base, s_base, unscale, random, qtile,
-                                 lo, i);
+            fused_at<Rule, L, K>(c, p_base, g_base, copy_base, s_base, unscale, random, qtile, lo,
+                                 i);
         if constexpr (kQ8 && Writes<Rule>::value)
             for (int k = 0; k < K; ++k) store(b.states[k][t], lo, n, qtile[k], Rounding{});
     }
@@ -479,8 +488,8 @@ void any_block(const CoeffsOf<Rule, float>& c,
                std::size_t begin,
                std::size_t end) {
     constexpr bool kReads = ReadsGradient<Rule>::value;
-#define PFO_TRY_LAYOUT(...)                                        \
-    if (__VA_ARGS__::matches(b, t, kReads))                        \
+#define PFO_TRY_LAYOUT(...)                 \
+    if (__VA_ARGS__::matches(b, t, kReads)) \
         return fused_block<Rule, __VA_ARGS__>(c, b, t, begin, end);
     PFO_FOR_EACH_FUSED_LAYOUT(PFO_TRY_LAYOUT)
 #undef PFO_TRY_LAYOUT
