@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import pyfastopt
 from pyfastopt._bench import NUMPY_BLOCK, OPTIMIZERS, Workload, parse_size
 
 try:
@@ -50,20 +49,6 @@ def _cases():
                 for impl in _impls(spec, size):
                     yield pytest.param(spec, size, threads, impl, id=f"{group}-{impl}",
                                        marks=pytest.mark.benchmark(group=group))  # fmt: skip
-
-
-@pytest.fixture
-def threads(request):
-    """Sets pyfastopt's and torch's thread counts for one benchmark (NumPy runs on one)."""
-    n = request.node.callspec.params["threads"]
-    before = pyfastopt.get_num_threads(), torch.get_num_threads() if torch else None
-    pyfastopt.set_num_threads(n)
-    if torch is not None:
-        torch.set_num_threads(n)
-    yield n
-    pyfastopt.set_num_threads(before[0])
-    if torch is not None:
-        torch.set_num_threads(before[1])
 
 
 @pytest.mark.parametrize(("spec", "size", "threads", "impl"), list(_cases()), indirect=["threads"])

@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import pyfastopt
 from pyfastopt._bench import BY_NAME, parse_size
 from pyfastopt._bench.storage import (
     STANDARD,
@@ -64,20 +63,6 @@ def _cases():
                 for call in _calls(name):
                     yield pytest.param(name, size, threads, call, id=f"{group}-{call}",
                                        marks=pytest.mark.benchmark(group=group))  # fmt: skip
-
-
-@pytest.fixture
-def threads(request):
-    """Sets pyfastopt's and torch's thread counts for one benchmark."""
-    n = request.node.callspec.params["threads"]
-    before = pyfastopt.get_num_threads(), torch.get_num_threads() if torch else None
-    pyfastopt.set_num_threads(n)
-    if torch is not None:
-        torch.set_num_threads(n)
-    yield n
-    pyfastopt.set_num_threads(before[0])
-    if torch is not None:
-        torch.set_num_threads(before[1])
 
 
 @pytest.mark.parametrize(("name", "size", "threads", "call"), list(_cases()),

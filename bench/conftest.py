@@ -19,6 +19,25 @@ def pytest_collect_file(file_path, parent):
     return None
 
 
+@pytest.fixture
+def threads(request):
+    """Sets pyfastopt's and torch's thread counts for one benchmark (its "threads"
+    parameter; NumPy runs on one)."""
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    n = request.node.callspec.params["threads"]
+    before = pyfastopt.get_num_threads(), torch.get_num_threads() if torch else None
+    pyfastopt.set_num_threads(n)
+    if torch is not None:
+        torch.set_num_threads(n)
+    yield n
+    pyfastopt.set_num_threads(before[0])
+    if torch is not None:
+        torch.set_num_threads(before[1])
+
+
 def pytest_report_header(config):
     try:
         import torch

@@ -170,7 +170,7 @@ def test_bfloat16_and_float16_round_to_nearest_even_as_ml_dtypes_and_numpy(rng):
     momentum with buffer decay 0 stores the float32 gradient in its 16-bit momentum buffer."""
     x = np.concatenate([
         rng.standard_normal(4000).astype(np.float32) * 10.0 ** rng.integers(-8, 8, 4000),
-        np.array([0.0, np.inf, -np.inf, 65504.0, 65520.0, 1e-8, 6e-8, 3e-5,
+        np.array([0.0, np.inf, -np.inf, np.nan, -np.nan, 65504.0, 65520.0, 1e-8, 6e-8, 3e-5,
                   1.0 + 2.0**-8, 1.0 + 3 * 2.0**-8, 3.4e38], np.float32),
     ]).astype(np.float32)  # fmt: skip
     coeffs = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0)  # buf <- 0 buf + 1 g; p unchanged (lr 0)

@@ -211,7 +211,7 @@ void register_plan(py::module_& m, const char* name) {
 /// Adds the rule's kSignedStates to `table` (rules that take 8-bit states only).
 template <class Rule>
 void add_signed_states(py::dict& table, const char* name) {
-    if constexpr (SignedStates<Rule>::value != nullptr) {
+    if constexpr (SignedStates<Rule>::kHas) {
         py::tuple flags(Rule::kStates);
         for (int k = 0; k < Rule::kStates; ++k) flags[k] = py::bool_(Rule::kSignedStates[k]);
         table[name] = flags;

@@ -51,13 +51,16 @@ CoeffsOf<Rule, T> coeffs_from(py::handle coeffs) {
     return pyfastopt::coeffs_from<Rule, T>(x.data());
 }
 
-/// The rule's kSignedStates, or null for a rule that takes no 8-bit states.
+/// The rule's kSignedStates, or null for a rule that takes no 8-bit states (kHas: which;
+/// an address compared with null is no constant expression under -fsanitize=undefined).
 template <class Rule, class = void>
 struct SignedStates {
+    static constexpr bool kHas = false;
     static constexpr const bool* value = nullptr;
 };
 template <class Rule>
 struct SignedStates<Rule, std::void_t<decltype(Rule::kSignedStates)>> {
+    static constexpr bool kHas = true;
     static constexpr const bool* value = Rule::kSignedStates;
 };
 

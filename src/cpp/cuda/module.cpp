@@ -689,7 +689,7 @@ py::object call_rule(py::handle params,
                 a.states[k].push_back({device_array(s_items[k][i], name, stream), {}});
                 continue;
             }
-            if (SignedStates<Rule>::value == nullptr)
+            if (!SignedStates<Rule>::kHas)
                 throw py::type_error(name.str() + ": this optimizer takes no 8-bit states");
             const auto pair = py::reinterpret_borrow<py::tuple>(s_items[k][i]);
             if (pair.size() != 2)

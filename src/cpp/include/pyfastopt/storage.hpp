@@ -99,8 +99,8 @@ PFO_HD PFO_INLINE float bf16_to_float(std::uint16_t h) {
 PFO_HD PFO_INLINE std::uint16_t float_to_bf16(float x) {
     const std::uint32_t u = bits_of(x);
     const std::uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
-    const bool nan = (u & 0x7FFFFFFFu) > 0x7F800000u;
-    return static_cast<std::uint16_t>(nan ? (u >> 16) | 0x40u : rounded);
+    // (a float compare for NaN: one instruction fewer per vector than the integer test)
+    return static_cast<std::uint16_t>(x != x ? (u >> 16) | 0x40u : rounded);
 }
 
 /// float32 -> bfloat16 rounded stochastically: up with probability equal to the dropped
