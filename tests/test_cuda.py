@@ -426,8 +426,10 @@ def test_bfloat16_view_describes_16_bit_integers_as_bfloat16():
             cuda.bfloat16_view(bad)
 
 
-@needs_build
-def test_apply_passes_the_storage_options(monkeypatch):
+@pytest.fixture
+def kernel_calls(monkeypatch):
+    """pyfastopt.cuda with its extension replaced by a recorder: the list of (kernel, args,
+    kwargs) it was called with."""
     cuda = importlib.import_module("pyfastopt.cuda")
     calls = []
 
@@ -436,6 +438,12 @@ def test_apply_passes_the_storage_options(monkeypatch):
             return lambda *args, **kwargs: calls.append((name, args, kwargs))
 
     monkeypatch.setattr(cuda, "_cuda", Recorder())
+    return calls
+
+
+@needs_build
+def test_apply_passes_the_storage_options(kernel_calls):
+    cuda, calls = importlib.import_module("pyfastopt.cuda"), kernel_calls
     p, g, m, v, master = (object() for _ in range(5))
     cuda.apply(ADAM, p, g, {"exp_avg": m, "exp_avg_sq": v}, 4, masters=master, grad_scale=2.0,
                seed=9, first_tensor=5)  # fmt: skip
@@ -468,15 +476,8 @@ def test_python_layer_mirrors_functional():
 
 
 @needs_build
-def test_python_layer_passes_functionals_coefficients(monkeypatch):
-    cuda = importlib.import_module("pyfastopt.cuda")
-    calls = []
-
-    class Recorder:
-        def __getattr__(self, name):
-            return lambda *args, **kwargs: calls.append((name, args, kwargs))
-
-    monkeypatch.setattr(cuda, "_cuda", Recorder())
+def test_python_layer_passes_functionals_coefficients(kernel_calls):
+    cuda, calls = importlib.import_module("pyfastopt.cuda"), kernel_calls
     p, g, m, v, vmax = (object() for _ in range(5))
     cuda.adamw_(p, g, m, v, vmax, step=3, lr=0.1, amsgrad=True, stream=7)
     rule = F.adam_rule(
@@ -505,6 +506,7 @@ _LAUNCH = re.compile(r"(\w+<[^<>]*>)<<<grid, kThreads, 0, stream>>>\((table, c)\
 
 
 @needs_build
+# nvcc compiles the emulation; CI's CUDA stage, which runs this file, only runs where it is
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found")
 def test_device_kernels_under_host_emulation_write_the_cpu_bits(tmp_path):
     """loop.cuh's kernels, run on the host by tests/cuda_emulation.cpp (blocks of 256
@@ -770,6 +772,7 @@ def _torch_cuda():
     return torch if torch.cuda.is_available() else None
 
 
+# a GPU check like the other device tests: torch's CUDA tensors exist only with a device
 @pytest.mark.skipif(_torch_cuda() is None, reason="no CUDA build of PyTorch with a device")
 @pytest.mark.parametrize("protocol", ["cai", "dlpack"])
 def test_torch_bfloat16_tensors_are_read_as_bfloat16(protocol, rng):

@@ -135,8 +135,9 @@ def like_param(name: str, dtype: object, shape: tuple, param_dtype: object,
     def dtype_name(d: object) -> str:  # NumPy's and torch's dtypes alike
         return str(d).removeprefix("torch.")
 
-    sixteen = dtype_name(dtype) in ("float16", "bfloat16") and dtype_name(param_dtype) == "float32"
-    if dtype != param_dtype and not sixteen:
+    if dtype != param_dtype and not (  # (names only off the common path: one per gradient)
+        dtype_name(dtype) in ("float16", "bfloat16") and dtype_name(param_dtype) == "float32"
+    ):
         msg = f"{name} has dtype {dtype}, expected {param_dtype} (its parameter's)"
         raise TypeError(msg)
     if shape != param_shape:

@@ -33,6 +33,15 @@ inline std::vector<py::handle> items_of(py::handle obj, const char* name) {
     return {items, items + PySequence_Fast_GET_SIZE(obj.ptr())};
 }
 
+/// The `states` argument: one list per state buffer of the rule, k of them.
+inline std::vector<py::handle> state_lists(py::handle states, int k) {
+    auto lists = items_of(states, "states");
+    if (lists.size() != static_cast<std::size_t>(k))
+        throw py::value_error("states: expected " + std::to_string(k) + " lists, got " +
+                              std::to_string(lists.size()));
+    return lists;
+}
+
 /// An integer argument as T, or TypeError/ValueError naming it: pybind11's own conversion
 /// answers an int beyond T's range with its dump of every signature.
 template <class T>
@@ -226,11 +235,8 @@ public:
                  Roles roles = {})
         : roles_(roles), state_names_(state_names) {
         const auto p = items_of(params, roles_.param);
-        const auto s = items_of(states, "states");
+        const auto s = state_lists(states, K);
         const std::size_t n = p.size();
-        if (s.size() != static_cast<std::size_t>(K))
-            throw py::value_error("states: expected " + std::to_string(K) + " lists, got " +
-                                  std::to_string(s.size()));
         arrays_.reserve(n * (K + 1));  // never reallocates: like_param points into it
         sizes_.resize(n);
         params_.resize(n);

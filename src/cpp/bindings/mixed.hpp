@@ -35,10 +35,16 @@ inline Dtype dtype_of(const py::array& a) {
             return Dtype::kFloat16;
         case 'B':
             return Dtype::kUInt8;
-        case 'E':  // ml_dtypes.bfloat16 (other ml_dtypes types have other codes)
-            return d.itemsize() == 2 && std::string(py::str(d.attr("name"))) == "bfloat16"
-                       ? Dtype::kBFloat16
-                       : Dtype::kOther;
+        case 'E': {  // ml_dtypes.bfloat16 (other ml_dtypes types have other codes)
+            // its descr, once seen, is compared by address: a gradient's dtype is read at
+            // every step, and the name lookup costs a Python attribute access
+            static PyObject* bfloat16 = nullptr;
+            if (d.ptr() == bfloat16) return Dtype::kBFloat16;
+            if (d.itemsize() != 2 || std::string(py::str(d.attr("name"))) != "bfloat16")
+                return Dtype::kOther;
+            bfloat16 = d.inc_ref().ptr();  // kept alive: the address must stay its own
+            return Dtype::kBFloat16;
+        }
         default:
             return Dtype::kOther;
     }
@@ -113,11 +119,8 @@ public:
                  Roles roles = {})
         : roles_(roles), state_names_(state_names) {
         const auto p = items_of(params, roles_.param);
-        const auto s = items_of(states, "states");
+        const auto s = state_lists(states, K);
         const std::size_t n = p.size();
-        if (s.size() != static_cast<std::size_t>(K))
-            throw py::value_error("states: expected " + std::to_string(K) + " lists, got " +
-                                  std::to_string(s.size()));
         std::vector<py::handle> m;
         if (!masters.is_none()) {
             m = items_of(masters, "master");

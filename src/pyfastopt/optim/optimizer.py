@@ -388,7 +388,8 @@ class Optimizer:
                 index += 1
             for ps, gs, states in cohorts.values():
                 calls.append((group, ps, gs, states, states[0][1]["step"] + 1))
-        self._index_of = {id(s): i for *_, states, _ in calls for i, s in states}
+        if self.precision.stochastic_rounding:  # the only reader (_options)
+            self._index_of = {id(s): i for *_, states, _ in calls for i, s in states}
         if len(calls) > 1 or any(isinstance(g, SparseRows) for g in grads):
             self._check_buffers(calls)  # else the one native call checks them itself
             for group, ps, _, states, step in calls:
