@@ -94,23 +94,33 @@ PFO_HD PFO_INLINE float bf16_to_float(std::uint16_t h) {
     return float_of(std::uint32_t{h} << 16);
 }
 
-/// float32 -> bfloat16 rounded to nearest, ties to even (integer arithmetic, so it
-/// vectorises on any ISA); a NaN stays a (quiet) NaN of the same sign.
-PFO_HD PFO_INLINE std::uint16_t float_to_bf16(float x) {
+/// float32 -> bfloat16 rounded to nearest, ties to even, in the high half of the result (the
+/// low half is not cleared: the CPU loops pack two results into one word). Integer
+/// arithmetic, so it vectorises on any ISA; a NaN stays a (quiet) NaN of the same sign.
+PFO_HD PFO_INLINE std::uint32_t float_to_bf16_high(float x) {
     const std::uint32_t u = bits_of(x);
-    const std::uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
     // (a float compare for NaN: one instruction fewer per vector than the integer test)
-    return static_cast<std::uint16_t>(x != x ? (u >> 16) | 0x40u : rounded);
+    return x != x ? u | 0x00400000u : u + 0x7FFFu + ((u >> 16) & 1u);
 }
 
-/// float32 -> bfloat16 rounded stochastically: up with probability equal to the dropped
-/// fraction, given 16 uniform random bits. E[result] = x (unbiased); inf and NaN stay.
-PFO_HD PFO_INLINE std::uint16_t float_to_bf16_stochastic(float x, std::uint32_t random16) {
+/// float32 -> bfloat16 rounded to nearest, ties to even.
+PFO_HD PFO_INLINE std::uint16_t float_to_bf16(float x) {
+    return static_cast<std::uint16_t>(float_to_bf16_high(x) >> 16);
+}
+
+/// float32 -> bfloat16 rounded stochastically, in the high half as float_to_bf16_high: up
+/// with probability equal to the dropped fraction, given 16 uniform random bits.
+/// E[result] = x (unbiased); inf and NaN stay.
+PFO_HD PFO_INLINE std::uint32_t float_to_bf16_stochastic_high(float x, std::uint32_t random16) {
     const std::uint32_t u = bits_of(x);
-    const std::uint32_t rounded = (u + (random16 & 0xFFFFu)) >> 16;  // may carry up to inf
-    const bool special = (u & 0x7F800000u) == 0x7F800000u;           // inf or NaN: nothing to round
+    const bool special = (u & 0x7F800000u) == 0x7F800000u;  // inf or NaN: nothing to round
     const bool nan = (u & 0x7FFFFFFFu) > 0x7F800000u;
-    return static_cast<std::uint16_t>(special ? (u >> 16) | (nan ? 0x40u : 0u) : rounded);
+    return special ? u | (nan ? 0x00400000u : 0u) : u + (random16 & 0xFFFFu);  // may carry to inf
+}
+
+/// float32 -> bfloat16 rounded stochastically.
+PFO_HD PFO_INLINE std::uint16_t float_to_bf16_stochastic(float x, std::uint32_t random16) {
+    return static_cast<std::uint16_t>(float_to_bf16_stochastic_high(x, random16) >> 16);
 }
 
 /// float16 <-> float32, IEEE round to nearest even, with integer arithmetic only (the

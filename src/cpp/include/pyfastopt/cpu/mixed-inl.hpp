@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "../coeffs.hpp"
@@ -318,34 +319,57 @@ PFO_ONE_COPY void mixed_block(const CoeffsOf<Rule, float> c,
         for (int j = 0; j < Rule::kReductions; ++j) sums[j] = total[j];
 }
 
-/// Element access in one storage, for the fused loops (8-bit states go through a tile).
+/// Access to W = 1 or 2 neighbouring elements [at, at + W) of one storage, for the fused
+/// loops. Two bfloat16 elements are one 32-bit word (the first in its low half): the
+/// vectorised loop moves pairs with plain loads and stores, widening by a shift or a mask
+/// and narrowing by one shift and an or, where single elements need shuffles. Stores round
+/// to nearest even, or stochastically with 16 random bits per element.
 template <Storage S>
 struct Io;
 template <>
 struct Io<Storage::kFloat32> {
-    static PFO_INLINE float load(const void* base, std::size_t i) {
-        return static_cast<const float*>(base)[i];
+    template <int W>
+    static PFO_INLINE void load(const void* base, std::size_t at, float (&x)[W]) {
+        for (int w = 0; w < W; ++w) x[w] = static_cast<const float*>(base)[at + w];
     }
-    static PFO_INLINE void store(void* base, std::size_t i, float x) {
-        static_cast<float*>(base)[i] = x;
+    template <int W, bool Stochastic>
+    static PFO_INLINE void store(void* base, std::size_t at, const float (&x)[W], const std::uint32_t*) {
+        for (int w = 0; w < W; ++w) static_cast<float*>(base)[at + w] = x[w];
     }
 };
 template <>
 struct Io<Storage::kBFloat16> {
-    static PFO_INLINE float load(const void* base, std::size_t i) {
-        return storage::bf16_to_float(static_cast<const std::uint16_t*>(base)[i]);
+    template <int W>
+    static PFO_INLINE void load(const void* base, std::size_t at, float (&x)[W]) {
+        const std::uint16_t* h = static_cast<const std::uint16_t*>(base) + at;
+        if constexpr (W == 2) {
+            std::uint32_t word;
+            std::memcpy(&word, h, sizeof word);
+            x[0] = storage::float_of(word << 16);
+            x[1] = storage::float_of(word & 0xFFFF0000u);
+        } else {
+            x[0] = storage::bf16_to_float(h[0]);
+        }
     }
-    static PFO_INLINE void store(void* base, std::size_t i, float x) {
-        static_cast<std::uint16_t*>(base)[i] = storage::float_to_bf16(x);
-    }
-};
-template <>
-struct Io<Storage::kFloat16> {
-    static PFO_INLINE float load(const void* base, std::size_t i) {
-        return storage::f16_to_float(static_cast<const std::uint16_t*>(base)[i]);
-    }
-    static PFO_INLINE void store(void* base, std::size_t i, float x) {
-        static_cast<std::uint16_t*>(base)[i] = storage::float_to_f16(x);
+    template <int W, bool Stochastic>
+    static PFO_INLINE void store(void* base,
+                                 std::size_t at,
+                                 const float (&x)[W],
+                                 const std::uint32_t* random) {
+        std::uint32_t high[W];
+        for (int w = 0; w < W; ++w) {
+            if constexpr (Stochastic)
+                high[w] = storage::float_to_bf16_stochastic_high(x[w], random[w]);
+            else
+                high[w] = storage::float_to_bf16_high(x[w]);
+        }
+        std::uint16_t* h = static_cast<std::uint16_t*>(base) + at;
+        if constexpr (W == 2) {
+            const std::uint32_t word = (high[0] >> 16) | (high[1] & 0xFFFF0000u);
+            std::memcpy(h, &word, sizeof word);
+        } else {
+            h[0] = static_cast<std::uint16_t>(high[0] >> 16);
+        }
     }
 };
 
@@ -386,10 +410,10 @@ struct Layout {
     X(Layout<Storage::kBFloat16, Storage::kBFloat16, Storage::kBFloat16, Storage::kFloat64, true>) \
     X(Layout<Storage::kFloat32, Storage::kBFloat16, Storage::kBFloat16, Storage::kBFloat16>)
 
-/// One element of fused_block. A function of its own: `omp simd` privatises arrays declared
-/// in the loop body into per-lane arrays the vectoriser cannot handle; a callee's locals,
-/// inlined after that lowering, become plain registers.
-template <class Rule, class L, int K, class Random, class QTile>
+/// W elements [lo + i, lo + i + W) of fused_block. A function of its own: `omp simd`
+/// privatises arrays declared in the loop body into per-lane arrays the vectoriser cannot
+/// handle; a callee's locals, inlined after that lowering, become plain registers.
+template <class Rule, class L, int K, int W, class Random, class QTile>
 PFO_INLINE void fused_at(const CoeffsOf<Rule, float>& c,
                          void* p_base,
                          const void* g_base,
@@ -403,33 +427,32 @@ PFO_INLINE void fused_at(const CoeffsOf<Rule, float>& c,
     constexpr bool kQ8 = L::kState == Storage::kQ8Signed;
     constexpr bool kRandomParam = L::kStochastic && L::kParam == Storage::kBFloat16;
     constexpr bool kRandomState = L::kStochastic && L::kState == Storage::kBFloat16;
-    constexpr Storage kP = L::kParam, kG = L::kGrad;
+    constexpr int KT = K > 0 ? K : 1;
     const std::size_t at = lo + i;
-    float p = Io<kP>::load(p_base, at);
-    const float g = Io<kG>::load(g_base, at) * unscale;
-    float s[K > 0 ? K : 1];
+    float p[W], g[W], s[W][KT], x[W];
+    Io<L::kParam>::template load<W>(p_base, at, p);
+    Io<L::kGrad>::template load<W>(g_base, at, g);
     for (int k = 0; k < K; ++k) {
         if constexpr (kQ8)
-            s[k] = qtile[k][i];
+            for (int w = 0; w < W; ++w) x[w] = qtile[k][i + w];
         else
-            s[k] = Io<L::kState>::load(s_base[k], at);
+            Io<L::kState>::template load<W>(s_base[k], at, x);
+        for (int w = 0; w < W; ++w) s[w][k] = x[w];
     }
-    Rule::apply(c, p, g, s);
+    for (int w = 0; w < W; ++w) Rule::apply(c, p[w], g[w] * unscale, s[w]);
     if constexpr (Writes<Rule>::value) {
-        if constexpr (kRandomParam)
-            static_cast<std::uint16_t*>(p_base)[at] =
-                storage::float_to_bf16_stochastic(p, random[0][i]);
-        else
-            Io<kP>::store(p_base, at, p);
-        if constexpr (L::kCopy != Storage::kFloat64) Io<L::kCopy>::store(copy_base, at, p);
+        Io<L::kParam>::template store<W, kRandomParam>(p_base, at, p,
+                                                       kRandomParam ? random[0] + i : nullptr);
+        if constexpr (L::kCopy != Storage::kFloat64)
+            Io<L::kCopy>::template store<W, false>(copy_base, at, p, nullptr);
         for (int k = 0; k < K; ++k) {
+            for (int w = 0; w < W; ++w) x[w] = s[w][k];
             if constexpr (kQ8)
-                qtile[k][i] = s[k];
+                for (int w = 0; w < W; ++w) qtile[k][i + w] = x[w];
             else if constexpr (kRandomState)
-                static_cast<std::uint16_t*>(s_base[k])[at] =
-                    storage::float_to_bf16_stochastic(s[k], random[1 + k][i]);
+                Io<L::kState>::template store<W, true>(s_base[k], at, x, random[1 + k] + i);
             else
-                Io<L::kState>::store(s_base[k], at, s[k]);
+                Io<L::kState>::template store<W, false>(s_base[k], at, x, nullptr);
         }
     }
 }
@@ -476,9 +499,12 @@ PFO_ONE_COPY void fused_block(const CoeffsOf<Rule, float> c,
                 q8_decode(static_cast<const std::uint8_t*>(s_base[k]) + lo, n, code[k],
                           b.states[k][t].absmax[lo / kQuantBlock], qtile[k]);
 #pragma omp simd
-        for (std::size_t i = 0; i < n; ++i)
-            fused_at<Rule, L, K>(c, p_base, g_base, copy_base, s_base, unscale, random, qtile, lo,
-                                 i);
+        for (std::size_t j = 0; j < n / 2; ++j)
+            fused_at<Rule, L, K, 2>(c, p_base, g_base, copy_base, s_base, unscale, random, qtile,
+                                    lo, 2 * j);
+        if (n % 2 != 0)  // the last element of an odd tensor
+            fused_at<Rule, L, K, 1>(c, p_base, g_base, copy_base, s_base, unscale, random, qtile,
+                                    lo, n - 1);
         if constexpr (kQ8 && Writes<Rule>::value)
             for (int k = 0; k < K; ++k) store(b.states[k][t], lo, n, qtile[k], Rounding{});
     }
