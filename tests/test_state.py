@@ -9,6 +9,7 @@ import pytest
 from cases import CASES, IDS
 
 from pyfastopt import optim, reference
+from pyfastopt.precision import Precision
 
 
 def grads_for(params, seed):
@@ -176,6 +177,23 @@ def test_steady_state_path_rejects_bad_input_and_changes_nothing():
     for a, b in zip([p, opt.state[0]["exp_avg"], opt.state[0]["exp_avg_sq"]], before):
         np.testing.assert_array_equal(a, b)
     assert opt.state[0]["step"] == 2
+
+
+def test_arenas_over_a_mebibyte_start_spread_modulo_64_kib():
+    """Streams a few pages apart contend for DRAM banks (bench/bench_placement.py): the
+    state arenas (and float32 masters) of a parameter over 1 MiB start (slot + 1) * SPREAD
+    bytes after it, modulo 64 KiB, so at least 8 KiB from it and from each other."""
+    from pyfastopt.optim._common import SPREAD, SPREAD_SPAN
+
+    assert SPREAD >= 8192
+    assert 4 * SPREAD < SPREAD_SPAN
+    p = np.zeros(1 << 19, np.float16)  # states 1 MiB each, masters 2 MiB
+    opt = optim.Adam([p], amsgrad=True)
+    opt.precision = Precision(master_weights=True)
+    opt.step([np.ones_like(p)])
+    keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "master")
+    distance = [(opt.state[0][k].ctypes.data - p.ctypes.data) % SPREAD_SPAN for k in keys]
+    assert distance == [SPREAD * (slot + 1) for slot in range(4)]
 
 
 def test_large_state_buffers_start_at_staggered_page_offsets():

@@ -180,9 +180,12 @@ class Optimizer:
                 for i, buffer in zip(members, new):
                     states[i][name] = buffer
         if self.precision.master_weights:
-            for p, state in zip(params, states):
-                if "master" not in state and p.dtype in _SIXTEEN_BIT:
-                    state["master"] = p.astype(np.float32)
+            members = [i for i, (p, state) in enumerate(zip(params, states))
+                       if "master" not in state and p.dtype in _SIXTEEN_BIT]  # fmt: skip
+            masters = state_buffers([params[i] for i in members], len(names), dtype=np.float32)
+            for i, master in zip(members, masters):
+                master[...] = params[i]
+                states[i]["master"] = master
 
     def _cohort(self, state: dict[str, Any]) -> Hashable:
         """Parameters whose states agree on this key share one native call."""
