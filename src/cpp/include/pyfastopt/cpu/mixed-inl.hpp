@@ -333,7 +333,10 @@ struct Io<Storage::kFloat32> {
         for (int w = 0; w < W; ++w) x[w] = static_cast<const float*>(base)[at + w];
     }
     template <int W, bool Stochastic>
-    static PFO_INLINE void store(void* base, std::size_t at, const float (&x)[W], const std::uint32_t*) {
+    static PFO_INLINE void store(void* base,
+                                 std::size_t at,
+                                 const float (&x)[W],
+                                 const std::uint32_t*) {
         for (int w = 0; w < W; ++w) static_cast<float*>(base)[at + w] = x[w];
     }
 };
