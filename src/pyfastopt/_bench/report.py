@@ -387,8 +387,8 @@ def tables(info: dict, config: dict, roof: list[dict], rows: list[dict], records
     if not rows:  # (a storage run: its notes are above)
         return out
     out.append(Text(
-        "Roofline arrays start at staggered page offsets; 'aliased': the Adam pattern on arrays "
-        "at one page offset, as NumPy\n"
+        "Roofline arrays start 9 KiB apart (as optim's state arenas); 'aliased': the Adam "
+        "pattern on arrays at one page offset, as NumPy\n"
         "allocates large arrays (and as the optimizer rows use them). B/el: bytes counted per "
         "element (each array read or\n"
         "written once). %ceil: GB/s over the Adam-pattern kernel's (read 4, write 3, in place, no "

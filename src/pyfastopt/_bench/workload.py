@@ -21,6 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import _core, optim
+from ..optim._common import staggered_bytes
 from .baselines import FORMULATIONS, NUMPY_BLOCK, numpy_stepper
 from .optimizers import OPTIMIZERS, TIMED_STEP, Spec
 
@@ -233,20 +234,19 @@ class Workload:
 
 
 def staggered(arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Copies of ``arrays`` whose starts differ by 64 bytes more each within a page.
+    """Copies of ``arrays`` placed as pyfastopt.optim places its state arenas
+    (:func:`~pyfastopt.optim._common.staggered_bytes`, one slot each): large ones start
+    SPREAD bytes apart modulo 64 KiB.
 
-    NumPy starts every large array at the same offset within its page (its allocator's
-    header). In A/B runs on this project's reference machine (1 thread, 2^23 float32), the
-    Adam pattern and Adam itself on four such arrays ran 10-35% slower than on staggered
-    copies, though not in every run (physical placement and the neighbours' load vary). The
-    roofline's arrays are staggered, so that it is the machine's ceiling; the optimizers'
+    NumPy's large arrays land at one offset in their pages, a page or a few apart; streams
+    placed so wait on each other (4K aliasing) and on the same DRAM banks
+    (``bench/bench_placement.py``: float32 Adam at 2^26 up to 2.2x slower). The roofline's
+    arrays are placed this way, so that it is the machine's ceiling; the optimizer rows'
     arrays are left as NumPy allocates them, as users' arrays are.
     """
     out = []
     for i, a in enumerate(arrays):
-        pad = (64 * i) // a.itemsize
-        buf = np.empty(a.size + pad, a.dtype)
-        view = buf[pad : pad + a.size]
+        view = staggered_bytes(a.nbytes, 0, i).view(a.dtype).reshape(a.shape)
         view[...] = a
         out.append(view)
     return out
