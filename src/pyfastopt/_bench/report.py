@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__, build_info
+from ..optim._common import SPREAD
 from .optimizers import bytes_per_element
 from .storage import BASELINE as STORAGE_BASELINE
 from .workload import PEERS, Size, cache_level, cache_sizes
@@ -387,7 +388,7 @@ def tables(info: dict, config: dict, roof: list[dict], rows: list[dict], records
     if not rows:  # (a storage run: its notes are above)
         return out
     out.append(Text(
-        "Roofline arrays start 9 KiB apart (as optim's state arenas); 'aliased': the Adam "
+        f"Roofline arrays start {SPREAD} B apart (as optim's state arenas); 'aliased': the Adam "
         "pattern on arrays at one page offset, as NumPy\n"
         "allocates large arrays (and as the optimizer rows use them). B/el: bytes counted per "
         "element (each array read or\n"

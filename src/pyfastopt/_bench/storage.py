@@ -20,6 +20,7 @@ on views of the configuration's own parameter and gradient arrays.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -29,10 +30,9 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import optim
-from ..optim._common import staggered_bytes
 from ..precision import QUANT_BLOCK, bfloat16
 from .optimizers import TIMED_STEP, TORCH_FUSED, Spec
-from .workload import Size, test_arrays
+from .workload import Size, placed_copy, test_arrays
 
 #: Storage names and their bytes per element ("8bit": codes only; absmax counted apart).
 ITEMSIZE = {"fp64": 8, "fp32": 4, "bf16": 2, "fp16": 2, "8bit": 1}
@@ -171,16 +171,11 @@ class Arrays:
 
     def __init__(self, spec: Spec, storage: Storage, params: Sequence[np.ndarray],
                  grads: Sequence[np.ndarray], rule: Any) -> None:  # fmt: skip
-        slots = iter(range(1 << 30))
+        slots = itertools.count()  # one slot per role: params, masters, grads, each state
 
         def placed(values: Sequence[np.ndarray], dtype: Any, fill: float | None = None) -> list:
-            slot, out = next(slots), []
-            for x in values:
-                y = staggered_bytes(x.size * np.dtype(dtype).itemsize, 0, slot).view(dtype)
-                y = y.reshape(x.shape)
-                y[...] = x if fill is None else fill
-                out.append(y)
-            return out
+            slot = next(slots)
+            return [placed_copy(x, slot, dtype, fill) for x in values]
 
         self.params = placed(params, dtype_of(storage.param))
         self.masters = placed(params, np.float32) if storage.master else None

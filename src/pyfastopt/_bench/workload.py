@@ -244,12 +244,16 @@ def staggered(arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
     arrays are placed this way, so that it is the machine's ceiling; the optimizer rows'
     arrays are left as NumPy allocates them, as users' arrays are.
     """
-    out = []
-    for i, a in enumerate(arrays):
-        view = staggered_bytes(a.nbytes, 0, i).view(a.dtype).reshape(a.shape)
-        view[...] = a
-        out.append(view)
-    return out
+    return [placed_copy(a, slot) for slot, a in enumerate(arrays)]
+
+
+def placed_copy(x: np.ndarray, slot: int, dtype: Any = None, value: Any = None) -> np.ndarray:
+    """``x`` (or ``value`` broadcast to x's shape) as ``dtype`` (default x's) in fresh
+    memory from :func:`~pyfastopt.optim._common.staggered_bytes` (anchor 0, ``slot``)."""
+    dtype = np.dtype(x.dtype if dtype is None else dtype)
+    y = staggered_bytes(x.size * dtype.itemsize, 0, slot).view(dtype).reshape(x.shape)
+    y[...] = x if value is None else value
+    return y
 
 
 class Roofline:
