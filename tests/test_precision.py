@@ -232,6 +232,45 @@ def test_8bit_codec_is_nearest_code_in_the_map(rng):
         np.testing.assert_array_equal(dist, best)
 
 
+def nearest_codes(table: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The index of each y's nearest code, ties toward zero (float64, by brute force)."""
+    dist = np.abs(table[None, :] - y[:, None])
+    tied = dist == dist.min(axis=1, keepdims=True)
+    return np.argmin(np.where(tied, np.abs(table)[None, :], np.inf), axis=1)
+
+
+def test_8bit_states_take_the_nearest_code_at_every_boundary(isa):
+    """Adam with beta1 = beta2 = 0 stores m = g (signed map) and v = g * g (unsigned map) in
+    8 bits; with absmax 1 (each block holds a 1) the codes are those of the values
+    themselves. The values sit on and around every midpoint between neighbouring codes
+    (seven ulps each way), where a vectorised encoder (AVX2 bucket table, AVX-512 per-decade
+    arithmetic) is most likely to pick the wrong side."""
+    signed, unsigned = (dynamic_map(s).astype(np.float64) for s in (True, False))
+    mids = (signed[1:] + signed[:-1]) / 2
+    g = [np.float32(mids)]
+    g_root = [np.sqrt((unsigned[1:] + unsigned[:-1]) / 2).astype(np.float32)]
+    for direction in (np.inf, -np.inf):
+        for g_list in (g, g_root):
+            near = g_list[0]
+            for _ in range(7):
+                near = np.nextafter(near, np.float32(direction))
+                g_list.append(near)
+    values = np.clip(np.concatenate(g + g_root), -1, 1).astype(np.float32)
+    rows = np.pad(values, (0, -values.size % (QUANT_BLOCK - 1))).reshape(-1, QUANT_BLOCK - 1)
+    grad = np.hstack([np.ones((len(rows), 1), np.float32), rows]).ravel()  # absmax 1
+    n = grad.size
+    m, v = (quantize_8bit(np.zeros(n, np.float32), s) for s in (True, False))
+    coeffs = F.adam_rule(lr=1e-3, beta1=0.0, beta2=0.0, eps=1e-8, weight_decay=0.0,
+                         amsgrad=False, maximize=False, decoupled_weight_decay=False,
+                         bias_correction=False).coeffs(1)  # fmt: skip
+    _core.adam([np.zeros(n, np.float32)], [grad], [[m], [v]], coeffs)
+    np.testing.assert_array_equal(m[1], 1.0)
+    np.testing.assert_array_equal(v[1], 1.0)
+    np.testing.assert_array_equal(m[0], nearest_codes(signed, grad.astype(np.float64)))
+    squares = (grad * grad).astype(np.float64)  # v as float32 computes it
+    np.testing.assert_array_equal(v[0], nearest_codes(unsigned, squares))
+
+
 def test_dynamic_maps_match_bitsandbytes_to_two_ulps():
     bnb = pytest.importorskip("bitsandbytes.functional", reason="the bitsandbytes peer")
     for signed in (True, False):

@@ -175,6 +175,23 @@ struct Map {
     /// largest float <= the midpoint of magnitude ranks r and r + 1 (+inf past the last);
     /// the rank of a is the number of boundaries below it.
     float boundary[256];
+    /// The same decision as arithmetic, for SIMD without a fast gather (AVX-512: 16-lane
+    /// permutes of these tables). The ladder is linear within each decade: decade k = 0 is
+    /// the code 0, 1..7 the seven decades, 8 the code 1; it holds ranks [first[k], last[k]].
+    /// The binary exponent e of a, clamped to [103, 127], picks slot e & 31: the decade at
+    /// its octave's start (slot_decade) and the one decade boundary that may lie inside
+    /// (slot_threshold, +inf: none). In decade k, r = max(first, trunc(a * inv_step + offset))
+    /// is the rank or one below it (offset is 0.01 low), and a > boundary[r] settles it:
+    /// boundary[r] is fma(r, step, mid0) (its linear estimate) plus `nibbles` (4 signed bits
+    /// per rank, eight ranks a word) ulps.
+    struct Decades {
+        std::int32_t slot_decade[32];
+        float slot_threshold[32];
+        float inv_step[16], offset[16], step[16], mid0[16];
+        std::int32_t first[16], last[16];
+        std::uint32_t nibbles[32];
+    };
+    alignas(64) Decades decades;
 };
 
 /// The code index of magnitude rank r for a value of sign `negative` (see magnitude_rank).
@@ -208,6 +225,49 @@ inline std::uint32_t magnitude_rank(const Map& m, float a) {
 /// The nearest code of y (|y| <= 1; NaN gives the code of 0).
 inline std::uint8_t encode(const Map& m, float y) {
     return index_of(m.is_signed, magnitude_rank(m, std::fabs(y)), y < 0);
+}
+
+/// Map::decades of a map whose codes and boundaries are set (aborts where an assumption of
+/// the arithmetic fails: it never does for the two maps).
+inline Map::Decades make_decades(const Map& m) {
+    Map::Decades t{};
+    std::uint32_t count[9] = {1};
+    for (int d = 0; d < 7; ++d) count[d + 1] = m.is_signed ? 1u << d : 2u << d;
+    count[8] = 1;
+    for (int k = 0, r = 0; k < 9; r += static_cast<int>(count[k++])) {
+        t.first[k] = r;
+        t.last[k] = r + static_cast<int>(count[k]) - 1;
+    }
+    if (static_cast<std::uint32_t>(t.first[8]) != m.top_rank) std::abort();
+    for (int k = 1; k < 8; ++k) {  // codes a + j * b, j < count, in decade 10^(k - 7)
+        const double decade = std::pow(10.0, k - 7), n = count[k];
+        const double a = static_cast<float>(decade * (0.1 + 0.45 / n));
+        const float b = static_cast<float>(decade * 0.9 / n);
+        t.step[k] = b;
+        t.inv_step[k] = 1.0f / b;
+        t.offset[k] = static_cast<float>(t.first[k] + 0.49 - a * t.inv_step[k]);
+        t.mid0[k] = static_cast<float>(a + (0.5 - t.first[k]) * b);
+        for (int r = t.first[k]; r < t.last[k]; ++r) {
+            const float estimate = std::fma(static_cast<float>(r), b, t.mid0[k]);
+            const auto ulps = static_cast<std::int32_t>(storage::bits_of(m.boundary[r]) -
+                                                        storage::bits_of(estimate));
+            if (ulps < -8 || ulps > 7) std::abort();
+            t.nibbles[r >> 3] |= (static_cast<std::uint32_t>(ulps) & 0xFu) << (4 * (r & 7));
+        }
+    }
+    for (int slot = 0; slot < 32; ++slot) t.slot_threshold[slot] = INFINITY;
+    t.slot_decade[31] = 8;  // 1 and beyond, NaN; slot 7 (below 2^-23): decade 0
+    for (int e = Map::kFirstExponent; e < 127; ++e) {
+        const float lo = std::ldexp(1.0f, e - 127), hi = 2 * lo;
+        int k = 0;  // boundary[first[k + 1] - 1] starts decade k + 1
+        while (k < 8 && m.boundary[t.first[k + 1] - 1] < lo) ++k;
+        t.slot_decade[e & 31] = k;
+        if (k < 8 && m.boundary[t.first[k + 1] - 1] < hi) {
+            t.slot_threshold[e & 31] = m.boundary[t.first[k + 1] - 1];
+            if (k < 7 && m.boundary[t.first[k + 2] - 1] < hi) std::abort();  // two in one octave
+        }
+    }
+    return t;
 }
 
 inline Map make_map(bool is_signed) {
@@ -261,6 +321,7 @@ inline Map make_map(bool is_signed) {
         }
         m.bucket[b] = rank | (low << 8);
     }
+    m.decades = make_decades(m);
     return m;
 }
 

@@ -20,7 +20,7 @@
 #include "../storage.hpp"
 #include "loop-inl.hpp"
 
-#if defined(__AVX2__) || defined(__F16C__)
+#if defined(__AVX2__) || defined(__F16C__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 #if defined(__F16C__) && defined(__AVX__)
@@ -60,12 +60,29 @@ inline void float_to_f16(const float* x, std::size_t n, std::uint16_t* y) {
     for (; i < n; ++i) y[i] = storage::float_to_f16(x[i]);
 }
 
-/// out[i] = code[q[i]] * scale: 8-bit values decoded (with AVX2 gathers where the target
-/// has them: GCC does not emit gathers for its generic tuning).
+/// out[i] = code[q[i]] * scale: 8-bit values decoded (with AVX-512 permutes of the table
+/// held in 16 registers, or AVX2 gathers, where the target has them: GCC does not emit
+/// gathers for its generic tuning, and gathers are slow on AMD).
 inline void q8_decode(
     const std::uint8_t* q, std::size_t n, const float* code, float scale, float* out) {
     std::size_t i = 0;
-#if defined(__AVX2__)
+#if defined(__AVX512F__)
+    __m512 table[16];
+    for (int k = 0; k < 16; ++k) table[k] = _mm512_loadu_ps(code + 16 * k);
+    const __m512 s = _mm512_set1_ps(scale);
+    for (; i + 16 <= n; i += 16) {
+        const __m512i idx =
+            _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + i)));
+        __m512 v[8];  // code[idx] for idx's bits 5-7 = k; then pick by those bits
+        for (int k = 0; k < 8; ++k)
+            v[k] = _mm512_permutex2var_ps(table[2 * k], idx, table[2 * k + 1]);
+        for (int bit = 5, half = 4; bit < 8; ++bit, half /= 2) {
+            const __mmask16 m = _mm512_test_epi32_mask(idx, _mm512_set1_epi32(1 << bit));
+            for (int k = 0; k < half; ++k) v[k] = _mm512_mask_blend_ps(m, v[2 * k], v[2 * k + 1]);
+        }
+        _mm512_storeu_ps(out + i, _mm512_mul_ps(v[0], s));
+    }
+#elif defined(__AVX2__)
     const __m256 s = _mm256_set1_ps(scale);
     for (; i + 8 <= n; i += 8) {
         const __m256i idx =
@@ -76,11 +93,54 @@ inline void q8_decode(
     for (; i < n; ++i) out[i] = code[q[i]] * scale;
 }
 
-/// q[i] = the nearest code of y[i] = x[i] * inv (q8::encode, vectorised with one gather of
-/// the map's bucket table per eight elements where the target has AVX2).
+/// q[i] = the nearest code of y[i] = x[i] * inv (q8::encode, vectorised: with AVX-512, by
+/// q8::Map::decades' arithmetic; with AVX2, one gather of the bucket table per eight).
 inline void q8_encode(const float* x, std::size_t n, float inv, const q8::Map& m, std::uint8_t* q) {
     std::size_t i = 0;
-#if defined(__AVX2__)
+#if defined(__AVX512F__)
+    const q8::Map::Decades& t = m.decades;
+    auto ints = [](const std::int32_t* p) { return _mm512_loadu_si512(p); };
+    const __m512i slot_decade[2] = {ints(t.slot_decade), ints(t.slot_decade + 16)};
+    const __m512 slot_threshold[2] = {_mm512_loadu_ps(t.slot_threshold),
+                                      _mm512_loadu_ps(t.slot_threshold + 16)};
+    const __m512 inv_step = _mm512_loadu_ps(t.inv_step), offset = _mm512_loadu_ps(t.offset);
+    const __m512 step = _mm512_loadu_ps(t.step), mid0 = _mm512_loadu_ps(t.mid0);
+    const __m512i first = ints(t.first), last = ints(t.last);
+    const __m512i nibbles[2] = {_mm512_loadu_si512(t.nibbles), _mm512_loadu_si512(t.nibbles + 16)};
+    const __m512 vinv = _mm512_set1_ps(inv);
+    const __m512i one = _mm512_set1_epi32(1), seven = _mm512_set1_epi32(7);
+    const __m512i c127 = _mm512_set1_epi32(127);  // the exponent of 1, the signed map's 0
+    const __m512i below = _mm512_set1_epi32(static_cast<int>(q8::Map::kFirstExponent - 1));
+    for (; i + 16 <= n; i += 16) {
+        const __m512 y = _mm512_mul_ps(_mm512_loadu_ps(x + i), vinv);
+        const __m512 a = _mm512_abs_ps(y);
+        const __m512i u = _mm512_castps_si512(a);
+        const __m512i e = _mm512_min_epi32(_mm512_max_epi32(_mm512_srli_epi32(u, 23), below), c127);
+        __m512i d = _mm512_permutex2var_epi32(slot_decade[0], e, slot_decade[1]);
+        const __m512 threshold = _mm512_permutex2var_ps(slot_threshold[0], e, slot_threshold[1]);
+        d = _mm512_mask_add_epi32(d, _mm512_cmp_ps_mask(a, threshold, _CMP_GT_OQ), d, one);
+        const __m512 estimate = _mm512_fmadd_ps(a, _mm512_permutexvar_ps(d, inv_step),
+                                                _mm512_permutexvar_ps(d, offset));
+        __m512i r =
+            _mm512_max_epi32(_mm512_cvttps_epi32(estimate), _mm512_permutexvar_epi32(d, first));
+        const __m512 line = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r), _mm512_permutexvar_ps(d, step),
+                                            _mm512_permutexvar_ps(d, mid0));
+        const __m512i word =
+            _mm512_permutex2var_epi32(nibbles[0], _mm512_srli_epi32(r, 3), nibbles[1]);
+        const __m512i shift = _mm512_slli_epi32(_mm512_andnot_si512(r, seven), 2);  // to the top
+        const __m512i ulps = _mm512_srai_epi32(_mm512_sllv_epi32(word, shift), 28);
+        const __m512i boundary = _mm512_add_epi32(_mm512_castps_si512(line), ulps);
+        r = _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(u, boundary), r, one);
+        r = _mm512_min_epi32(r, _mm512_permutexvar_epi32(d, last));
+        // y < 0 as the scalar code has it (not for -0 or NaN)
+        const __mmask16 negative = _mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_LT_OQ);
+        const __m512i index = m.is_signed
+                                  ? _mm512_mask_sub_epi32(_mm512_add_epi32(c127, r), negative, c127,
+                                                          _mm512_min_epi32(r, c127))
+                                  : _mm512_maskz_mov_epi32(static_cast<__mmask16>(~negative), r);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + i), _mm512_cvtepi32_epi8(index));
+    }
+#elif defined(__AVX2__)
     const __m256 vinv = _mm256_set1_ps(inv);
     const __m256i abs_mask = _mm256_set1_epi32(0x7FFFFFFF);
     const __m256i first = _mm256_set1_epi32(static_cast<int>(q8::Map::kFirstExponent << 23));
