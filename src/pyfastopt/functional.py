@@ -44,6 +44,8 @@ __all__ = [
     "adam_",
     "adamax_",
     "adamw_",
+    "delay_tolerant_adagrad_",
+    "elastic_",
     "lion_",
     "nadam_",
     "radam_",
@@ -227,6 +229,71 @@ def adagrad_rule(*, lr, lr_decay, weight_decay, eps, maximize, eps_inside_sqrt) 
         _core.adagrad, _core.adagrad_plan, ("sum",),
         lambda t: (*head, -lr / (1.0 + (t - 1) * lr_decay)),
     )  # fmt: skip
+
+
+def delay_tolerant_adagrad_(
+    param: Arrays,
+    grad: Arrays,
+    sum: Arrays,  # Adagrad's name (shadows the builtin)
+    sum_max: Arrays,
+    gbar: Arrays,
+    gbar_at_read: Arrays,
+    *,
+    step: int,
+    lr: float = 1e-2,
+    lr_decay: float = 0.0,
+    weight_decay: float = 0.0,
+    eps: float = 1e-10,
+    maximize: bool = False,
+    eps_inside_sqrt: bool = False,
+) -> None:
+    r"""Delay-tolerant Adagrad (McMahan & Streeter 2014, AdaptiveRevision): the update a
+    parameter-server shard applies when a worker pushes ``grad`` computed on parameters it
+    read when the shard's running gradient sum was ``gbar_at_read``.
+
+    .. math::
+        \bar g_{bck} = \bar g - \bar g_{read}, \qquad
+        z \mathrel{+}= g^2 + 2 g \bar g_{bck}, \qquad z' = \max(z', z), \qquad
+        \eta = \frac{\eta_0}{\sqrt{z'} + \epsilon}, \\
+        p \mathrel{-}= \eta g - (\eta_{old} - \eta) \bar g_{bck}, \qquad
+        \bar g \mathrel{+}= g
+
+    (:math:`\eta_{old}` from :math:`z'` before the update). ``sum`` is :math:`z`, and
+    hyperparameters are :func:`adagrad_`'s: with ``gbar_at_read == gbar`` (no delay) the
+    step is :func:`adagrad_`'s bit for bit. ``gbar_at_read`` is only read.
+    """
+    rule = delay_tolerant_adagrad_rule(
+        lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps, maximize=maximize,
+        eps_inside_sqrt=eps_inside_sqrt,
+    )  # fmt: skip
+    buffers = {"sum": sum, "sum_max": sum_max, "gbar": gbar, "gbar_at_read": gbar_at_read}
+    rule.apply(param, grad, buffers, step)
+
+
+def delay_tolerant_adagrad_rule(
+    *, lr, lr_decay, weight_decay, eps, maximize, eps_inside_sqrt
+) -> Rule:
+    """Checks the hyperparameters once; the rule of :func:`delay_tolerant_adagrad_`."""
+    coeffs = adagrad_rule(
+        lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps, maximize=maximize,
+        eps_inside_sqrt=eps_inside_sqrt,
+    ).coeffs  # fmt: skip
+    states = ("sum", "sum_max", "gbar", "gbar_at_read")
+    return Rule(_core.delay_tolerant_adagrad, _core.delay_tolerant_adagrad_plan, states, coeffs)
+
+
+def elastic_(param: Arrays, center: Arrays, diff: Arrays, *, alpha: float) -> None:
+    r"""The elastic exchange of EASGD/EAMSGD (Zhang, Choromanska & LeCun 2015) on a worker's
+    parameters, with ``center`` the server's center variable as just read:
+
+    .. math::
+        d = \alpha (x - c), \qquad x \mathrel{-}= d, \qquad \text{diff} = d
+
+    ``diff`` is written (its old values are not read); the server adds it to the center.
+    ``alpha`` (the moving rate, :math:`\eta
+ho`) in [0, 1].
+    """
+    _run(_core.elastic, param, center, [diff], (check.closed_unit("alpha", alpha),))
 
 
 def adadelta_(

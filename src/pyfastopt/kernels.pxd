@@ -40,6 +40,8 @@ cdef extern from "pyfastopt/flat.hpp" namespace "pyfastopt::flat" nogil:
         rule_adabound
         rule_amsbound
         rule_lion
+        rule_delay_tolerant_adagrad
+        rule_elastic
         rule_scale_clamp
         rule_ema
         kNumRules
@@ -94,7 +96,7 @@ cdef inline int update(int rule, const double[::1] coeffs, floating[::1] param,
     cdef Py_ssize_t n = param.shape[0]
     cdef int nstates = num_states(rule)
     cdef Py_ssize_t nbytes = n * sizeof(floating)
-    cdef floating* ptrs[3]  # kMaxStates
+    cdef floating* ptrs[4]  # kMaxStates
     cdef const void* first_state
     cdef int k, status
     if nstates < 0:

@@ -57,6 +57,8 @@ __all__ = [
     "RAdam",
     "RMSprop",
     "Rprop",
+    "delay_tolerant_adagrad",
+    "elastic",
 ]
 
 
@@ -1100,3 +1102,37 @@ class SWATS(_Reference):
             if t > 1 and abs(lam / bc2 - gamma) < eps:
                 state["phase"] = "sgd"
                 state["sgd_lr"] = float(lam / bc2)
+
+
+# Distributed SGD (pyfastopt.distributed): the updates that are not an optimizer's step.
+
+
+def delay_tolerant_adagrad(p, g, state, gbar_at_read, lr=1e-2, eps=1e-10):
+    """One push to a delay-tolerant AdaGrad shard (McMahan & Streeter 2014, AdaptiveRevision),
+    in place on ``p`` and ``state`` ("sum" z, "sum_max" z', "gbar"), as the paper writes it:
+
+        g_bck   = gbar - gbar_at_read        (the gradients applied since the worker read)
+        eta_old = lr / (sqrt(z') + eps)
+        z       = z + g^2 + 2 g g_bck
+        z'      = max(z', z)
+        eta     = lr / (sqrt(z') + eps)
+        p       = p - (eta g - (eta_old - eta) g_bck)
+        gbar    = gbar + g
+    """
+    g_bck = state["gbar"] - gbar_at_read
+    eta_old = lr / (np.sqrt(state["sum_max"]) + eps)
+    state["sum"] = state["sum"] + g * g + 2 * g * g_bck
+    state["sum_max"] = np.maximum(state["sum_max"], state["sum"])
+    eta = lr / (np.sqrt(state["sum_max"]) + eps)
+    p -= eta * g - (eta_old - eta) * g_bck
+    state["gbar"] = state["gbar"] + g
+
+
+def elastic(x, center, alpha):
+    """The elastic exchange of EASGD (Zhang, Choromanska & LeCun 2015): the worker moves
+    toward the center by d = alpha (x - center), in place on ``x``; returns d, which the
+    server adds to the center."""
+    d = alpha * (x - center)
+    x -= d
+    return d
+

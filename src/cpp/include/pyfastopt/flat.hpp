@@ -42,8 +42,8 @@ enum Status : int {
     kOutOfMemory = 5,      ///< the driver's small bookkeeping allocation failed
 };
 
-/// The most state buffers any rule has (AMSGrad, AMSBound, centered RMSprop with momentum).
-inline constexpr int kMaxStates = 3;
+/// The most state buffers any rule has (delay-tolerant Adagrad).
+inline constexpr int kMaxStates = 4;
 
 namespace detail {
 

@@ -7,6 +7,7 @@
 #include "adagrad.hpp"
 #include "adam.hpp"
 #include "adamax.hpp"
+#include "distributed.hpp"
 #include "lion.hpp"
 #include "nadam.hpp"
 #include "radam.hpp"
@@ -37,6 +38,8 @@
     X(AdaBoundPlain, adabound)                            \
     X(AmsBound, amsbound)                                 \
     X(Lion, lion)                                         \
+    X(DelayTolerantAdagrad, delay_tolerant_adagrad)       \
+    X(Elastic, elastic)                                   \
     X(ScaleClamp, scale_clamp)                            \
     X(Ema, ema)                                           \
     X(AdamPattern, _adam_pattern)

@@ -1,0 +1,162 @@
+"""pyfastopt.distributed: every mode trains the example problem (distributed_problem) to the
+single-process loss; shards apply each push once, reject bad pushes without a change, and
+resume from their checkpoints."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import pytest
+from distributed_problem import loss_grad, make_data, optimum
+
+from pyfastopt import distributed as D
+from pyfastopt import optim
+
+DATA = make_data()
+BEST = optimum(DATA)
+STEPS, BATCH = 3000, 32
+
+#: every mode, tuned for the problem (2 workers)
+MODES = {
+    "sync": D.Sync(),
+    "downpour": D.Downpour(),
+    "downpour-fetch2-push3-local": D.Downpour(n_fetch=2, n_push=3, lr=0.05),
+    "easgd": D.EASGD(lr=0.1, rho=2.0, tau=1),
+    "easgd-sync-tau2": D.EASGD(lr=0.1, rho=2.0, tau=2, synchronous=True),
+    "eamsgd": D.EAMSGD(lr=0.05, rho=4.0, tau=2, momentum=0.9),
+    "delay-tolerant-adagrad": D.DelayTolerantAdagrad(lr=0.3),
+}
+
+
+def full_loss(w: np.ndarray) -> float:
+    return loss_grad(w.astype(np.float64), DATA)[0]
+
+
+def single_process_loss() -> float:
+    """Plain SGD (rate 0.1) in one process on as many examples as the 2-worker runs see."""
+    w = np.zeros(DATA[0].shape[1] + 1)
+    opt = optim.SGD([w], lr=0.1)
+    rng = np.random.default_rng(0)
+    for _ in range(2 * STEPS):
+        rows = rng.integers(0, len(DATA[1]), BATCH)
+        opt.step([loss_grad(w, (DATA[0][rows], DATA[1][rows]))[1]])
+    return full_loss(w)
+
+
+SINGLE = single_process_loss()
+
+
+def test_the_single_process_reference_is_near_the_optimum():
+    assert BEST < SINGLE < 1.02 * BEST
+
+
+@pytest.mark.parametrize("mode", MODES.values(), ids=MODES.keys())
+def test_every_mode_reaches_the_single_process_loss(mode):
+    """Within 12% of the single-process SGD loss (the optimum is 1% below it; the EASGD
+    center, an average that lags its workers, ends about 9% above)."""
+    w0 = np.zeros(DATA[0].shape[1] + 1)
+    result = D.train(w0, loss_grad, DATA, mode, steps=STEPS, workers=2, shards=2,
+                     batch_size=BATCH)  # fmt: skip
+    assert full_loss(result.params) < 1.12 * SINGLE
+    assert (w0 == 0).all()  # the caller's params are not touched
+    assert [len(h) for h in result.history] == [STEPS, STEPS]
+    assert [h[-1][1] for h in result.history] == [STEPS * BATCH] * 2  # examples seen
+    assert all(s["duplicates"] == 0 for s in result.shards)
+
+
+def test_float32_params_train_in_float32():
+    w0 = np.zeros(DATA[0].shape[1] + 1, np.float32)
+    result = D.train(w0, loss_grad, DATA, D.Downpour(), steps=STEPS, batch_size=BATCH)
+    assert result.params.dtype == np.float32
+    assert full_loss(result.params) < 1.12 * SINGLE
+
+
+@pytest.mark.parametrize("mode", [MODES["sync"], MODES["easgd-sync-tau2"]], ids=["sync", "easgd"])
+def test_synchronous_modes_are_deterministic(mode):
+    w0 = np.zeros(DATA[0].shape[1] + 1)
+    a, b = (D.train(w0, loss_grad, DATA, mode, steps=200, workers=3, shards=3).params
+            for _ in range(2))  # fmt: skip
+    np.testing.assert_array_equal(a, b)
+
+
+def test_delay_tolerant_adagrad_with_one_worker_is_adagrad():
+    """One worker reads before every push: no delay, so the shards run Adagrad exactly."""
+    w0 = np.zeros(DATA[0].shape[1] + 1)
+    tolerant = D.train(w0, loss_grad, DATA, D.DelayTolerantAdagrad(lr=0.3), steps=300,
+                       workers=1, shards=3)  # fmt: skip
+    plain = D.train(w0, loss_grad, DATA, D.Downpour(optimizer=partial(optim.Adagrad, lr=0.3)),
+                    steps=300, workers=1, shards=3)  # fmt: skip
+    np.testing.assert_array_equal(tolerant.params, plain.params)
+
+
+def test_a_repeated_push_is_applied_once():
+    shard = D.Shard(0, np.zeros(4), D.Downpour(optimizer=partial(optim.SGD, lr=1.0)))
+    g = np.ones(4)
+    assert shard.push(1, 0, g)
+    assert not shard.push(1, 0, g)  # a retry of the same push
+    assert shard.push(1, 1, g)
+    assert not shard.push(1, 1, g)
+    assert shard.push(2, 0, g)  # another worker's numbering
+    np.testing.assert_array_equal(shard.value(), -3.0 * np.ones(4))
+    assert shard.stats() == {"shard": 0, "pushes": 3, "duplicates": 2}
+
+
+@pytest.mark.parametrize("mode", MODES.values(), ids=MODES.keys())
+def test_a_bad_push_raises_and_changes_nothing(mode, tmp_path):
+    shard = D.Shard(1, np.linspace(0, 1, 6), mode, checkpoint=str(tmp_path / "s.pkl"))
+    shard.pull(0)
+    shard.push(0, 0, np.full(6, 0.5))
+    before = shard.state_dict()
+    cases = [
+        (np.ones(6, np.float32), TypeError, r"push from worker \d to shard 1 has dtype float32"),
+        (np.ones(5), ValueError, r"has shape \(5,\), expected \(6,\)"),
+        ([1.0] * 6, TypeError, "expected a NumPy array, got list"),
+    ]
+    for value, error, match in cases:
+        with pytest.raises(error, match=match):
+            shard.push(0, 1, value)
+        with pytest.raises(error, match=match):
+            shard.push_round(1, [np.ones(6), value], mean=True)
+    after = shard.state_dict()
+    np.testing.assert_equal(after, before)
+    if isinstance(mode, D.DelayTolerantAdagrad):
+        with pytest.raises(ValueError, match="worker 5 pushed a gradient before reading"):
+            shard.push(5, 0, np.ones(6))
+        np.testing.assert_equal(shard.state_dict(), before)
+
+
+@pytest.mark.parametrize("mode", MODES.values(), ids=MODES.keys())
+def test_a_restarted_shard_resumes_from_its_checkpoint(mode, tmp_path):
+    path = str(tmp_path / "shard.pkl")
+    rng = np.random.default_rng(1)
+    shard = D.Shard(0, rng.standard_normal(8), mode, checkpoint=path)
+    for seq in range(3):
+        shard.pull(0)
+        shard.push(0, seq, rng.standard_normal(8))
+    shard.save()
+    again = D.Shard(0, np.zeros(8), mode, checkpoint=path)  # the constructor, re-run
+    np.testing.assert_equal(again.state_dict(), shard.state_dict())
+    assert not again.push(0, 2, np.ones(8))  # applied before the restart
+    g = rng.standard_normal(8)
+    shard.pull(0)
+    again.pull(0)
+    shard.push(0, 3, g)
+    again.push(0, 3, g)
+    np.testing.assert_array_equal(again.value(), shard.value())
+
+
+def test_train_rejects_bad_arguments():
+    w0 = np.zeros(DATA[0].shape[1] + 1)
+    with pytest.raises(TypeError, match="params must be a float32 or float64"):
+        D.train(w0.astype(np.int64), loss_grad, DATA, D.Sync(), steps=1)
+    with pytest.raises(ValueError, match="workers \\* alpha must be < 1"):
+        D.train(w0, loss_grad, DATA, D.EASGD(lr=0.5, rho=1.0), steps=1, workers=2)
+    with pytest.raises(ValueError, match="shards"):
+        D.train(w0, loss_grad, DATA, D.Sync(), steps=1, shards=len(w0) + 1)
+    with pytest.raises(ValueError, match="tau"):
+        D.EASGD(tau=0)
+    with pytest.raises(ValueError, match="synchronous"):
+        D.EAMSGD(synchronous=True)
+    with pytest.raises(TypeError, match="grad_fn returned a gradient of dtype float32"):
+        D.train(w0, lambda w, b: (0.0, np.zeros(len(w), np.float32)), DATA, D.Sync(), steps=1)
