@@ -4,6 +4,7 @@ and the hypothesis profiles of the property tests (tests/test_properties_*.py)."
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,3 +70,20 @@ def restore_target():
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261123)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A local Ray cluster of 2 CPUs for the session, inside a network namespace that has
+    only loopback (pyfastopt.distributed.isolate_network: the process stays in it for the
+    rest of the session). Actors import the tests' helper modules from this folder."""
+    import ray
+
+    from pyfastopt.distributed import isolate_network
+
+    isolate_network()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             _node_ip_address="127.0.0.1",
+             runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).parent)}})  # fmt: skip
+    yield ray
+    ray.shutdown()

@@ -1,10 +1,15 @@
 """pyfastopt.distributed: every mode trains the example problem (distributed_problem) to the
-single-process loss; shards apply each push once, reject bad pushes without a change, and
-resume from their checkpoints."""
+single-process loss on both backends (threads; Ray, in a namespace with loopback only, which
+is checked); shards apply each push once, reject bad pushes without a change, and resume from
+their checkpoints; killed Ray actors are restarted and the run completes."""
 
 from __future__ import annotations
 
+import tempfile
+import threading
+import time
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,15 +20,15 @@ from pyfastopt import optim
 
 DATA = make_data()
 BEST = optimum(DATA)
-STEPS, BATCH = 3000, 32
+STEPS, BATCH = 1000, 96
 
-#: every mode, tuned for the problem (2 workers)
+#: every mode, tuned for the problem (2 workers; Sync's rate doubled for its doubled batch)
 MODES = {
-    "sync": D.Sync(),
+    "sync": D.Sync(optimizer=partial(optim.SGD, lr=0.2)),
     "downpour": D.Downpour(),
     "downpour-fetch2-push3-local": D.Downpour(n_fetch=2, n_push=3, lr=0.05),
-    "easgd": D.EASGD(lr=0.1, rho=2.0, tau=1),
-    "easgd-sync-tau2": D.EASGD(lr=0.1, rho=2.0, tau=2, synchronous=True),
+    "easgd": D.EASGD(lr=0.2, rho=2.0, tau=1),
+    "easgd-sync-tau2": D.EASGD(lr=0.2, rho=2.0, tau=2, synchronous=True),
     "eamsgd": D.EAMSGD(lr=0.05, rho=4.0, tau=2, momentum=0.9),
     "delay-tolerant-adagrad": D.DelayTolerantAdagrad(lr=0.3),
 }
@@ -48,17 +53,24 @@ SINGLE = single_process_loss()
 
 
 def test_the_single_process_reference_is_near_the_optimum():
-    assert BEST < SINGLE < 1.02 * BEST
+    assert BEST < SINGLE < 1.06 * BEST
+
+
+@pytest.fixture(params=["threads", "ray"])
+def backend(request):
+    if request.param == "ray":
+        request.getfixturevalue("ray_cluster")
+    return request.param
 
 
 @pytest.mark.parametrize("mode", MODES.values(), ids=MODES.keys())
-def test_every_mode_reaches_the_single_process_loss(mode):
-    """Within 12% of the single-process SGD loss (the optimum is 1% below it; the EASGD
-    center, an average that lags its workers, ends about 9% above)."""
+def test_every_mode_reaches_the_single_process_loss(mode, backend):
+    """Within 10% of the single-process SGD loss (the optimum is 5% below it; the EASGD
+    center, an average that lags its workers, ends about 5% above it)."""
     w0 = np.zeros(DATA[0].shape[1] + 1)
     result = D.train(w0, loss_grad, DATA, mode, steps=STEPS, workers=2, shards=2,
-                     batch_size=BATCH)  # fmt: skip
-    assert full_loss(result.params) < 1.12 * SINGLE
+                     batch_size=BATCH, backend=backend)  # fmt: skip
+    assert full_loss(result.params) < 1.10 * SINGLE
     assert (w0 == 0).all()  # the caller's params are not touched
     assert [len(h) for h in result.history] == [STEPS, STEPS]
     assert [h[-1][1] for h in result.history] == [STEPS * BATCH] * 2  # examples seen
@@ -69,10 +81,11 @@ def test_float32_params_train_in_float32():
     w0 = np.zeros(DATA[0].shape[1] + 1, np.float32)
     result = D.train(w0, loss_grad, DATA, D.Downpour(), steps=STEPS, batch_size=BATCH)
     assert result.params.dtype == np.float32
-    assert full_loss(result.params) < 1.12 * SINGLE
+    assert full_loss(result.params) < 1.10 * SINGLE
 
 
-@pytest.mark.parametrize("mode", [MODES["sync"], MODES["easgd-sync-tau2"]], ids=["sync", "easgd"])
+@pytest.mark.parametrize("mode", [MODES["sync"], D.EASGD(lr=0.1, rho=2.0, tau=2, synchronous=True)],
+                         ids=["sync", "easgd"])  # fmt: skip
 def test_synchronous_modes_are_deterministic(mode):
     w0 = np.zeros(DATA[0].shape[1] + 1)
     a, b = (D.train(w0, loss_grad, DATA, mode, steps=200, workers=3, shards=3).params
@@ -99,7 +112,7 @@ def test_a_repeated_push_is_applied_once():
     assert not shard.push(1, 1, g)
     assert shard.push(2, 0, g)  # another worker's numbering
     np.testing.assert_array_equal(shard.value(), -3.0 * np.ones(4))
-    assert shard.stats() == {"shard": 0, "pushes": 3, "duplicates": 2}
+    assert shard.stats() == {"shard": 0, "pushes": 3, "duplicates": 2, "by_worker": {1: 2, 2: 1}}
 
 
 @pytest.mark.parametrize("mode", MODES.values(), ids=MODES.keys())
@@ -160,3 +173,51 @@ def test_train_rejects_bad_arguments():
         D.EAMSGD(synchronous=True)
     with pytest.raises(TypeError, match="grad_fn returned a gradient of dtype float32"):
         D.train(w0, lambda w, b: (0.0, np.zeros(len(w), np.float32)), DATA, D.Sync(), steps=1)
+
+
+def test_a_killed_shard_and_a_killed_worker_are_restarted_and_the_run_completes(ray_cluster):
+    """Mid-run, Ray kills shard 0 and then worker 1 (restartable: Ray starts them again and
+    retries their calls). The shard resumes from its checkpoint (written after every push),
+    the worker after its last applied push: every shard has applied exactly STEPS pushes of
+    each worker (none lost, none twice), and the loss is as without faults."""
+    ray = ray_cluster
+    w0 = np.zeros(DATA[0].shape[1] + 1)
+    out: dict = {}
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as folder:  # fast checkpoints
+        def run() -> None:
+            out["result"] = D.train(w0, loss_grad, DATA, D.Downpour(), steps=STEPS,
+                                    batch_size=BATCH, backend="ray", checkpoint_dir=folder,
+                                    checkpoint_every=1)  # fmt: skip
+
+        driver = threading.Thread(target=run)
+        driver.start()
+        deadline = time.time() + 120
+        while not (Path(folder) / "shard-0.pkl").exists() and time.time() < deadline:
+            time.sleep(0.05)  # the first push applied
+        names = {a["name"] for a in ray.util.list_named_actors(all_namespaces=True)}
+        shard = next(n for n in names if n.endswith("-shard-0"))
+        worker = next(n for n in names if n.endswith("-worker-1"))
+        for name in (shard, worker):
+            time.sleep(0.5)
+            assert driver.is_alive()  # mid-run
+            ray.kill(ray.get_actor(name), no_restart=False)
+        driver.join(timeout=300)
+    result = out["result"]
+    assert full_loss(result.params) < 1.10 * SINGLE
+    for stats in result.shards:
+        assert stats["by_worker"] == {0: STEPS, 1: STEPS}
+
+
+def test_ray_traffic_stays_on_loopback(ray_cluster):
+    """After the Ray runs of this session: this namespace has one interface, loopback, and
+    every socket in it (Ray's servers and their connections) is bound and connected to
+    loopback addresses (or the wildcard, which here is loopback)."""
+    import socket
+
+    w0 = np.zeros(DATA[0].shape[1] + 1)
+    D.train(w0, loss_grad, DATA, D.Downpour(), steps=20, backend="ray")
+    assert [name for _, name in socket.if_nameindex()] == ["lo"]
+    endpoints = D.network_endpoints()
+    assert any(state == "LISTEN" for _, state, _, _ in endpoints)  # Ray's servers are seen
+    elsewhere = [e for e in endpoints if not (D.is_local(e[2]) and D.is_local(e[3]))]
+    assert elsewhere == []

@@ -9,7 +9,8 @@ Modes (:mod:`._modes`): synchronous data-parallel SGD (:class:`Sync`), Downpour 
 The flat parameter vector is cut into ``shards`` contiguous slices, each owned by a
 :class:`Shard` that applies the mode's server update to it; ``workers`` replicas each take an
 equal contiguous part of the data rows. Backends: ``"threads"`` runs shards and workers in
-this process (a lock per shard; the kernels and NumPy release the GIL).
+this process (a lock per shard; the kernels and NumPy release the GIL); ``"ray"`` makes them
+Ray actors (the ``[distributed]`` extra), restarted by Ray when they die.
 
 Determinism: a synchronous mode gives the same result for the same inputs (each round's
 values are combined in worker order); the asynchronous ones depend on how the workers'
@@ -22,19 +23,19 @@ type, dtype or shape raises ``TypeError``/``ValueError`` and changes nothing.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .. import _validate as check
+from ._backends import Ray, Threads
 from ._modes import EAMSGD, EASGD, DelayTolerantAdagrad, Downpour, Mode, Sync
+from ._network import is_local, isolate_network, network_endpoints
 from ._server import Shard
-from ._worker import GradFn, Worker
+from ._worker import GradFn
 
 __all__ = [
     "EAMSGD",
@@ -44,6 +45,9 @@ __all__ = [
     "Result",
     "Shard",
     "Sync",
+    "is_local",
+    "isolate_network",
+    "network_endpoints",
     "train",
 ]
 
@@ -58,19 +62,8 @@ class Result:
     #: one entry per local step
     history: list[list[tuple[float, int, float]]]
     seconds: float
-    #: per shard: pushes applied and duplicate pushes ignored
-    shards: list[dict[str, int]] = field(default_factory=list)
-
-
-class _Local:
-    """A shard in this process: calls run one at a time."""
-
-    def __init__(self, shard: Shard) -> None:
-        self.shard, self.lock = shard, threading.Lock()
-
-    def call(self, method: str, *args: Any) -> Any:
-        with self.lock:
-            return getattr(self.shard, method)(*args)
+    #: per shard (Shard.stats): pushes applied, in all and per worker, and retries ignored
+    shards: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _bounds(n: int, parts: int) -> list[int]:
@@ -90,7 +83,10 @@ def train(
     batch_size: int = 32,
     seed: int = 0,
     backend: str = "threads",
+    address: str | None = None,
+    num_cpus: int | None = None,
     checkpoint_dir: str | None = None,
+    checkpoint_every: int = 0,
 ) -> Result:
     """Trains ``params`` (a flat float32 or float64 array, left unchanged) with ``workers``
     replicas and ``shards`` server shards; returns the server's final parameters.
@@ -98,14 +94,20 @@ def train(
     Args:
         grad_fn: ``(params, batch) -> (loss, grad)``, pure NumPy and thread-safe; ``batch`` is
             a tuple of rows of the arrays of ``data``; ``grad`` has the params' dtype and shape.
+            On Ray it is pickled to the workers (cloudpickle: its module must be importable
+            there, or registered to be pickled by value).
         data: row-aligned arrays (e.g. ``(X, y)``); worker ``w`` gets the ``w``-th of
             ``workers`` contiguous parts of the rows, in minibatches of ``batch_size`` drawn
             in a fresh random order each pass (from ``seed`` and ``w``).
         mode: :class:`Sync`, :class:`Downpour`, :class:`EASGD`, :class:`EAMSGD` or
             :class:`DelayTolerantAdagrad`.
         steps: local steps per worker (for the synchronous modes, rounds).
-        checkpoint_dir: where each shard saves its state when the run ends (``shard-<k>.pkl``;
-            a shard created with an existing file resumes from it).
+        backend: ``"threads"`` (this process) or ``"ray"`` (actors; ``address`` of an existing
+            cluster, else the one this process has started, else a local one started for the
+            run with ``num_cpus`` CPUs, default 2, on 127.0.0.1, and stopped after it).
+        checkpoint_dir: where each shard saves its state (``shard-<k>.pkl``) every
+            ``checkpoint_every`` applied pushes and at the end; a shard created with an
+            existing file resumes from it (a restarted actor, or a run resumed).
     """
     if not isinstance(params, np.ndarray) or params.dtype not in (np.float32, np.float64):
         msg = f"params must be a float32 or float64 NumPy array, got {_describe(params)}"
@@ -117,6 +119,7 @@ def train(
     workers = check.integer("workers", workers, 1)
     shards = check.integer("shards", shards, 1, params.size)
     batch_size = check.integer("batch_size", batch_size, 1)
+    checkpoint_every = check.integer("checkpoint_every", checkpoint_every, 0)
     data = tuple(np.asarray(a) for a in data)
     rows = len(data[0]) if data else 0
     if not data or any(len(a) != rows for a in data) or rows < workers:
@@ -125,39 +128,51 @@ def train(
     if isinstance(mode, EASGD) and workers * mode.alpha >= 1:
         msg = f"workers * alpha must be < 1 for EASGD to be stable, got {workers * mode.alpha}"
         raise ValueError(msg)
-    if backend != "threads":
-        msg = f"backend must be 'threads', got {backend!r}"
+    if backend == "threads":
+        cluster: Any = Threads(workers)
+    elif backend == "ray":
+        cluster = Ray(workers, address, num_cpus)
+    else:
+        msg = f"backend must be 'threads' or 'ray', got {backend!r}"
         raise ValueError(msg)
+    try:
+        return _run(cluster, params, grad_fn, data, mode, steps, workers, shards, batch_size,
+                    seed, checkpoint_dir, checkpoint_every)  # fmt: skip
+    finally:
+        cluster.close()
 
+
+def _run(cluster: Any, params: np.ndarray, grad_fn: GradFn, data: tuple, mode: Mode,
+         steps: int, workers: int, shards: int, batch_size: int, seed: int,
+         checkpoint_dir: str | None, checkpoint_every: int) -> Result:  # fmt: skip
     bounds = _bounds(params.size, shards)
     handles = [
-        _Local(Shard(k, params[lo:hi], mode, _checkpoint(checkpoint_dir, k)))
+        cluster.shard(k, params[lo:hi], mode, _checkpoint(checkpoint_dir, k), checkpoint_every)
         for k, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:]))
     ]
-    parts = _bounds(rows, workers)
+    parts = _bounds(len(data[0]), workers)
     replicas = [
-        Worker(w, mode, grad_fn, tuple(a[lo:hi] for a in data), batch_size, bounds, seed)
+        cluster.worker(w, mode, grad_fn, tuple(a[lo:hi] for a in data), batch_size, bounds, seed)
         for w, (lo, hi) in enumerate(zip(parts[:-1], parts[1:]))
     ]
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        if mode.synchronous:
-            for r in range(steps):
-                values = list(pool.map(Worker.round, replicas, [handles] * workers,
-                                       [r] * workers, [start] * workers))  # fmt: skip
-                if values[0] is not None:  # (EASGD: an exchange round)
-                    for k, handle in enumerate(handles):
-                        parts_k = [v[k] for v in values]
-                        handle.call("push_round", r, parts_k, isinstance(mode, Sync))
-        else:
-            list(pool.map(Worker.run, replicas, [handles] * workers, [steps] * workers,
-                          [start] * workers))  # fmt: skip
-    seconds = time.perf_counter() - start
+    cluster.map(replicas, "log")  # every worker up (Ray starts actors lazily), then the clock
+    type(handles[0]).call_each(handles, "stats", [()] * shards)
+    start = time.time()
+    if mode.synchronous:
+        for r in range(steps):
+            values = cluster.map(replicas, "round", handles, r, start)
+            if values[0] is not None:  # (EASGD: an exchange round)
+                mean = isinstance(mode, Sync)
+                rounds = [(r, [v[k] for v in values], mean) for k in range(shards)]
+                type(handles[0]).call_each(handles, "push_round", rounds)
+    else:
+        cluster.map(replicas, "run", handles, steps, start)
+    seconds = time.time() - start
     for handle in handles:
         handle.call("save")
     final = np.concatenate([h.call("value") for h in handles])
-    return Result(final, [w.history for w in replicas], seconds,
-                  [h.call("stats") for h in handles])  # fmt: skip
+    history = cluster.map(replicas, "log")
+    return Result(final, history, seconds, [h.call("stats") for h in handles])
 
 
 def _checkpoint(folder: str | None, shard: int) -> str | None:

@@ -106,18 +106,20 @@ class Shard:
     """Parameters [start, stop) of the flat vector and their server state.
 
     ``checkpoint``: a file path; if it exists, the shard starts from it (a restarted actor
-    resumes), and :meth:`save` writes it atomically (a temporary file, then a rename).
-    Methods are called one at a time (the backend serialises them).
+    resumes), and :meth:`save` writes it atomically (a temporary file, then a rename), by
+    itself after every ``checkpoint_every`` applied pushes (0: only when asked). Methods
+    are called one at a time (the backend serialises them).
     """
 
     def __init__(self, index: int, params: np.ndarray, mode: Mode,
-                 checkpoint: str | None = None) -> None:  # fmt: skip
+                 checkpoint: str | None = None, checkpoint_every: int = 0) -> None:  # fmt: skip
         self.index = index
         self.params = np.array(params, copy=True)  # its own: arrays from Ray are read-only
         self.rule = _rule_of(self.params, mode)
         self.applied: dict[int, int] = {}  # worker -> last sequence number applied
+        self.counts: dict[int, int] = {}  # worker -> pushes applied
         self.pushes = self.duplicates = 0
-        self.checkpoint = checkpoint
+        self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
         if checkpoint is not None and Path(checkpoint).exists():
             with Path(checkpoint).open("rb") as f:
                 self.load_state_dict(pickle.load(f))
@@ -139,7 +141,10 @@ class Shard:
             self.rule.check(worker)
         self.rule.apply(worker, value)
         self.applied[worker] = seq
+        self.counts[worker] = self.counts.get(worker, 0) + 1
         self.pushes += 1
+        if self.checkpoint_every and self.pushes % self.checkpoint_every == 0:
+            self.save()
         return True
 
     def push_round(self, seq: int, values: list[Any], mean: bool) -> bool:
@@ -162,13 +167,17 @@ class Shard:
         """The last sequence number applied from ``worker`` (-1: none)."""
         return self.applied.get(worker, -1)
 
-    def stats(self) -> dict[str, int]:
-        return {"shard": self.index, "pushes": self.pushes, "duplicates": self.duplicates}
+    def stats(self) -> dict[str, Any]:
+        """Pushes applied (in all and per worker; -1: synchronous rounds) and retries
+        ignored."""
+        return {"shard": self.index, "pushes": self.pushes, "duplicates": self.duplicates,
+                "by_worker": dict(self.counts)}  # fmt: skip
 
     def state_dict(self) -> dict[str, Any]:
         """A deep copy of everything the shard holds."""
         return copy.deepcopy({"params": self.params, "rule": self.rule.state_dict(),
-                              "applied": self.applied, "pushes": self.pushes,
+                              "applied": self.applied, "counts": self.counts,
+                              "pushes": self.pushes,
                               "duplicates": self.duplicates})  # fmt: skip
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -178,7 +187,7 @@ class Shard:
             raise ValueError(msg)
         self.params[...] = state["params"]
         self.rule.load_state_dict(state["rule"])
-        self.applied = dict(state["applied"])
+        self.applied, self.counts = dict(state["applied"]), dict(state["counts"])
         self.pushes, self.duplicates = state["pushes"], state["duplicates"]
 
     def save(self) -> None:

@@ -30,23 +30,28 @@ class Worker:
         self.cursor = 0
         self.examples = 0
         self.loss = float("nan")  # of the last minibatch
-        self.seq = 0
         self.history: list[tuple[float, int, float]] = []  # (seconds, examples, batch loss)
         self.params: np.ndarray | None = None  # EASGD: the worker's own parameters
         self.local: Any = None  # EASGD/EAMSGD: the local optimizer; Downpour: the local rule
 
-    def run(self, shards: list[Any], steps: int, start: float) -> list[tuple[float, int, float]]:
-        """The asynchronous modes: ``steps`` local steps, pushing as the mode says."""
-        self.seq = 1 + max(s.call("last_seq", self.index) for s in shards)  # resume after
-        for t in range(steps):
+    def run(self, shards: list[Any], steps: int, start: float) -> None:
+        """The asynchronous modes: local steps until ``steps``, pushing as the mode says. A
+        push is numbered by its step, and a restarted worker resumes after the last push that
+        every shard applied (a shard that has the redone step's push already ignores it: each
+        applies one push per step, none twice, none lost)."""
+        first = 1 + min(_each(shards, "last_seq", [(self.index,)] * len(shards)))
+        for t in range(first, steps):
             if isinstance(self.mode, Downpour):
                 self._downpour_step(shards, t, steps)
             elif isinstance(self.mode, EASGD):
                 self._elastic_step(shards, t, exchange=t % self.mode.tau == 0)
             else:
                 assert isinstance(self.mode, DelayTolerantAdagrad)
-                self._push(shards, self._gradient(self._pull(shards)))
+                self._push(shards, t, self._gradient(self._pull(shards)))
             self._log(start)
+
+    def log(self) -> list[tuple[float, int, float]]:
+        """(seconds since the start, examples processed, minibatch loss) per local step."""
         return self.history
 
     def round(self, shards: list[Any], r: int, start: float) -> list[np.ndarray] | None:
@@ -64,7 +69,7 @@ class Worker:
     def _downpour_step(self, shards: list[Any], t: int, steps: int) -> None:
         mode = self.mode
         assert isinstance(mode, Downpour)
-        if t % mode.n_fetch == 0:
+        if t % mode.n_fetch == 0 or self.params is None:
             self.params = self._pull(shards)
             self.local = self.local if self.local is not None else np.zeros_like(self.params)
         assert self.params is not None
@@ -73,7 +78,7 @@ class Worker:
         if mode.lr > 0:
             F.sgd_(self.params, grad, step=1, lr=mode.lr)
         if (t + 1) % mode.n_push == 0 or t + 1 == steps:
-            self._push(shards, self.local)
+            self._push(shards, t, self.local)
             self.local[...] = 0
 
     def _elastic_step(self, shards: list[Any], t: int, exchange: bool,
@@ -91,23 +96,21 @@ class Worker:
             F.elastic_(self.params, self._pull(shards), diff, alpha=mode.alpha)
             out = self._split(diff)
             if push:
-                self._push(shards, diff)
+                self._push(shards, t, diff)
         self.local.step([grad])
         return out
 
     def _pull(self, shards: list[Any]) -> np.ndarray:
-        return np.concatenate([s.call("pull", self.index) for s in shards])
+        return np.concatenate(_each(shards, "pull", [(self.index,)] * len(shards)))
 
-    def _push(self, shards: list[Any], value: np.ndarray) -> None:
-        for shard, part in zip(shards, self._split(value)):
-            shard.call("push", self.index, self.seq, part)
-        self.seq += 1
+    def _push(self, shards: list[Any], t: int, value: np.ndarray) -> None:
+        _each(shards, "push", [(self.index, t, part) for part in self._split(value)])
 
     def _split(self, value: np.ndarray) -> list[np.ndarray]:
         return [value[lo:hi] for lo, hi in zip(self.bounds[:-1], self.bounds[1:])]
 
     def _log(self, start: float) -> None:
-        self.history.append((time.perf_counter() - start, self.examples, self.loss))
+        self.history.append((time.time() - start, self.examples, self.loss))
 
     def _gradient(self, params: np.ndarray) -> np.ndarray:
         """The gradient at ``params`` on the next minibatch (its loss kept for the log)."""
@@ -129,3 +132,8 @@ class Worker:
         take = self.order[self.cursor : self.cursor + self.batch_size]
         self.cursor += len(take)
         return tuple(a[take] for a in self.data)
+
+
+def _each(shards: list[Any], method: str, args: list[tuple]) -> list[Any]:
+    """One call per shard (all at once where the backend can)."""
+    return type(shards[0]).call_each(shards, method, args)
