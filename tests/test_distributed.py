@@ -159,6 +159,34 @@ def test_a_restarted_shard_resumes_from_its_checkpoint(mode, tmp_path):
     np.testing.assert_array_equal(again.value(), shard.value())
 
 
+@pytest.mark.parametrize("mode", [MODES["sync"], MODES["downpour"]], ids=["sync", "downpour"])
+def test_an_interrupted_run_resumes_from_the_checkpoints(mode, tmp_path):
+    """A run of STEPS steps, then the same run again on its checkpoints: nothing is left to
+    do (every push was applied); with twice the steps, it goes on where the first stopped."""
+    w0 = np.zeros(DATA[0].shape[1] + 1)
+    run = partial(D.train, w0, loss_grad, DATA, mode, batch_size=BATCH,
+                  checkpoint_dir=str(tmp_path))  # fmt: skip
+    first = run(steps=200)
+    again = run(steps=200)
+    np.testing.assert_array_equal(again.params, first.params)
+    assert again.history == [[], []]
+    longer = run(steps=400)
+    assert [len(h) for h in longer.history] == [200, 200]
+    assert sum(s["pushes"] for s in longer.shards) == 2 * sum(s["pushes"] for s in first.shards)
+    assert full_loss(longer.params) < full_loss(first.params)
+
+
+def test_the_trace_reads_the_server_as_the_run_goes():
+    w0 = np.zeros(DATA[0].shape[1] + 1)
+    result = D.train(w0, loss_grad, DATA, MODES["downpour"], steps=300, trace_every=0.002)
+    times = [t for t, _ in result.trace]
+    assert len(times) >= 3 and times == sorted(times) and times[-1] == result.seconds
+    np.testing.assert_array_equal(result.trace[0][1], w0)
+    np.testing.assert_array_equal(result.trace[-1][1], result.params)
+    losses = [full_loss(p) for _, p in result.trace]
+    assert losses[-1] < losses[0]
+
+
 def test_train_rejects_bad_arguments():
     w0 = np.zeros(DATA[0].shape[1] + 1)
     with pytest.raises(TypeError, match="params must be a float32 or float64"):

@@ -23,6 +23,7 @@ type, dtype or shape raises ``TypeError``/``ValueError`` and changes nothing.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from .. import _validate as check
 from ._backends import Ray, Threads
 from ._modes import EAMSGD, EASGD, DelayTolerantAdagrad, Downpour, Mode, Sync
 from ._network import is_local, isolate_network, network_endpoints
-from ._server import Shard
+from ._server import ROUND, Shard
 from ._worker import GradFn
 
 __all__ = [
@@ -64,6 +65,8 @@ class Result:
     seconds: float
     #: per shard (Shard.stats): pushes applied, in all and per worker, and retries ignored
     shards: list[dict[str, Any]] = field(default_factory=list)
+    #: with ``trace_every``: (seconds since the start, the server's parameters then)
+    trace: list[tuple[float, np.ndarray]] = field(default_factory=list)
 
 
 def _bounds(n: int, parts: int) -> list[int]:
@@ -87,6 +90,7 @@ def train(
     num_cpus: int | None = None,
     checkpoint_dir: str | None = None,
     checkpoint_every: int = 0,
+    trace_every: float | None = None,
 ) -> Result:
     """Trains ``params`` (a flat float32 or float64 array, left unchanged) with ``workers``
     replicas and ``shards`` server shards; returns the server's final parameters.
@@ -108,6 +112,8 @@ def train(
         checkpoint_dir: where each shard saves its state (``shard-<k>.pkl``) every
             ``checkpoint_every`` applied pushes and at the end; a shard created with an
             existing file resumes from it (a restarted actor, or a run resumed).
+        trace_every: read the server's parameters about every this many seconds while the
+            run goes on (into ``Result.trace``, for loss curves).
     """
     if not isinstance(params, np.ndarray) or params.dtype not in (np.float32, np.float64):
         msg = f"params must be a float32 or float64 NumPy array, got {_describe(params)}"
@@ -120,6 +126,8 @@ def train(
     shards = check.integer("shards", shards, 1, params.size)
     batch_size = check.integer("batch_size", batch_size, 1)
     checkpoint_every = check.integer("checkpoint_every", checkpoint_every, 0)
+    if trace_every is not None:
+        trace_every = check.positive("trace_every", trace_every)
     data = tuple(np.asarray(a) for a in data)
     rows = len(data[0]) if data else 0
     if not data or any(len(a) != rows for a in data) or rows < workers:
@@ -137,14 +145,15 @@ def train(
         raise ValueError(msg)
     try:
         return _run(cluster, params, grad_fn, data, mode, steps, workers, shards, batch_size,
-                    seed, checkpoint_dir, checkpoint_every)  # fmt: skip
+                    seed, checkpoint_dir, checkpoint_every, trace_every)  # fmt: skip
     finally:
         cluster.close()
 
 
 def _run(cluster: Any, params: np.ndarray, grad_fn: GradFn, data: tuple, mode: Mode,
          steps: int, workers: int, shards: int, batch_size: int, seed: int,
-         checkpoint_dir: str | None, checkpoint_every: int) -> Result:  # fmt: skip
+         checkpoint_dir: str | None, checkpoint_every: int,
+         trace_every: float | None) -> Result:  # fmt: skip
     bounds = _bounds(params.size, shards)
     handles = [
         cluster.shard(k, params[lo:hi], mode, _checkpoint(checkpoint_dir, k), checkpoint_every)
@@ -158,8 +167,20 @@ def _run(cluster: Any, params: np.ndarray, grad_fn: GradFn, data: tuple, mode: M
     cluster.map(replicas, "log")  # every worker up (Ray starts actors lazily), then the clock
     type(handles[0]).call_each(handles, "stats", [()] * shards)
     start = time.time()
-    if mode.synchronous:
-        for r in range(steps):
+    trace: list[tuple[float, np.ndarray]] = []
+    tracing = threading.Event()
+
+    def read() -> None:
+        while not tracing.wait(trace_every):
+            trace.append((time.time() - start, _value(handles)))
+
+    tracer = threading.Thread(target=read, daemon=True)
+    if trace_every is not None:
+        trace.append((0.0, _value(handles)))
+        tracer.start()
+    if mode.synchronous:  # (a resumed run goes on after the last round every shard has)
+        first = 1 + min(type(handles[0]).call_each(handles, "last_seq", [(ROUND,)] * shards))
+        for r in range(first, steps):
             values = cluster.map(replicas, "round", handles, r, start)
             if values[0] is not None:  # (EASGD: an exchange round)
                 mean = isinstance(mode, Sync)
@@ -168,11 +189,21 @@ def _run(cluster: Any, params: np.ndarray, grad_fn: GradFn, data: tuple, mode: M
     else:
         cluster.map(replicas, "run", handles, steps, start)
     seconds = time.time() - start
+    if trace_every is not None:
+        tracing.set()
+        tracer.join()
     for handle in handles:
         handle.call("save")
-    final = np.concatenate([h.call("value") for h in handles])
+    final = _value(handles)
+    if trace_every is not None:
+        trace.append((seconds, final))
     history = cluster.map(replicas, "log")
-    return Result(final, history, seconds, [h.call("stats") for h in handles])
+    return Result(final, history, seconds, [h.call("stats") for h in handles], trace)
+
+
+def _value(handles: list[Any]) -> np.ndarray:
+    """The server's parameters (every shard's, concatenated)."""
+    return np.concatenate(type(handles[0]).call_each(handles, "value", [()] * len(handles)))
 
 
 def _checkpoint(folder: str | None, shard: int) -> str | None:
