@@ -37,3 +37,11 @@ def test_mixed_precision_example_fits_its_target_from_bfloat16_weights():
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
     index = next(i for i, code in enumerate(blocks) if "opt.precision = Precision(" in code)
     assert run_example(index) < 1e-3
+
+
+def test_distributed_example_fits_its_logistic_regression():
+    """Downpour with an Adagrad server on separable data: the mean logistic loss falls from
+    log 2 = 0.69 to about 0.11."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
+    index = next(i for i, code in enumerate(blocks) if "distributed.train(" in code)
+    assert run_example(index) < 0.15
