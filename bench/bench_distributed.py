@@ -100,6 +100,10 @@ MODES = {
 }
 
 
+def full_loss(grad_fn, data, w):
+    return grad_fn(w, data)[0]
+
+
 def single_process(grad_fn, w0, data, steps, batch):
     """Plain SGD (rate 0.1) on one core: (seconds, examples, params) every 20 steps."""
     w = w0.copy()
@@ -166,7 +170,7 @@ def main() -> None:
           "server updates/s |\n|---|---|---|---|---|---|---|")  # fmt: skip
     for problem, (grad_fn, init) in PROBLEMS.items():
         w0 = init()
-        full = lambda w, g=grad_fn: g(w, data)[0]  # noqa: E731
+        full = partial(full_loss, grad_fn, data)
         trace = single_process(grad_fn, w0, data, 2 * args.steps, batch)
         seconds = trace[-1][0]
         curves[(problem, "single-process SGD", "")] = [

@@ -180,7 +180,9 @@ def test_the_trace_reads_the_server_as_the_run_goes():
     w0 = np.zeros(DATA[0].shape[1] + 1)
     result = D.train(w0, loss_grad, DATA, MODES["downpour"], steps=300, trace_every=0.002)
     times = [t for t, _ in result.trace]
-    assert len(times) >= 3 and times == sorted(times) and times[-1] == result.seconds
+    assert len(times) >= 3
+    assert times == sorted(times)
+    assert times[-1] == result.seconds
     np.testing.assert_array_equal(result.trace[0][1], w0)
     np.testing.assert_array_equal(result.trace[-1][1], result.params)
     losses = [full_loss(p) for _, p in result.trace]
