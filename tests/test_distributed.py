@@ -176,6 +176,19 @@ def test_an_interrupted_run_resumes_from_the_checkpoints(mode, tmp_path):
     assert full_loss(longer.params) < full_loss(first.params)
 
 
+def test_a_list_of_arrays_trains_as_its_flat_concatenation():
+    """Weights (20,) and bias () as two arrays: the same run as the flat 21-vector."""
+    def split_grad(ws, batch):
+        loss, g = loss_grad(np.concatenate([ws[0], ws[1].ravel()]), batch)
+        return loss, [g[:-1], g[-1:].reshape(())]
+
+    flat = D.train(np.zeros(21), loss_grad, DATA, MODES["sync"], steps=100)
+    listed = D.train([np.zeros(20), np.zeros(())], split_grad, DATA, MODES["sync"], steps=100)
+    assert [p.shape for p in listed.params] == [(20,), ()]
+    np.testing.assert_array_equal(np.concatenate([listed.params[0], listed.params[1].ravel()]),
+                                  flat.params)  # fmt: skip
+
+
 def test_the_trace_reads_the_server_as_the_run_goes():
     w0 = np.zeros(DATA[0].shape[1] + 1)
     result = D.train(w0, loss_grad, DATA, MODES["downpour"], steps=300, trace_every=0.002)

@@ -57,8 +57,9 @@ __all__ = [
 class Result:
     """What :func:`train` returns."""
 
-    #: the server's parameters at the end (EASGD/EAMSGD: the center variable)
-    params: np.ndarray
+    #: the server's parameters at the end (EASGD/EAMSGD: the center variable), flat or as a
+    #: list of arrays, as they were given
+    params: Any
     #: per worker: (seconds since the start, examples it processed, its minibatch loss),
     #: one entry per local step
     history: list[list[tuple[float, int, float]]]
@@ -66,7 +67,7 @@ class Result:
     #: per shard (Shard.stats): pushes applied, in all and per worker, and retries ignored
     shards: list[dict[str, Any]] = field(default_factory=list)
     #: with ``trace_every``: (seconds since the start, the server's parameters then)
-    trace: list[tuple[float, np.ndarray]] = field(default_factory=list)
+    trace: list[tuple[float, Any]] = field(default_factory=list)
 
 
 def _bounds(n: int, parts: int) -> list[int]:
@@ -75,7 +76,7 @@ def _bounds(n: int, parts: int) -> list[int]:
 
 
 def train(
-    params: np.ndarray,
+    params: np.ndarray | Sequence[np.ndarray],
     grad_fn: GradFn,
     data: Sequence[np.ndarray],
     mode: Mode,
@@ -92,12 +93,15 @@ def train(
     checkpoint_every: int = 0,
     trace_every: float | None = None,
 ) -> Result:
-    """Trains ``params`` (a flat float32 or float64 array, left unchanged) with ``workers``
-    replicas and ``shards`` server shards; returns the server's final parameters.
+    """Trains ``params`` (a flat float32 or float64 array, or a list of arrays of one of
+    those dtypes, flattened into one vector; left unchanged) with ``workers`` replicas and
+    ``shards`` server shards; returns the server's final parameters (as given: a flat
+    array, or a list of arrays of the same shapes).
 
     Args:
         grad_fn: ``(params, batch) -> (loss, grad)``, pure NumPy and thread-safe; ``batch`` is
-            a tuple of rows of the arrays of ``data``; ``grad`` has the params' dtype and shape.
+            a tuple of rows of the arrays of ``data``; ``grad`` has the params' dtype and shape
+            (for a list of arrays: a list of gradients, one per array).
             On Ray it is pickled to the workers (cloudpickle: its module must be importable
             there, or registered to be pickled by value).
         data: row-aligned arrays (e.g. ``(X, y)``); worker ``w`` gets the ``w``-th of
@@ -115,6 +119,15 @@ def train(
         trace_every: read the server's parameters about every this many seconds while the
             run goes on (into ``Result.trace``, for loss curves).
     """
+    shapes = None
+    if isinstance(params, (list, tuple)):
+        arrays = [np.asarray(p) for p in params]
+        if not arrays or len({a.dtype for a in arrays}) != 1:
+            msg = "params: a list of arrays must be non-empty, of one dtype"
+            raise TypeError(msg)
+        shapes = [a.shape for a in arrays]
+        params = np.concatenate([a.ravel() for a in arrays])
+        grad_fn = _ListGradient(grad_fn, shapes)
     if not isinstance(params, np.ndarray) or params.dtype not in (np.float32, np.float64):
         msg = f"params must be a float32 or float64 NumPy array, got {_describe(params)}"
         raise TypeError(msg)
@@ -144,10 +157,14 @@ def train(
         msg = f"backend must be 'threads' or 'ray', got {backend!r}"
         raise ValueError(msg)
     try:
-        return _run(cluster, params, grad_fn, data, mode, steps, workers, shards, batch_size,
-                    seed, checkpoint_dir, checkpoint_every, trace_every)  # fmt: skip
+        result = _run(cluster, params, grad_fn, data, mode, steps, workers, shards, batch_size,
+                      seed, checkpoint_dir, checkpoint_every, trace_every)  # fmt: skip
     finally:
         cluster.close()
+    if shapes is not None:
+        result.params = _unflatten(result.params, shapes)
+        result.trace = [(t, _unflatten(p, shapes)) for t, p in result.trace]
+    return result
 
 
 def _run(cluster: Any, params: np.ndarray, grad_fn: GradFn, data: tuple, mode: Mode,
@@ -204,6 +221,24 @@ def _run(cluster: Any, params: np.ndarray, grad_fn: GradFn, data: tuple, mode: M
 def _value(handles: list[Any]) -> np.ndarray:
     """The server's parameters (every shard's, concatenated)."""
     return np.concatenate(type(handles[0]).call_each(handles, "value", [()] * len(handles)))
+
+
+def _unflatten(flat: np.ndarray, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+    """Views of ``flat`` with the given shapes, in order."""
+    sizes = [int(np.prod(s)) for s in shapes]
+    ends = np.cumsum(sizes)
+    return [flat[e - n : e].reshape(s) for n, e, s in zip(sizes, ends, shapes)]
+
+
+class _ListGradient:
+    """A grad_fn on a list of arrays as one on their flat concatenation (picklable for Ray)."""
+
+    def __init__(self, grad_fn: Any, shapes: list[tuple[int, ...]]) -> None:
+        self.grad_fn, self.shapes = grad_fn, shapes
+
+    def __call__(self, flat: np.ndarray, batch: tuple) -> tuple[float, np.ndarray]:
+        loss, grads = self.grad_fn(_unflatten(flat, self.shapes), batch)
+        return loss, np.concatenate([np.asarray(g, flat.dtype).ravel() for g in grads])
 
 
 def _checkpoint(folder: str | None, shard: int) -> str | None:
