@@ -209,6 +209,7 @@ def _run(cluster: Any, params: np.ndarray, grad_fn: GradFn, data: tuple, mode: M
     if trace_every is not None:
         tracing.set()
         tracer.join()
+        trace = [(t, p) for t, p in trace if t < seconds]  # (a read that ended after the run)
     for handle in handles:
         handle.call("save")
     final = _value(handles)
