@@ -5,6 +5,7 @@ their checkpoints; killed Ray actors are restarted and the run completes."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
 import time
@@ -264,3 +265,34 @@ def test_ray_traffic_stays_on_loopback(ray_cluster):
     assert any(state == "LISTEN" for _, state, _, _ in endpoints)  # Ray's servers are seen
     elsewhere = [e for e in endpoints if not (D.is_local(e[2]) and D.is_local(e[3]))]
     assert elsewhere == []
+
+
+def test_another_process_joins_the_running_cluster_by_address(ray_cluster, tmp_path):
+    """backend="ray" with address=: a new process (in this namespace) runs a Downpour job on
+    the session's cluster, which it neither starts nor stops."""
+    import subprocess
+    import sys
+
+    address = ray_cluster.get_runtime_context().gcs_address
+    script = tmp_path / "job.py"
+    script.write_text(
+        "import sys\n"
+        "import distributed_problem\n"
+        "from distributed_problem import loss_grad, make_data\n"
+        "import numpy as np\n"
+        "from ray import cloudpickle\n"
+        "from pyfastopt import distributed as D\n"
+        "cloudpickle.register_pickle_by_value(distributed_problem)  # (a job of its own)\n"
+        "data = make_data()\n"
+        "r = D.train(np.zeros(21), loss_grad, data, D.Downpour(), steps=200, backend='ray',\n"
+        "            address=sys.argv[1])\n"
+        "print(loss_grad(r.params, data)[0], sum(s['pushes'] for s in r.shards))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    out = subprocess.run([sys.executable, str(script), address], capture_output=True, text=True,
+                         env=env, timeout=300, check=True)  # fmt: skip
+    loss, pushes = out.stdout.split()
+    assert float(loss) < 0.2
+    assert int(pushes) == 2 * 2 * 200  # 2 shards x 2 workers x 200 steps
+    assert ray_cluster.is_initialized()  # the session's cluster is still up
+

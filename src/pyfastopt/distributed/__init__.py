@@ -110,9 +110,9 @@ def train(
         mode: :class:`Sync`, :class:`Downpour`, :class:`EASGD`, :class:`EAMSGD` or
             :class:`DelayTolerantAdagrad`.
         steps: local steps per worker (for the synchronous modes, rounds).
-        backend: ``"threads"`` (this process) or ``"ray"`` (actors; ``address`` of an existing
-            cluster, else the one this process has started, else a local one started for the
-            run with ``num_cpus`` CPUs, default 2, on 127.0.0.1, and stopped after it).
+        backend: ``"threads"`` (this process) or ``"ray"`` (actors on the cluster this process
+            is connected to; if none, the one at ``address``; else a local one started for
+            the run with ``num_cpus`` CPUs, default 2, on 127.0.0.1, and stopped after it).
         checkpoint_dir: where each shard saves its state (``shard-<k>.pkl``) every
             ``checkpoint_every`` applied pushes and at the end; a shard created with an
             existing file resumes from it (a restarted actor, or a run resumed).

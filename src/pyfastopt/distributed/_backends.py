@@ -72,9 +72,9 @@ class _RayShard:
 
 class Ray:
     """Shards and workers as Ray actors that Ray restarts when they die (and whose calls
-    it retries: pushes are deduplicated by the shards). ``address``: an existing cluster;
-    None starts a local one for the run (2 CPUs unless ``num_cpus``) and stops it after,
-    or uses the one this process already has. A restarted shard reloads its checkpoint;
+    it retries: pushes are deduplicated by the shards). The cluster: the one this process
+    is connected to; if none, the one at ``address``; else a local one started for the run
+    (2 CPUs unless ``num_cpus``) and stopped after it. A restarted shard reloads its checkpoint;
     a restarted worker resumes after its last applied push. Actors are named
     ``pyfastopt-<run>-shard-<k>`` and ``pyfastopt-<run>-worker-<w>`` (``run``: 8 random hex
     digits), for the tools that look at a cluster (and the fault tests, which kill them)."""
