@@ -97,18 +97,25 @@ class Ray:
         self.worker_class = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=-1)(Worker)
         self.run = uuid.uuid4().hex[:8]
         self.shards, self.workers = itertools.count(), itertools.count()
+        self.actors: list[Any] = []
 
     def shard(self, *args: Any) -> _RayShard:
         name = f"pyfastopt-{self.run}-shard-{next(self.shards)}"
-        return _RayShard(self.shard_class.options(name=name).remote(*args))
+        self.actors.append(self.shard_class.options(name=name).remote(*args))
+        return _RayShard(self.actors[-1])
 
     def worker(self, *args: Any) -> Any:
         name = f"pyfastopt-{self.run}-worker-{next(self.workers)}"
-        return self.worker_class.options(name=name).remote(*args)
+        self.actors.append(self.worker_class.options(name=name).remote(*args))
+        return self.actors[-1]
 
     def map(self, workers: list[Any], method: str, *args: Any) -> list[Any]:
         return self.ray.get([getattr(w, method).remote(*args) for w in workers])
 
     def close(self) -> None:
+        """Ends the run's actors (their CPUs free for the next run at once, not when Ray
+        notices the handles are gone), and the cluster if the run started it."""
+        for actor in self.actors:
+            self.ray.kill(actor, no_restart=True)
         if self.started:
             self.ray.shutdown()
