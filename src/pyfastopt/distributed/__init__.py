@@ -36,7 +36,7 @@ from ._backends import Ray, Threads
 from ._modes import EAMSGD, EASGD, DelayTolerantAdagrad, Downpour, Mode, Sync
 from ._network import is_local, isolate_network, network_endpoints
 from ._server import ROUND, Shard
-from ._worker import GradFn
+from ._worker import GradFn, call_each
 
 __all__ = [
     "EAMSGD",
@@ -182,7 +182,7 @@ def _run(cluster: Any, params: np.ndarray, grad_fn: GradFn, data: tuple, mode: M
         for w, (lo, hi) in enumerate(zip(parts[:-1], parts[1:]))
     ]
     cluster.map(replicas, "log")  # every worker up (Ray starts actors lazily), then the clock
-    type(handles[0]).call_each(handles, "stats", [()] * shards)
+    call_each(handles, "stats", [()] * shards)
     start = time.time()
     trace: list[tuple[float, np.ndarray]] = []
     tracing = threading.Event()
@@ -196,13 +196,13 @@ def _run(cluster: Any, params: np.ndarray, grad_fn: GradFn, data: tuple, mode: M
         trace.append((0.0, _value(handles)))
         tracer.start()
     if mode.synchronous:  # (a resumed run goes on after the last round every shard has)
-        first = 1 + min(type(handles[0]).call_each(handles, "last_seq", [(ROUND,)] * shards))
+        first = 1 + min(call_each(handles, "last_seq", [(ROUND,)] * shards))
         for r in range(first, steps):
             values = cluster.map(replicas, "round", handles, r, start)
             if values[0] is not None:  # (EASGD: an exchange round)
                 mean = isinstance(mode, Sync)
                 rounds = [(r, [v[k] for v in values], mean) for k in range(shards)]
-                type(handles[0]).call_each(handles, "push_round", rounds)
+                call_each(handles, "push_round", rounds)
     else:
         cluster.map(replicas, "run", handles, steps, start)
     seconds = time.time() - start
@@ -210,18 +210,17 @@ def _run(cluster: Any, params: np.ndarray, grad_fn: GradFn, data: tuple, mode: M
         tracing.set()
         tracer.join()
         trace = [(t, p) for t, p in trace if t < seconds]  # (a read that ended after the run)
-    for handle in handles:
-        handle.call("save")
+    call_each(handles, "save", [()] * shards)
     final = _value(handles)
     if trace_every is not None:
         trace.append((seconds, final))
     history = cluster.map(replicas, "log")
-    return Result(final, history, seconds, [h.call("stats") for h in handles], trace)
+    return Result(final, history, seconds, call_each(handles, "stats", [()] * shards), trace)
 
 
 def _value(handles: list[Any]) -> np.ndarray:
     """The server's parameters (every shard's, concatenated)."""
-    return np.concatenate(type(handles[0]).call_each(handles, "value", [()] * len(handles)))
+    return np.concatenate(call_each(handles, "value", [()] * len(handles)))
 
 
 def _unflatten(flat: np.ndarray, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:

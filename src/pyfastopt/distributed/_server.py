@@ -21,14 +21,31 @@ from ._modes import EASGD, DelayTolerantAdagrad, Mode
 ROUND = -1
 
 
-class _OptimizerRule:
+class _Rule:
+    """The server side of a mode. Defaults: nothing to note on a read, every push may be
+    applied, no state besides the parameters."""
+
+    def on_read(self, worker: int) -> None:
+        pass
+
+    def check(self, worker: int) -> None:
+        """Raises if a push from ``worker`` cannot be applied now (before anything changes)."""
+
+    def apply(self, worker: int, value: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class _OptimizerRule(_Rule):
     """Sync and Downpour: the pushed gradient goes to a pyfastopt.optim optimizer."""
 
     def __init__(self, params: np.ndarray, mode: Mode) -> None:
         self.optimizer = mode.server_optimizer()([params])  # type: ignore[union-attr]
-
-    def on_read(self, worker: int) -> None:
-        pass
 
     def apply(self, worker: int, grad: np.ndarray) -> None:
         self.optimizer.step([grad])
@@ -40,26 +57,17 @@ class _OptimizerRule:
         self.optimizer.load_state_dict(state["optimizer"])
 
 
-class _CenterRule:
+class _CenterRule(_Rule):
     """EASGD/EAMSGD: the params are the center; a push is an elastic difference to add."""
 
     def __init__(self, params: np.ndarray, mode: Mode) -> None:
         self.params = params
 
-    def on_read(self, worker: int) -> None:
-        pass
-
     def apply(self, worker: int, diff: np.ndarray) -> None:
         np.add(self.params, diff, out=self.params)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
-
-
-class _DelayTolerantRule:
+class _DelayTolerantRule(_Rule):
     """Delay-tolerant AdaGrad: z, z', the running gradient sum, and each worker's copy of
     that sum as it was at the worker's last read."""
 
@@ -94,7 +102,7 @@ class _DelayTolerantRule:
         self.steps = state["steps"]
 
 
-def _rule_of(params: np.ndarray, mode: Mode) -> Any:
+def _rule_of(params: np.ndarray, mode: Mode) -> _Rule:
     if isinstance(mode, EASGD):
         return _CenterRule(params, mode)
     if isinstance(mode, DelayTolerantAdagrad):
@@ -137,8 +145,7 @@ class Shard:
         if seq <= self.applied.get(worker, -1):
             self.duplicates += 1
             return False
-        if hasattr(self.rule, "check"):
-            self.rule.check(worker)
+        self.rule.check(worker)
         self.rule.apply(worker, value)
         self.applied[worker] = seq
         self.counts[worker] = self.counts.get(worker, 0) + 1

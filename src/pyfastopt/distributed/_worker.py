@@ -32,14 +32,14 @@ class Worker:
         self.loss = float("nan")  # of the last minibatch
         self.history: list[tuple[float, int, float]] = []  # (seconds, examples, batch loss)
         self.params: np.ndarray | None = None  # EASGD: the worker's own parameters
-        self.local: Any = None  # EASGD/EAMSGD: the local optimizer; Downpour: the local rule
+        self.local: Any = None  # EASGD/EAMSGD: the local optimizer; Downpour: accrued grads
 
     def run(self, shards: list[Any], steps: int, start: float) -> None:
         """The asynchronous modes: local steps until ``steps``, pushing as the mode says. A
         push is numbered by its step, and a restarted worker resumes after the last push that
         every shard applied (a shard that has the redone step's push already ignores it: each
         applies one push per step, none twice, none lost)."""
-        first = 1 + min(_each(shards, "last_seq", [(self.index,)] * len(shards)))
+        first = 1 + min(call_each(shards, "last_seq", [(self.index,)] * len(shards)))
         for t in range(first, steps):
             if isinstance(self.mode, Downpour):
                 self._downpour_step(shards, t, steps)
@@ -101,10 +101,10 @@ class Worker:
         return out
 
     def _pull(self, shards: list[Any]) -> np.ndarray:
-        return np.concatenate(_each(shards, "pull", [(self.index,)] * len(shards)))
+        return np.concatenate(call_each(shards, "pull", [(self.index,)] * len(shards)))
 
     def _push(self, shards: list[Any], t: int, value: np.ndarray) -> None:
-        _each(shards, "push", [(self.index, t, part) for part in self._split(value)])
+        call_each(shards, "push", [(self.index, t, part) for part in self._split(value)])
 
     def _split(self, value: np.ndarray) -> list[np.ndarray]:
         return [value[lo:hi] for lo, hi in zip(self.bounds[:-1], self.bounds[1:])]
@@ -134,6 +134,6 @@ class Worker:
         return tuple(a[take] for a in self.data)
 
 
-def _each(shards: list[Any], method: str, args: list[tuple]) -> list[Any]:
-    """One call per shard (all at once where the backend can)."""
+def call_each(shards: list[Any], method: str, args: list[tuple]) -> list[Any]:
+    """One call per shard handle (all at once where the backend can), results in order."""
     return type(shards[0]).call_each(shards, method, args)
