@@ -476,6 +476,21 @@ def test_python_layer_mirrors_functional():
 
 
 @needs_build
+def test_every_functional_step_with_a_rule_has_a_twin():
+    # derived from pyfastopt.functional (its <name>_ with a <name>_rule that return nothing)
+    cuda = importlib.import_module("pyfastopt.cuda")
+    steps = {
+        n for n in F.__all__
+        if n.endswith("_") and hasattr(F, n + "rule")
+        and inspect.signature(getattr(F, n)).return_annotation in (None, "None")
+    }  # fmt: skip
+    assert {"sgd_", "adam_", "lion_"} <= steps
+    assert steps | {"adamw_"} <= set(cuda.__all__)
+    assert "nadam_" not in cuda.__all__  # its scalar state stays on the CPU
+    assert all(callable(getattr(cuda, n)) for n in steps)
+
+
+@needs_build
 def test_python_layer_passes_functionals_coefficients(kernel_calls):
     cuda, calls = importlib.import_module("pyfastopt.cuda"), kernel_calls
     p, g, m, v, vmax = (object() for _ in range(5))

@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cases import CASES, IDS
+from cases import CASES, IDS, NAMES
 from helpers import DTYPES, assert_close, gradients
 
 from pyfastopt import functional as F
-from pyfastopt import reference
+from pyfastopt import optim, reference
 
-# Class name -> (functional, extra kwargs): AdamW and AMSBound are options of adam_/adabound_.
+# Class name -> (functional, extra kwargs): functional.<name in lower case>_, but for AMSBound,
+# an option of adabound_.
 FUNCTIONAL = {
-    "SGD": (F.sgd_, {}), "Adagrad": (F.adagrad_, {}), "Adadelta": (F.adadelta_, {}),
-    "RMSprop": (F.rmsprop_, {}), "Adam": (F.adam_, {}), "AdamW": (F.adamw_, {}),
-    "Adamax": (F.adamax_, {}), "NAdam": (F.nadam_, {}), "RAdam": (F.radam_, {}),
-    "Rprop": (F.rprop_, {}), "AdaBound": (F.adabound_, {}),
-    "AMSBound": (F.adabound_, {"amsbound": True}), "Lion": (F.lion_, {}),
-    "SWATS": (F.swats_, {}),
-}  # fmt: skip
-
+    name: (getattr(F, name.lower() + "_"), {}) for name in NAMES if hasattr(F, name.lower() + "_")
+} | {"AMSBound": (F.adabound_, {"amsbound": True})}
 
 def functional_kwargs(name, kwargs):
     """The class's constructor kwargs as the functional's: betas are split; values that only
@@ -38,13 +33,10 @@ def functional_kwargs(name, kwargs):
 
 
 def initial_state(name, kwargs, key, param):
-    """torch's initial state buffers: Adagrad's sum and Rprop's step size are filled."""
-    if key == "sum":
-        return np.full_like(param, kwargs.get("initial_accumulator_value", 0.0))
-    if key == "step_size":
-        return np.full_like(param, kwargs.get("lr", 1e-2))
-    return np.zeros_like(param)
-
+    """The state buffers as the class starts them (Adagrad's sum and Rprop's step size are
+    filled, as torch fills them)."""
+    opt = getattr(optim, name)([np.zeros(1)], **kwargs)
+    return np.full_like(param, opt._state_fill(key, opt.param_groups[0]))
 
 class FunctionalRun:
     """Steps a functional kernel as the optimizer class would: holds the state buffers (at

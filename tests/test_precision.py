@@ -17,7 +17,7 @@ import pytest
 from cases import CASES, IDS
 from test_functional_reference import FunctionalRun, initial_state
 
-from pyfastopt import _core, reference
+from pyfastopt import _core, optim, reference
 from pyfastopt import functional as F
 from pyfastopt.precision import QUANT_BLOCK, bfloat16, dequantize_8bit, dynamic_map, quantize_8bit
 
@@ -43,9 +43,21 @@ COMBOS = [
 ]
 COMBO_IDS = ["-".join(c) for c in COMBOS]
 # the states each optimizer may keep in 8 bits (rules with kSignedStates), and their maps
-UNSIGNED = {"exp_avg_sq", "max_exp_avg_sq", "sum", "square_avg", "acc_delta", "exp_inf"}
-QUANTIZABLE = {"SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "Adamax", "NAdam",
-               "RAdam", "AdaBound", "AMSBound", "Lion"}  # fmt: skip
+
+
+def _kernel_of(name: str, kwargs: dict) -> str | None:
+    """The kernel an element-wise class steps with these arguments (None: not one rule)."""
+    if name not in optim.element_wise():
+        return None
+    opt = getattr(optim, name)([np.zeros(1)], **kwargs)
+    return opt._rule(opt.param_groups[0]).kernel.__name__
+
+
+# the optimizers that take 8-bit states (their rules' kSignedStates, in _core.signed_states)
+UNSIGNED = {state for rule, flags in _core.signed_states.items()
+            for state, signed in zip(_core.state_names[rule], flags) if not signed}  # fmt: skip
+QUANTIZABLE = {name for name, kwargs in CASES
+               if _kernel_of(name, kwargs) in _core.signed_states}  # fmt: skip
 ULP = {"bfloat16": 2.0**-7, "float16": 2.0**-10, "float32": 0.0}
 # below the smallest normal the spacing is absolute (float16's subnormal step is 2^-24)
 STEP = {"bfloat16": 2.0**-133, "float16": 2.0**-24, "float32": 0.0}

@@ -38,7 +38,8 @@ states on a device also waits, once, for the copy of the 8-bit maps to it). DLPa
 exporters give no read-only flag: such arrays are taken as writable.
 
 Not on the device yet: ``nadam_`` (its rule has scalar state, ``mu_product``, that
-:func:`apply` does not thread through; the kernel itself is ``_cuda.nadam``), and the
+:func:`apply` does not thread through; the kernel itself is ``_cuda.nadam``), ``elastic_``
+(no rule builder: :mod:`pyfastopt.distributed` runs on the CPU), and the
 rules that reduce sums (``swats_``, gradient clipping by norm) and the row-sparse kernels
 (:mod:`pyfastopt.sparse`), which stay CPU-only.
 """
@@ -64,23 +65,12 @@ except ModuleNotFoundError as exc:
     raise ImportError(msg, name=__name__) from exc
 
 __all__ = [
-    "adabound_",
-    "adadelta_",
-    "adagrad_",
-    "adam_",
-    "adamax_",
-    "adamw_",
     "apply",
     "bfloat16_view",
     "build_info",
     "device_count",
     "is_available",
     "kernel_of",
-    "lion_",
-    "radam_",
-    "rmsprop_",
-    "rprop_",
-    "sgd_",
 ]
 
 
@@ -203,16 +193,32 @@ def _on_device(cpu_step: Callable[..., Any], make_rule: Callable[..., Rule], **f
     return device_step
 
 
-F = _functional
-sgd_ = _on_device(F.sgd_, F.sgd_rule)
-adagrad_ = _on_device(F.adagrad_, F.adagrad_rule)
-adadelta_ = _on_device(F.adadelta_, F.adadelta_rule)
-rmsprop_ = _on_device(F.rmsprop_, F.rmsprop_rule)
-adam_ = _on_device(F.adam_, F.adam_rule)
-adamw_ = _on_device(F.adamw_, F.adam_rule, decoupled_weight_decay=True)
-adamax_ = _on_device(F.adamax_, F.adamax_rule)
-radam_ = _on_device(F.radam_, F.radam_rule)
-rprop_ = _on_device(F.rprop_, F.rprop_rule)
-adabound_ = _on_device(F.adabound_, F.adabound_rule)
-lion_ = _on_device(F.lion_, F.lion_rule)
-del F
+def _device_steps() -> dict[str, Callable[..., None]]:
+    """The device twin of every step of :mod:`pyfastopt.functional` that has a rule builder
+    (``<name>_`` and ``<name>_rule``) and returns nothing (the steps with scalar state to
+    hand back stay on the CPU); ``adamw_`` is Adam's rule with decoupled weight decay."""
+    F = _functional
+    steps = {
+        name: _on_device(getattr(F, name), getattr(F, name + "rule"))
+        for name in F.__all__
+        if name.endswith("_") and hasattr(F, name + "rule")
+        and inspect.signature(getattr(F, name)).return_annotation in (None, "None")
+    }  # fmt: skip
+    steps["adamw_"] = _on_device(F.adamw_, F.adam_rule, decoupled_weight_decay=True)
+    return steps
+
+
+_STEPS = _device_steps()
+__all__.extend(sorted(_STEPS))
+
+
+def __getattr__(name: str) -> Callable[..., None]:
+    try:
+        return _STEPS[name]
+    except KeyError:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg) from None
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_STEPS))

@@ -132,6 +132,17 @@ OPTIMIZERS: dict[str, _Factory] = {
     "Rprop": lambda p, lr: optim.Rprop(p, lr=lr),
 }
 
+
+def _at_rate(cls: Callable[..., optim.Optimizer]) -> _Factory:
+    return lambda p, lr: cls(p, lr=lr)
+
+
+# Every other element-wise class of pyfastopt.optim (its list is the one list of optimizers),
+# with its defaults: torch's or its authors' learning rate, not one tuned here.
+_UNTUNED = {name: cls for name, cls in optim.element_wise().items() if name not in OPTIMIZERS}
+OPTIMIZERS.update({name: _at_rate(cls) for name, cls in _UNTUNED.items()})
+LEARNING_RATES.update({name: optim.default_lr(cls) for name, cls in _UNTUNED.items()})
+
 Progress = Callable[[str, int, int], Any]
 
 #: What :func:`run_mixed` compares with float32 training, by label: a bfloat16 model whose

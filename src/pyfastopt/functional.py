@@ -124,6 +124,13 @@ class Rule(NamedTuple):
     #: mu_product)
     coeffs: Callable[..., Any]
 
+    @classmethod
+    def of(cls, name: str, coeffs: Callable[..., Any]) -> Rule:
+        """The rule of the kernel ``name`` (a rule of the C++ rule list, rules/all.hpp), its
+        state names as the rule header declares them."""
+        return cls(getattr(_core, name), getattr(_core, f"{name}_plan"), _core.state_names[name],
+                   coeffs)  # fmt: skip
+
     def apply(
         self, param: Arrays, grad: Arrays, buffers: dict[str, Any], step: int, **options: Any
     ) -> None:
@@ -176,7 +183,7 @@ def sgd_rule(*, lr, momentum, dampening, weight_decay, nesterov, maximize) -> Ru
         raise ValueError(msg)
     sign = _sign(maximize)
     if momentum == 0:
-        return Rule(_core.sgd, _core.sgd_plan, (), lambda t: (sign, weight_decay, -lr))
+        return Rule.of("sgd", lambda t: (sign, weight_decay, -lr))
 
     def coeffs(t):
         first = t == 1  # torch starts the buffer at the first gradient
@@ -185,7 +192,7 @@ def sgd_rule(*, lr, momentum, dampening, weight_decay, nesterov, maximize) -> Ru
             1.0 if nesterov else 0.0, momentum, -lr,
         )  # fmt: skip
 
-    return Rule(_core.sgd_momentum, _core.sgd_momentum_plan, ("momentum_buffer",), coeffs)
+    return Rule.of("sgd_momentum", coeffs)
 
 
 def adagrad_(
@@ -225,10 +232,7 @@ def adagrad_rule(*, lr, lr_decay, weight_decay, eps, maximize, eps_inside_sqrt) 
     weight_decay = check.nonneg("weight_decay", weight_decay)
     eps = check.nonneg("eps", eps)
     head = (_sign(maximize), weight_decay, *((eps, 0.0) if eps_inside_sqrt else (0.0, eps)))
-    return Rule(
-        _core.adagrad, _core.adagrad_plan, ("sum",),
-        lambda t: (*head, -lr / (1.0 + (t - 1) * lr_decay)),
-    )  # fmt: skip
+    return Rule.of("adagrad", lambda t: (*head, -lr / (1.0 + (t - 1) * lr_decay)))
 
 
 def delay_tolerant_adagrad_(
@@ -278,8 +282,7 @@ def delay_tolerant_adagrad_rule(
         lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps, maximize=maximize,
         eps_inside_sqrt=eps_inside_sqrt,
     ).coeffs  # fmt: skip
-    states = ("sum", "sum_max", "gbar", "gbar_at_read")
-    return Rule(_core.delay_tolerant_adagrad, _core.delay_tolerant_adagrad_plan, states, coeffs)
+    return Rule.of("delay_tolerant_adagrad", coeffs)
 
 
 def elastic_(param: Arrays, center: Arrays, diff: Arrays, *, alpha: float) -> None:
@@ -331,8 +334,7 @@ def adadelta_rule(*, lr, rho, eps, weight_decay, maximize) -> Rule:
     eps = check.nonneg("eps", eps)
     weight_decay = check.nonneg("weight_decay", weight_decay)
     coeffs = (_sign(maximize), weight_decay, rho, 1.0 - rho, eps, -lr)
-    return Rule(_core.adadelta, _core.adadelta_plan, ("square_avg", "acc_delta"),
-                lambda t: coeffs)  # fmt: skip
+    return Rule.of("adadelta", lambda t: coeffs)
 
 
 def rmsprop_(
@@ -385,17 +387,8 @@ def rmsprop_rule(
     momentum = check.nonneg("momentum", momentum)
     eps_in, eps_out = (eps, 0.0) if eps_inside_sqrt else (0.0, eps)
     coeffs = (_sign(maximize), weight_decay, alpha, 1.0 - alpha, eps_in, eps_out, momentum, -lr)
-    # the kernel and its states, by (centered, momentum > 0); the rule header's state order
-    variants = {
-        (False, False): (_core.rmsprop, _core.rmsprop_plan, ("square_avg",)),
-        (True, False): (_core.rmsprop_centered, _core.rmsprop_centered_plan,
-                        ("square_avg", "grad_avg")),
-        (False, True): (_core.rmsprop_momentum, _core.rmsprop_momentum_plan,
-                        ("square_avg", "momentum_buffer")),
-        (True, True): (_core.rmsprop_centered_momentum, _core.rmsprop_centered_momentum_plan,
-                       ("square_avg", "grad_avg", "momentum_buffer")),
-    }  # fmt: skip
-    return Rule(*variants[bool(centered), momentum > 0], lambda t: coeffs)
+    kernel = "rmsprop" + "_centered" * bool(centered) + "_momentum" * (momentum > 0)
+    return Rule.of(kernel, lambda t: coeffs)
 
 
 def adam_(
@@ -459,10 +452,7 @@ def adam_rule(
             return (*head, 1.0, eps, -lr)
         return (*head, 1.0 / math.sqrt(1.0 - beta2**t), eps, -lr / (1.0 - beta1**t))
 
-    if amsgrad:
-        states = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
-        return Rule(_core.adam_amsgrad, _core.adam_amsgrad_plan, states, coeffs)
-    return Rule(_core.adam, _core.adam_plan, ("exp_avg", "exp_avg_sq"), coeffs)
+    return Rule.of("adam_amsgrad" if amsgrad else "adam", coeffs)
 
 
 def adamw_(
@@ -524,10 +514,7 @@ def adamax_rule(*, lr, beta1, beta2, eps, weight_decay, maximize) -> Rule:
     eps = check.nonneg("eps", eps)
     weight_decay = check.nonneg("weight_decay", weight_decay)
     head = (_sign(maximize), weight_decay, beta1, 1.0 - beta1, beta2, eps)
-    return Rule(
-        _core.adamax, _core.adamax_plan, ("exp_avg", "exp_inf"),
-        lambda t: (*head, -lr / (1.0 - beta1**t)),
-    )  # fmt: skip
+    return Rule.of("adamax", lambda t: (*head, -lr / (1.0 - beta1**t)))
 
 
 def nadam_(
@@ -607,7 +594,7 @@ def nadam_rule(
         step_coeffs = (*head, 1.0 / math.sqrt(1.0 - beta2**t), eps, -grad_coeff, -avg_coeff)
         return step_coeffs, mu_product
 
-    return Rule(_core.nadam, _core.nadam_plan, ("exp_avg", "exp_avg_sq"), coeffs)
+    return Rule.of("nadam", coeffs)
 
 
 def radam_(
@@ -664,7 +651,7 @@ def radam_rule(*, lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, m
         )
         return (*head, 1.0, math.sqrt(bc2), eps, -lr * rect / bc1)
 
-    return Rule(_core.radam, _core.radam_plan, ("exp_avg", "exp_avg_sq"), coeffs)
+    return Rule.of("radam", coeffs)
 
 
 def rprop_(
@@ -711,7 +698,7 @@ def rprop_rule(*, etas, step_sizes, maximize) -> Rule:
         msg = f"Invalid step_sizes: {step_sizes!r} (need min <= max)"
         raise ValueError(msg)
     coeffs = (_sign(maximize), eta_minus, eta_plus, step_min, step_max)
-    return Rule(_core.rprop, _core.rprop_plan, ("prev", "step_size"), lambda t: coeffs)
+    return Rule.of("rprop", lambda t: coeffs)
 
 
 def adabound_(
@@ -778,10 +765,7 @@ def adabound_rule(
             bound * (1.0 - 1.0 / (gamma * t + 1.0)), bound * (1.0 + 1.0 / (gamma * t)),
         )  # fmt: skip
 
-    if amsbound:
-        states = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
-        return Rule(_core.amsbound, _core.amsbound_plan, states, coeffs)
-    return Rule(_core.adabound, _core.adabound_plan, ("exp_avg", "exp_avg_sq"), coeffs)
+    return Rule.of("amsbound" if amsbound else "adabound", coeffs)
 
 
 def lion_(
@@ -815,7 +799,7 @@ def lion_rule(*, lr, beta1, beta2, weight_decay, maximize) -> Rule:
     beta1, beta2 = _betas(beta1, beta2)
     weight_decay = check.nonneg("weight_decay", weight_decay)
     coeffs = (_sign(maximize), 1.0 - lr * weight_decay, *_moments(beta1, beta2), -lr)
-    return Rule(_core.lion, _core.lion_plan, ("exp_avg",), lambda t: coeffs)
+    return Rule.of("lion", lambda t: coeffs)
 
 
 class SwatsState(NamedTuple):

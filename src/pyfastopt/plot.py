@@ -37,6 +37,7 @@ from . import optim
 
 __all__ = [
     "BEALE",
+    "GRID_RATES",
     "PANELS",
     "QUADRATIC_SETTINGS",
     "QUADRATIC_START",
@@ -140,14 +141,37 @@ class Surface:
     bound: float = 1e3
     legend: str = "lower left"
 
+    def factory(self, name: str) -> Factory:
+        """The optimizer ``name`` as drawn here: the hand-set hyperparameters of
+        :attr:`optimizers`, else the class at the rate of :data:`GRID_RATES` whose run ends
+        lowest (the notes' grid search; the classes without a hand-set rate)."""
+        if name not in self.optimizers:
+            self.optimizers[name] = self._grid_searched(optim.element_wise()[name])
+        return self.optimizers[name]
+
+    def _grid_searched(self, cls: type[optim.Optimizer]) -> Factory:
+        def final_value(lr: float) -> float:
+            path = trajectory(_spec(cls, lr=lr), self.grad, self.start, self.steps, self.bound)
+            value = float(self.f(*path[-1]))
+            return value if len(path) == self.steps + 1 and np.isfinite(value) else np.inf
+
+        return _spec(cls, lr=min(GRID_RATES, key=final_value))
+
 
 #: Panels of the Beale and saddle pictures: the survey's six classics (as in Radford's
-#: animation), the Adam family, and the rest of :mod:`pyfastopt.optim`.
+#: animation), the Adam family, and the rest of :mod:`pyfastopt.optim`: bounded, switching
+#: and sign-based, then, six to a panel, every other element-wise class (the one list of
+#: optimizers is :mod:`pyfastopt.optim`'s), at a rate from :data:`GRID_RATES`.
 PANELS: dict[str, list[str]] = {
     "The survey's classics": ["SGD", "Momentum", "NAG", "Adagrad", "Adadelta", "RMSprop"],
     "The Adam family": ["Adam", "AdamW", "AMSGrad", "Adamax", "NAdam", "RAdam"],
     "Bounded, switching and sign-based": ["AdaBound", "AMSBound", "SWATS", "Lion", "Rprop"],
 }
+_MORE = [n for n in optim.element_wise() if all(n not in names for names in PANELS.values())]
+PANELS.update({f"More optimizers ({k // 6 + 1})": _MORE[k:k + 6] for k in range(0, len(_MORE), 6)})
+
+#: The learning rates a class without a hand-set rate is tried at on each surface.
+GRID_RATES = tuple(float(x) for x in np.logspace(-3, 0, 7))
 
 
 def _spec(cls: type[optim.Optimizer], **kwargs: Any) -> Factory:
@@ -288,7 +312,7 @@ def surface_paths(surface: Surface, optimizers: Sequence[str] | None = None
         picked = [n for n in names if chosen is None or n in chosen]
         if picked:
             panels[title] = {
-                n: trajectory(surface.optimizers[n], surface.grad, surface.start, surface.steps,
+                n: trajectory(surface.factory(n), surface.grad, surface.start, surface.steps,
                               surface.bound)
                 for n in picked
             }  # fmt: skip
@@ -357,7 +381,7 @@ def _draw_surface(surface: Surface, panels: dict[str, dict[str, np.ndarray]]) ->
         # AMSGrad and SWATS often do) leaves the earlier one visible around it
         widths = np.linspace(4.0, 1.5, len(paths)) if len(paths) > 1 else [2.0]
         for color, lw, (name, path) in zip(_colors(len(paths)), widths, paths.items()):
-            label = f"{name} ({getattr(surface.optimizers[name], 'hyperparameters', '')})"
+            label = f"{name} ({getattr(surface.factory(name), 'hyperparameters', '')})"
             (line,) = ax.plot(path[:, 0], path[:, 1], "-", color=color, lw=lw, label=label,
                               solid_capstyle="round")  # fmt: skip
             (head,) = ax.plot(path[-1:, 0], path[-1:, 1], "o", color=color, ms=5)

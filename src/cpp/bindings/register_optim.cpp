@@ -218,6 +218,14 @@ void add_signed_states(py::dict& table, const char* name) {
     }
 }
 
+/// Adds the rule's kStateNames to `table`.
+template <class Rule>
+void add_state_names(py::dict& table, const char* name) {
+    py::tuple names(Rule::kStates);
+    for (int k = 0; k < Rule::kStates; ++k) names[k] = py::str(Rule::kStateNames[k]);
+    table[name] = names;
+}
+
 void register_optim(py::module_& m) {
 #define PFO_REGISTER(Rule, name) register_rule<rules::Rule>(m, #name);
 #define PFO_REGISTER_PLAN(Rule, name) \
@@ -231,6 +239,12 @@ void register_optim(py::module_& m) {
     PFO_FOR_EACH_RULE(PFO_SIGNED)
 #undef PFO_SIGNED
     m.attr("signed_states") = signed_states;
+    // every element-wise rule's state buffers, in its order (rules/all.hpp: the rule list)
+    py::dict state_names;
+#define PFO_STATE_NAMES(Rule, name) add_state_names<rules::Rule>(state_names, #name);
+    PFO_FOR_EACH_RULE(PFO_STATE_NAMES)
+#undef PFO_STATE_NAMES
+    m.attr("state_names") = state_names;
 #undef PFO_REGISTER
 #undef PFO_REGISTER_PLAN
 }

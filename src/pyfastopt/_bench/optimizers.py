@@ -12,29 +12,17 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .. import functional as F
+from .. import optim
 
 #: Arrays each step streams through memory, per element: (arrays read, arrays written).
 #: Every step reads p, g and each state buffer and writes p and each state buffer, once each
-#: (counted as STREAM counts: no write-allocate read). GB/s and % of the roofline use this.
+#: (counted as STREAM counts: no write-allocate read): the optimizers' entries follow from
+#: their state buffers (added below :data:`OPTIMIZERS`). GB/s and % of the roofline use this.
 TRAFFIC: dict[str, tuple[int, int]] = {
     "triad": (2, 1),  # a = b + s c
     "adam-pattern": (4, 3),  # the roofline kernel: Adam's pattern, trivial arithmetic
     "adam-pattern-aliased": (4, 3),  # the same, arrays at one page offset (NumPy's default)
-    "sgd": (3, 2),  # p, g, momentum_buffer
-    "nesterov": (3, 2),  # p, g, momentum_buffer
-    "adagrad": (3, 2),  # p, g, sum
-    "adadelta": (4, 3),  # p, g, square_avg, acc_delta
-    "rmsprop": (3, 2),  # p, g, square_avg
-    "adam": (4, 3),  # p, g, exp_avg, exp_avg_sq
-    "adamw": (4, 3),  # p, g, exp_avg, exp_avg_sq
-    "adamax": (4, 3),  # p, g, exp_avg, exp_inf
-    "nadam": (4, 3),  # p, g, exp_avg, exp_avg_sq
-    "radam": (4, 3),  # p, g, exp_avg, exp_avg_sq
-    "rprop": (4, 3),  # p, g, prev, step_size
-    "adabound": (4, 3),  # p, g, exp_avg, exp_avg_sq
-    "lion": (3, 2),  # p, g, exp_avg
 }
-
 
 def bytes_per_element(kernel: str, itemsize: int) -> int:
     """Bytes one step moves per element (reads + writes, from :data:`TRAFFIC`)."""
@@ -44,6 +32,12 @@ def bytes_per_element(kernel: str, itemsize: int) -> int:
 
 #: torch.optim classes with a fused CPU kernel (torch 2.x: ``fused=True`` accepted on CPU).
 TORCH_FUSED = frozenset({"SGD", "Adagrad", "Adam", "AdamW"})
+
+#: torch.optim 2.13's optimizer classes (the peer of a pyfastopt class of the same name).
+TORCH_OPTIM = frozenset({
+    "ASGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "LBFGS", "Muon",
+    "NAdam", "RAdam", "RMSprop", "Rprop", "SGD", "SparseAdam",
+})  # fmt: skip
 
 #: The step number of every timed functional/NumPy call (RAdam is rectified from t = 6):
 #: the per-step scalars stay the same across calls. The class counts its own steps.
@@ -136,5 +130,31 @@ OPTIMIZERS: tuple[Spec, ...] = (
          _call(F.adabound_, ADABOUND_KW)),
     Spec("lion", "Lion", LION_KW, ("exp_avg",), _call(F.lion_, LION_KW)),
 )  # fmt: skip
+
+
+
+def _class_spec(name: str, cls: type[optim.Optimizer]) -> Spec:
+    """An element-wise class with its default hyperparameters, timed through its functional
+    step (``functional.<name>_``, the class name in lower case), or, for a variant that has
+    none of its own (AMSBound), through the rule the class builds."""
+    rule = optim.default_rule(cls)
+    assert rule is not None  # (element-wise classes have one)
+    step = getattr(F, name.lower() + "_", None)
+    if step is not None:
+        call = _call(step, {})
+    else:
+        def call(p, g, s, t, _memo):
+            rule.apply(p, g, dict(zip(rule.state_names, s)), t)
+    return Spec(name.lower(), name, {}, rule.state_names, call,
+                name if name in TORCH_OPTIM else None)  # fmt: skip
+
+
+# Every other element-wise class of pyfastopt.optim (its list is the one list of optimizers):
+# timed with its defaults against the roofline and torch.optim's class where torch has one.
+OPTIMIZERS += tuple(
+    _class_spec(name, cls) for name, cls in optim.element_wise().items()
+    if name not in {s.cls for s in OPTIMIZERS}
+)  # fmt: skip
+TRAFFIC.update({s.name: (2 + len(s.states), 1 + len(s.states)) for s in OPTIMIZERS})
 
 BY_NAME: dict[str, Spec] = {s.name: s for s in OPTIMIZERS}

@@ -1,7 +1,18 @@
-"""Optimizer classes over NumPy arrays, with torch.optim's names, arguments and defaults."""
+"""Optimizer classes over NumPy arrays, with torch.optim's names, arguments and defaults.
+
+The classes listed here are pyfastopt's one list of optimizers: ``pyfastopt bench``, the
+demo and the plot pick up every element-wise one (:func:`element_wise`) from it.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
+from typing import Any
+
+import numpy as np
+
+from .. import functional as F
 from .adabound import AdaBound, AMSBound
 from .adadelta import Adadelta
 from .adagrad import Adagrad
@@ -33,3 +44,25 @@ __all__ = [
     "RMSprop",
     "Rprop",
 ]
+
+
+def default_rule(cls: type[Optimizer]) -> F.Rule | None:
+    """The rule a class steps with its default hyperparameters (None: no single rule)."""
+    make: Any = cls  # (the base class's signature is not its subclasses')
+    opt = make([np.zeros(1)])
+    return opt._rule(opt.param_groups[0])
+
+
+@functools.cache
+def element_wise() -> dict[str, type[Optimizer]]:
+    """Every class above whose step is one element-wise rule (:func:`default_rule` gives a
+    :class:`pyfastopt.functional.Rule`), by name, in ``__all__`` order."""
+    return {
+        name: globals()[name] for name in __all__
+        if name != "Optimizer" and default_rule(globals()[name]) is not None
+    }  # fmt: skip
+
+
+def default_lr(cls: type[Optimizer]) -> float:
+    """The learning rate a class takes when given none (torch's default, or the authors')."""
+    return float(inspect.signature(cls).parameters["lr"].default)

@@ -42,8 +42,7 @@ enum Status : int {
     kOutOfMemory = 5,      ///< the driver's small bookkeeping allocation failed
 };
 
-/// The most state buffers any rule has (delay-tolerant Adagrad).
-inline constexpr int kMaxStates = 4;
+using rules::kMaxStates;
 
 namespace detail {
 
@@ -57,7 +56,6 @@ struct RuleInfo {
 
 template <class Rule>
 constexpr RuleInfo info_of(const char* name) {
-    static_assert(Rule::kStates <= kMaxStates, "raise kMaxStates");
     return {name, static_cast<int>(kNumCoeffs<Rule>), Rule::kStates, ReadsGradient<Rule>::value,
             Rule::kStateNames};
 }

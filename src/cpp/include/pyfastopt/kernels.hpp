@@ -24,10 +24,10 @@
 #include <type_traits>
 #include <utility>
 
+#include <pyfastopt/rules/all.hpp>  // generated (CMakeLists.txt, "The rule list")
 #include "batch.hpp"
 #include "coeffs.hpp"
 #include "cpu/loop-inl.hpp"
-#include "rules/all.hpp"
 
 namespace pyfastopt {
 

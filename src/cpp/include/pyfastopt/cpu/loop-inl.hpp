@@ -23,8 +23,8 @@
 #include <omp.h>
 #endif
 
+#include <pyfastopt/rules/all.hpp>  // generated (CMakeLists.txt, "The rule list")
 #include "../batch.hpp"
-#include "../rules/all.hpp"
 
 namespace pyfastopt::PFO_CPU_NAMESPACE {
 

@@ -38,4 +38,7 @@ struct AdaBound {
 using AdaBoundPlain = AdaBound<false>;
 using AmsBound = AdaBound<true>;
 
+PFO_RULE(AdaBoundPlain, adabound);
+PFO_RULE(AmsBound, amsbound);
+
 }  // namespace pyfastopt::rules

@@ -31,4 +31,6 @@ struct Adadelta {
     }
 };
 
+PFO_RULE(Adadelta, adadelta);
+
 }  // namespace pyfastopt::rules

@@ -26,4 +26,6 @@ struct Adagrad {
     }
 };
 
+PFO_RULE(Adagrad, adagrad);
+
 }  // namespace pyfastopt::rules

@@ -43,4 +43,7 @@ struct Adam {
 using AdamPlain = Adam<false>;
 using AdamAmsgrad = Adam<true>;
 
+PFO_RULE(AdamPlain, adam);
+PFO_RULE(AdamAmsgrad, adam_amsgrad);
+
 }  // namespace pyfastopt::rules

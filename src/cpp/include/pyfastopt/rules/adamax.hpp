@@ -29,4 +29,6 @@ struct Adamax {
     }
 };
 
+PFO_RULE(Adamax, adamax);
+
 }  // namespace pyfastopt::rules

@@ -18,6 +18,18 @@
 
 namespace pyfastopt::rules {
 
+/// The most state buffers a rule may have (delay-tolerant Adagrad has 4); the flat API and
+/// the Cython wrapper hold state pointers in arrays of this size.
+inline constexpr int kMaxStates = 4;
+
+/// Lists a rule: `PFO_RULE(Type, python_name);` on a line of its own, at the start, after the
+/// rule's definition. CMake reads these lines from every header in rules/ to write
+/// rules/all.hpp (CMakeLists.txt, "The rule list"); the macro checks what the lists rely on.
+#define PFO_RULE(Rule, name) \
+    static_assert(Rule::kStates >= 0 && Rule::kStates <= kMaxStates, #name ": raise kMaxStates")
+/// Lists a rule that also reduces sums (Rule::kReductions of them).
+#define PFO_REDUCING_RULE(Rule, name) PFO_RULE(Rule, name)
+
 /// The gradient every rule sees: sign-flipped when maximizing, plus coupled L2 weight decay.
 /// grad_sign is +1 or -1 (exact); the decay term is skipped when zero so that a non-finite
 /// parameter with weight_decay == 0 stays as it is.

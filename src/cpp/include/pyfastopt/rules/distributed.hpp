@@ -54,4 +54,7 @@ struct Elastic {
     }
 };
 
+PFO_RULE(DelayTolerantAdagrad, delay_tolerant_adagrad);
+PFO_RULE(Elastic, elastic);
+
 }  // namespace pyfastopt::rules

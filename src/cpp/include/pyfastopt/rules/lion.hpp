@@ -26,4 +26,6 @@ struct Lion {
     }
 };
 
+PFO_RULE(Lion, lion);
+
 }  // namespace pyfastopt::rules

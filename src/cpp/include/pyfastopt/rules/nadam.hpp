@@ -35,4 +35,6 @@ struct Nadam {
     }
 };
 
+PFO_RULE(Nadam, nadam);
+
 }  // namespace pyfastopt::rules

@@ -32,4 +32,6 @@ struct Radam {
     }
 };
 
+PFO_RULE(Radam, radam);
+
 }  // namespace pyfastopt::rules

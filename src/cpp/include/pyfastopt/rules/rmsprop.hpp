@@ -50,4 +50,9 @@ using RmspropCentered = Rmsprop<true, false>;
 using RmspropMomentum = Rmsprop<false, true>;
 using RmspropCenteredMomentum = Rmsprop<true, true>;
 
+PFO_RULE(RmspropPlain, rmsprop);
+PFO_RULE(RmspropCentered, rmsprop_centered);
+PFO_RULE(RmspropMomentum, rmsprop_momentum);
+PFO_RULE(RmspropCenteredMomentum, rmsprop_centered_momentum);
+
 }  // namespace pyfastopt::rules

@@ -26,4 +26,6 @@ struct AdamPattern {
     }
 };
 
+PFO_RULE(AdamPattern, _adam_pattern);
+
 }  // namespace pyfastopt::rules

@@ -32,4 +32,6 @@ struct Rprop {
     }
 };
 
+PFO_RULE(Rprop, rprop);
+
 }  // namespace pyfastopt::rules

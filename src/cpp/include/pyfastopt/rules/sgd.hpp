@@ -47,4 +47,7 @@ struct SgdMomentum {
     }
 };
 
+PFO_RULE(Sgd, sgd);
+PFO_RULE(SgdMomentum, sgd_momentum);
+
 }  // namespace pyfastopt::rules

@@ -33,4 +33,6 @@ struct SwatsAdam {
     }
 };
 
+PFO_REDUCING_RULE(SwatsAdam, swats_adam);
+
 }  // namespace pyfastopt::rules

@@ -57,4 +57,8 @@ struct SumSquares {
     }
 };
 
+PFO_RULE(ScaleClamp, scale_clamp);
+PFO_RULE(Ema, ema);
+PFO_REDUCING_RULE(SumSquares, sum_squares);
+
 }  // namespace pyfastopt::rules
