@@ -118,7 +118,12 @@ def comparable_specials(name, dtype, specials):
 def hyperparameters(draw, name, specials):
     kwargs = {}
     for key, default in constructor_arguments(name).items():
-        kwargs[key] = draw(st.booleans() if isinstance(default, bool) else HYPER[key])
+        if isinstance(default, bool):
+            kwargs[key] = draw(st.booleans())
+        elif key in HYPER:
+            kwargs[key] = draw(HYPER[key])
+        else:  # an option only newer optimizers have: its default, 0 or ten times it
+            kwargs[key] = draw(st.sampled_from([default, 0.0, 10.0 * default]))
     if kwargs.get("nesterov"):  # torch's condition for Nesterov momentum
         kwargs.update(momentum=max(kwargs["momentum"], 0.1), dampening=0.0)
     if kwargs.get("centered") and 0 < kwargs["alpha"] < 0.5:
