@@ -43,6 +43,9 @@ CASES = [
     ("AMSBound", {"lr": 0.01, "maximize": True}),
     ("Lion", {"lr": 1e-3}),
     ("Lion", {"lr": 1e-3, "betas": (0.95, 0.98), "weight_decay": 0.5, "maximize": True}),
+    ("Yogi", {}),
+    ("Yogi", {"lr": 0.05, "betas": (0.8, 0.99), "eps": 1e-6, "eps_root": 1e-8,
+              "weight_decay": 0.1, "initial_accumulator_value": 0.0, "maximize": True}),
     ("SWATS", {"lr": 0.01}),
     ("SWATS", {"lr": 0.01, "weight_decay": 0.1, "maximize": True}),
 ]  # fmt: skip

@@ -53,6 +53,7 @@ __all__ = [
     "rprop_",
     "sgd_",
     "swats_",
+    "yogi_",
 ]
 
 
@@ -800,6 +801,57 @@ def lion_rule(*, lr, beta1, beta2, weight_decay, maximize) -> Rule:
     weight_decay = check.nonneg("weight_decay", weight_decay)
     coeffs = (_sign(maximize), 1.0 - lr * weight_decay, *_moments(beta1, beta2), -lr)
     return Rule.of("lion", lambda t: coeffs)
+
+
+def yogi_(
+    param: Arrays,
+    grad: Arrays,
+    exp_avg: Arrays,
+    exp_avg_sq: Arrays,
+    *,
+    step: int,
+    lr: float = 1e-2,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-3,
+    eps_root: float = 0.0,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> None:
+    r"""Yogi (Zaheer et al. 2018, "Adaptive Methods for Nonconvex Optimization"), as
+    ``optax.yogi`` (whose defaults these are; ``lr`` is the paper's), with decoupled weight
+    decay. The second moment moves towards g^2 additively, by at most (1-b2) g^2 a step,
+    where Adam's moves multiplicatively:
+
+    .. math::
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \qquad
+        v_t = v_{t-1} - (1-\beta_2) \operatorname{sign}(v_{t-1} - g_t^2) g_t^2, \\
+        p_t = (1 - \eta\lambda) p_{t-1}
+              - \eta \frac{m_t / (1-\beta_1^t)}{\sqrt{v_t / (1-\beta_2^t) + \epsilon_r} + \epsilon}
+
+    optax starts both states at ``initial_accumulator_value`` = 1e-6 (so does
+    :class:`pyfastopt.optim.Yogi`).
+    """
+    rule = yogi_rule(
+        lr=lr, beta1=beta1, beta2=beta2, eps=eps, eps_root=eps_root, weight_decay=weight_decay,
+        maximize=maximize,
+    )  # fmt: skip
+    rule.apply(param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}, step)
+
+
+def yogi_rule(*, lr, beta1, beta2, eps, eps_root, weight_decay, maximize) -> Rule:
+    """Checks Yogi's hyperparameters once; the rule of :func:`yogi_`."""
+    lr = check.nonneg("lr", lr)
+    beta1, beta2 = _betas(beta1, beta2)
+    eps = check.nonneg("eps", eps)
+    eps_root = check.nonneg("eps_root", eps_root)
+    weight_decay = check.nonneg("weight_decay", weight_decay)
+    head = (_sign(maximize), 1.0 - lr * weight_decay, beta1, 1.0 - beta1, 1.0 - beta2)
+
+    def coeffs(t):
+        return (*head, 1.0 / (1.0 - beta2**t), eps_root, eps, -lr / (1.0 - beta1**t))
+
+    return Rule.of("yogi", coeffs)
 
 
 class SwatsState(NamedTuple):

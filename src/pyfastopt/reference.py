@@ -57,6 +57,7 @@ __all__ = [
     "RAdam",
     "RMSprop",
     "Rprop",
+    "Yogi",
     "delay_tolerant_adagrad",
     "elastic",
 ]
@@ -991,6 +992,48 @@ class Lion(_Reference):
         p *= 1 - lr * weight_decay
         p -= lr * np.sign(c)
         state["exp_avg"] = b2 * m + (1 - b2) * g
+
+
+# ---------------------------------------------------------------------------
+# Yogi
+# ---------------------------------------------------------------------------
+
+
+class Yogi(_Reference):
+    """Yogi (Zaheer et al. 2018, Algorithm 2), as optax.scale_by_yogi with bias correction,
+    then decoupled weight decay and the learning rate (optax.yogi, with add_decayed_weights):
+
+        m = b1 * m + (1 - b1) * g
+        v = v - (1 - b2) * sign(v - g^2) * g^2
+        u = (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t) + eps_root) + eps)
+        p = p - lr * (u + weight_decay * p)
+
+    State: "exp_avg" (m), "exp_avg_sq" (v), both starting at initial_accumulator_value.
+    """
+
+    def __init__(self, params, lr=1e-2, betas=(0.9, 0.999), eps=1e-3, weight_decay=0,
+                 initial_accumulator_value=1e-6, eps_root=0.0, maximize=False):  # fmt: skip
+        super().__init__(
+            params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value, eps_root=eps_root,
+            maximize=maximize,
+        )  # fmt: skip
+
+    def _init_state(self, p):
+        v0 = self.defaults["initial_accumulator_value"]
+        return {"exp_avg": np.full(p.shape, v0), "exp_avg_sq": np.full(p.shape, v0)}
+
+    def _update(self, i, p, g, state):
+        d = self.defaults
+        b1, b2 = d["betas"]
+        t = state["step"]
+        if d["maximize"]:
+            g = -g
+        m = b1 * state["exp_avg"] + (1 - b1) * g
+        v = state["exp_avg_sq"] - (1 - b2) * np.sign(state["exp_avg_sq"] - g * g) * (g * g)
+        u = (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t) + d["eps_root"]) + d["eps"])
+        p -= d["lr"] * (u + d["weight_decay"] * p)
+        state["exp_avg"], state["exp_avg_sq"] = m, v
 
 
 # ---------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from .rmsprop import RMSprop
 from .rprop import Rprop
 from .sgd import SGD
 from .swats import SWATS
+from .yogi import Yogi
 
 __all__ = [
     "SGD",
@@ -43,6 +44,7 @@ __all__ = [
     "RAdam",
     "RMSprop",
     "Rprop",
+    "Yogi",
 ]
 
 
