@@ -124,7 +124,7 @@ def hyperparameters(draw, name, specials):
             kwargs[key] = draw(HYPER[key])
         else:  # an option only newer optimizers have: its default, 0 or ten times it
             kwargs[key] = draw(st.sampled_from([default, 0.0, 10.0 * default]))
-    if kwargs.get("nesterov"):  # torch's condition for Nesterov momentum
+    if kwargs.get("nesterov") and "momentum" in kwargs:  # torch's condition for SGD's
         kwargs.update(momentum=max(kwargs["momentum"], 0.1), dampening=0.0)
     if kwargs.get("centered") and 0 < kwargs["alpha"] < 0.5:
         # Centered RMSprop's sq - ga^2 cancels: for a near-constant gradient over k steps
