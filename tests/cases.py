@@ -46,6 +46,10 @@ CASES = [
     ("Yogi", {}),
     ("Yogi", {"lr": 0.05, "betas": (0.8, 0.99), "eps": 1e-6, "eps_root": 1e-8,
               "weight_decay": 0.1, "initial_accumulator_value": 0.0, "maximize": True}),
+    ("ADOPT", {"lr": 0.01}),
+    ("ADOPT", {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-3, "nesterov": True,
+               "weight_decay": 0.1, "maximize": True}),
+    ("ADOPT", {"lr": 0.01, "clipping": False}),
     ("SWATS", {"lr": 0.01}),
     ("SWATS", {"lr": 0.01, "weight_decay": 0.1, "maximize": True}),
 ]  # fmt: skip

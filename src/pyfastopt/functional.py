@@ -44,6 +44,7 @@ __all__ = [
     "adam_",
     "adamax_",
     "adamw_",
+    "adopt_",
     "delay_tolerant_adagrad_",
     "elastic_",
     "lion_",
@@ -852,6 +853,63 @@ def yogi_rule(*, lr, beta1, beta2, eps, eps_root, weight_decay, maximize) -> Rul
         return (*head, 1.0 / (1.0 - beta2**t), eps_root, eps, -lr / (1.0 - beta1**t))
 
     return Rule.of("yogi", coeffs)
+
+
+def adopt_(
+    param: Arrays,
+    grad: Arrays,
+    exp_avg: Arrays,
+    exp_avg_sq: Arrays,
+    *,
+    step: int,
+    lr: float = 1e-3,
+    beta1: float = 0.9,
+    beta2: float = 0.9999,
+    eps: float = 1e-6,
+    clipping: bool = True,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> None:
+    r"""ADOPT (Taniguchi et al. 2024, "ADOPT: Modified Adam Can Converge with Any
+    :math:`\beta_2` with the Optimal Rate"), as ``optax.contrib.adopt`` (whose defaults these
+    are; ``lr`` is the paper's), with decoupled weight decay. The gradient is normalised by
+    the second moment of the *earlier* gradients, then averaged; the first step only sets
+    :math:`v_1 = g_1^2` (the parameters move by the weight decay alone; optax computes
+    :math:`0 \cdot u_1` there, NaN when ``eps = 0`` and a gradient is 0):
+
+    .. math::
+        u_t = \operatorname{clip}\Big(\frac{g_t}{\max(\sqrt{v_{t-1}}, \epsilon)},
+              -c_t, c_t\Big), \quad c_t = (t-1)^{1/4}, \qquad
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) u_t, \\
+        p_t = (1 - \eta\lambda) p_{t-1} - \eta m_t, \qquad
+        v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2
+
+    ``clipping=False``: no clip (:math:`c_t = \infty`); ``nesterov=True``: the step is
+    :math:`\beta_1 m_t + (1-\beta_1) u_t`.
+    """
+    rule = adopt_rule(
+        lr=lr, beta1=beta1, beta2=beta2, eps=eps, clipping=clipping, nesterov=nesterov,
+        weight_decay=weight_decay, maximize=maximize,
+    )  # fmt: skip
+    rule.apply(param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}, step)
+
+
+def adopt_rule(*, lr, beta1, beta2, eps, clipping, nesterov, weight_decay, maximize) -> Rule:
+    """Checks ADOPT's hyperparameters once; the rule of :func:`adopt_`."""
+    lr = check.nonneg("lr", lr)
+    beta1, beta2 = _betas(beta1, beta2)
+    eps = check.nonneg("eps", eps)
+    weight_decay = check.nonneg("weight_decay", weight_decay)
+    sign, decay = _sign(maximize), 1.0 - lr * weight_decay
+
+    def coeffs(t):
+        # the first step: m stays (b1 = 1) and v becomes g^2 (b2 = 0)
+        b1, b2 = (1.0, 0.0) if t == 1 else (beta1, beta2)
+        clip = (t - 1.0) ** 0.25 if clipping else math.inf
+        return (sign, decay, b1, 1.0 - b1, b2, 1.0 - b2, eps, clip, float(nesterov), -lr)
+
+    return Rule.of("adopt", coeffs)
 
 
 class SwatsState(NamedTuple):

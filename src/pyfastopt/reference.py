@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "ADOPT",
     "SGD",
     "SWATS",
     "AMSBound",
@@ -1034,6 +1035,54 @@ class Yogi(_Reference):
         u = (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t) + d["eps_root"]) + d["eps"])
         p -= d["lr"] * (u + d["weight_decay"] * p)
         state["exp_avg"], state["exp_avg_sq"] = m, v
+
+
+# ---------------------------------------------------------------------------
+# ADOPT
+# ---------------------------------------------------------------------------
+
+
+class ADOPT(_Reference):
+    """ADOPT (Taniguchi et al. 2024, Algorithm 2 with the clipping of their code), as
+    optax.contrib.scale_by_adopt, then decoupled weight decay and the learning rate:
+
+        first step: v = g^2, nothing else moves
+        u = clip(g / max(sqrt(v), eps), -(t-1)^(1/4), (t-1)^(1/4))   (v: before this step)
+        m = b1 * m + (1 - b1) * u
+        p = p - lr * ((b1 * m + (1 - b1) * u if nesterov else m) + weight_decay * p)
+        v = b2 * v + (1 - b2) * g^2
+
+    State: "exp_avg" (m), "exp_avg_sq" (v).
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.9999), eps=1e-6, weight_decay=0,
+                 clipping=True, nesterov=False, maximize=False):  # fmt: skip
+        super().__init__(
+            params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, clipping=clipping,
+            nesterov=nesterov, maximize=maximize,
+        )  # fmt: skip
+
+    def _init_state(self, p):
+        return {"exp_avg": np.zeros(p.shape), "exp_avg_sq": np.zeros(p.shape)}
+
+    def _update(self, i, p, g, state):
+        d = self.defaults
+        b1, b2 = d["betas"]
+        t = state["step"]
+        if d["maximize"]:
+            g = -g
+        if t == 1:
+            p -= d["lr"] * d["weight_decay"] * p
+            state["exp_avg_sq"] = g * g
+            return
+        u = g / np.maximum(np.sqrt(state["exp_avg_sq"]), d["eps"])
+        if d["clipping"]:
+            u = np.clip(u, -((t - 1) ** 0.25), (t - 1) ** 0.25)
+        m = b1 * state["exp_avg"] + (1 - b1) * u
+        direction = b1 * m + (1 - b1) * u if d["nesterov"] else m
+        p -= d["lr"] * (direction + d["weight_decay"] * p)
+        state["exp_avg"] = m
+        state["exp_avg_sq"] = b2 * state["exp_avg_sq"] + (1 - b2) * g * g
 
 
 # ---------------------------------------------------------------------------

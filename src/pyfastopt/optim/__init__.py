@@ -18,6 +18,7 @@ from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
+from .adopt import ADOPT
 from .lion import Lion
 from .nadam import NAdam
 from .optimizer import Optimizer
@@ -29,6 +30,7 @@ from .swats import SWATS
 from .yogi import Yogi
 
 __all__ = [
+    "ADOPT",
     "SGD",
     "SWATS",
     "AMSBound",
