@@ -50,6 +50,9 @@ CASES = [
     ("ADOPT", {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-3, "nesterov": True,
                "weight_decay": 0.1, "maximize": True}),
     ("ADOPT", {"lr": 0.01, "clipping": False}),
+    ("AdaBelief", {"lr": 0.01}),
+    ("AdaBelief", {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-8, "eps_root": 0.0,
+                   "weight_decay": 0.1, "maximize": True}),
     ("SWATS", {"lr": 0.01}),
     ("SWATS", {"lr": 0.01, "weight_decay": 0.1, "maximize": True}),
 ]  # fmt: skip

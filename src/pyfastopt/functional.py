@@ -38,6 +38,7 @@ Arrays = Union[np.ndarray, Sequence[np.ndarray]]
 
 __all__ = [
     "SwatsState",
+    "adabelief_",
     "adabound_",
     "adadelta_",
     "adagrad_",
@@ -910,6 +911,55 @@ def adopt_rule(*, lr, beta1, beta2, eps, clipping, nesterov, weight_decay, maxim
         return (sign, decay, b1, 1.0 - b1, b2, 1.0 - b2, eps, clip, float(nesterov), -lr)
 
     return Rule.of("adopt", coeffs)
+
+
+def adabelief_(
+    param: Arrays,
+    grad: Arrays,
+    exp_avg: Arrays,
+    exp_avg_var: Arrays,
+    *,
+    step: int,
+    lr: float = 1e-3,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-16,
+    eps_root: float = 1e-16,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> None:
+    r"""AdaBelief (Zhuang et al. 2020, "AdaBelief Optimizer: Adapting Stepsizes by the
+    Belief in Observed Gradients"), as ``optax.adabelief`` (whose defaults these are; ``lr``
+    is the paper's), with decoupled weight decay. Adam, but the second moment is the
+    variance of the gradient around its prediction m: a step is large where the gradient
+    is as expected, small where it surprises.
+
+    .. math::
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \qquad
+        s_t = \beta_2 s_{t-1} + (1-\beta_2) (g_t - m_t)^2 + \epsilon_r, \\
+        p_t = (1 - \eta\lambda) p_{t-1}
+              - \eta \frac{m_t / (1-\beta_1^t)}{\sqrt{s_t / (1-\beta_2^t)} + \epsilon}
+    """
+    rule = adabelief_rule(
+        lr=lr, beta1=beta1, beta2=beta2, eps=eps, eps_root=eps_root, weight_decay=weight_decay,
+        maximize=maximize,
+    )  # fmt: skip
+    rule.apply(param, grad, {"exp_avg": exp_avg, "exp_avg_var": exp_avg_var}, step)
+
+
+def adabelief_rule(*, lr, beta1, beta2, eps, eps_root, weight_decay, maximize) -> Rule:
+    """Checks AdaBelief's hyperparameters once; the rule of :func:`adabelief_`."""
+    lr = check.nonneg("lr", lr)
+    beta1, beta2 = _betas(beta1, beta2)
+    eps = check.nonneg("eps", eps)
+    eps_root = check.nonneg("eps_root", eps_root)
+    weight_decay = check.nonneg("weight_decay", weight_decay)
+    head = (_sign(maximize), 1.0 - lr * weight_decay, *_moments(beta1, beta2), eps_root)
+
+    def coeffs(t):
+        return (*head, 1.0 / (1.0 - beta2**t), eps, -lr / (1.0 - beta1**t))
+
+    return Rule.of("adabelief", coeffs)
 
 
 class SwatsState(NamedTuple):

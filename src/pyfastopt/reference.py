@@ -47,6 +47,7 @@ __all__ = [
     "SGD",
     "SWATS",
     "AMSBound",
+    "AdaBelief",
     "AdaBound",
     "Adadelta",
     "Adagrad",
@@ -1083,6 +1084,49 @@ class ADOPT(_Reference):
         p -= d["lr"] * (direction + d["weight_decay"] * p)
         state["exp_avg"] = m
         state["exp_avg_sq"] = b2 * state["exp_avg_sq"] + (1 - b2) * g * g
+
+
+# ---------------------------------------------------------------------------
+# AdaBelief
+# ---------------------------------------------------------------------------
+
+
+class AdaBelief(_Reference):
+    """AdaBelief (Zhuang et al. 2020, Algorithm 2), as optax.scale_by_belief, then
+    decoupled weight decay and the learning rate (optax.adabelief with add_decayed_weights):
+
+        m = b1 * m + (1 - b1) * g
+        s = b2 * s + (1 - b2) * (g - m)^2 + eps_root
+        u = (m / (1 - b1^t)) / (sqrt(s / (1 - b2^t)) + eps)
+        p = p - lr * (u + weight_decay * p)
+
+    State: "exp_avg" (m), "exp_avg_var" (s).
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-16, weight_decay=0,
+                 eps_root=1e-16, maximize=False):  # fmt: skip
+        super().__init__(
+            params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, eps_root=eps_root,
+            maximize=maximize,
+        )  # fmt: skip
+
+    def _init_state(self, p):
+        return {"exp_avg": np.zeros(p.shape), "exp_avg_var": np.zeros(p.shape)}
+
+    def _update(self, i, p, g, state):
+        d = self.defaults
+        b1, b2 = d["betas"]
+        t = state["step"]
+        if d["maximize"]:
+            g = -g
+        # g - m as b1 (g - m_old), the same number (the kernel's form: no cancellation when b1
+        # is small; an infinite g makes s inf where optax's g - m makes it NaN)
+        surprise = b1 * (g - state["exp_avg"])
+        m = b1 * state["exp_avg"] + (1 - b1) * g
+        s = b2 * state["exp_avg_var"] + (1 - b2) * surprise**2 + d["eps_root"]
+        u = (m / (1 - b1**t)) / (np.sqrt(s / (1 - b2**t)) + d["eps"])
+        p -= d["lr"] * (u + d["weight_decay"] * p)
+        state["exp_avg"], state["exp_avg_var"] = m, s
 
 
 # ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from .adabelief import AdaBelief
 from .adabound import AdaBound, AMSBound
 from .adadelta import Adadelta
 from .adagrad import Adagrad
@@ -34,6 +35,7 @@ __all__ = [
     "SGD",
     "SWATS",
     "AMSBound",
+    "AdaBelief",
     "AdaBound",
     "Adadelta",
     "Adagrad",
