@@ -157,7 +157,9 @@ def test_beale_and_saddle_pictures_tell_the_surveys_story():
     assert P.beale(3.0, 0.5) == 0.0
     assert np.all(P.beale_grad(np.array([3.0, 0.5])) == 0.0)
     beale = {n: p for panel in P.surface_paths(P.BEALE).values() for n, p in panel.items()}
-    assert len(beale) == 17
+    # every panel's optimizers: the 17 drawn by hand and every other element-wise class
+    assert set(beale) == {n for names in P.PANELS.values() for n in names}
+    assert len(beale) >= 17
     for name in ("Momentum", "NAG", "Adagrad", "Adam", "Rprop"):
         assert P.beale(*beale[name][-1]) < 0.01, name  # reached the minimum's basin
     # the saddle: SGD creeps along the ridge; the adaptive methods head down at once

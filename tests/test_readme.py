@@ -45,3 +45,9 @@ def test_distributed_example_fits_its_logistic_regression():
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
     index = next(i for i, code in enumerate(blocks) if "distributed.train(" in code)
     assert run_example(index) < 0.15
+
+
+def test_conjugate_gradient_example_reaches_rosenbrocks_minimum():
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
+    index = next(i for i, code in enumerate(blocks) if "minimize_cg(" in code)
+    assert run_example(index) < 1e-6

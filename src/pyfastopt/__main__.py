@@ -25,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit status."""
     try:
         from ._bench.cli import cli
-        from ._commands import demo, plot
+        from ._commands import demo, lr_find, plot
     except ImportError as exc:
         missing = str(exc.name)
         if missing not in ("click", "rich") and not missing.startswith(("click.", "rich.")):
@@ -34,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     cli.add_command(demo)
     cli.add_command(plot)
+    cli.add_command(lr_find)
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="pyfastopt")
     except SystemExit as exit_:

@@ -1,5 +1,5 @@
-"""The ``pyfastopt demo`` and ``pyfastopt plot`` commands (click, rich: the bench extra;
-scikit-learn and matplotlib: the demo and plot extras)."""
+"""The ``pyfastopt demo``, ``pyfastopt plot`` and ``pyfastopt lr-find`` commands (click,
+rich: the bench extra; scikit-learn and matplotlib: the demo and plot extras)."""
 
 from __future__ import annotations
 
@@ -96,3 +96,30 @@ def plot(out_dir, gif, optimizers) -> None:  # fmt: skip
         raise click.ClickException(str(exc)) from None
     for path in paths:
         click.echo(str(path))
+
+
+@click.command("lr-find")
+@click.option("--optimizer", default="Momentum", show_default=True,
+              help="An optimizer of `pyfastopt demo` (its names, case-insensitive).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs of each grid trial [default: the demo's 50].")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Grid trials run in this many processes.")
+@click.option("--out", type=click.Path(dir_okay=False), default="lr_range_test.png",
+              show_default=True, help="The range test and the grid's accuracies (PNG).")
+def lr_find(optimizer, epochs, seed, processes, out) -> None:  # fmt: skip
+    """Smith's learning-rate range test on the demo MLP, checked by a log-scale grid search:
+    the suggested rate, the grid's best, and each trial's test accuracy."""
+    from .lr_search import format_trials, run_lr_demo
+
+    try:
+        found = run_lr_demo(out, optimizer=optimizer, epochs=epochs, seed=seed,
+                            processes=processes)  # fmt: skip
+    except (ImportError, ValueError, TypeError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"range test: suggested lr {found['suggested_lr']:.3g} trains to "
+               f"{found['suggested_score']:.2f}% test accuracy")  # fmt: skip
+    click.echo(f"grid search: best lr {found['best_lr']:.3g}, {found['best_score']:.2f}%")
+    click.echo(format_trials(found["search"]))
+    click.echo(f"picture: {Path(out).resolve()}")

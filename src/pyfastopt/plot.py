@@ -168,7 +168,8 @@ PANELS: dict[str, list[str]] = {
     "Bounded, switching and sign-based": ["AdaBound", "AMSBound", "SWATS", "Lion", "Rprop"],
 }
 _MORE = [n for n in optim.element_wise() if all(n not in names for names in PANELS.values())]
-PANELS.update({f"More optimizers ({k // 6 + 1})": _MORE[k:k + 6] for k in range(0, len(_MORE), 6)})
+PANELS.update({f"More optimizers{f' ({k // 6 + 1})' if len(_MORE) > 6 else ''}, lr from a grid":
+               _MORE[k:k + 6] for k in range(0, len(_MORE), 6)})  # fmt: skip
 
 #: The learning rates a class without a hand-set rate is tried at on each surface.
 GRID_RATES = tuple(float(x) for x in np.logspace(-3, 0, 7))
@@ -178,7 +179,7 @@ def _spec(cls: type[optim.Optimizer], **kwargs: Any) -> Factory:
     def make(params: list[np.ndarray]) -> optim.Optimizer:
         return cls(params, **kwargs)
 
-    shown = [f"lr {kwargs['lr']:g}"]
+    shown = [f"lr {kwargs['lr']:.2g}"]
     if kwargs.get("momentum"):
         shown.append(f"\u03b2 {kwargs['momentum']:g}")
     make.hyperparameters = ", ".join(shown)  # type: ignore[attr-defined]
