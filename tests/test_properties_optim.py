@@ -122,6 +122,8 @@ def hyperparameters(draw, name, specials):
             kwargs[key] = draw(st.booleans())
         elif key in HYPER:
             kwargs[key] = draw(HYPER[key])
+        elif default is None:  # an optional setting (a warm-up length): left out
+            kwargs[key] = None
         else:  # an option only newer optimizers have: its default, 0 or ten times it
             kwargs[key] = draw(st.sampled_from([default, 0.0, 10.0 * default]))
     if kwargs.get("nesterov") and "momentum" in kwargs:  # torch's condition for SGD's
