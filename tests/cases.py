@@ -53,6 +53,9 @@ CASES = [
     ("AdaBelief", {"lr": 0.01}),
     ("AdaBelief", {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-8, "eps_root": 0.0,
                    "weight_decay": 0.1, "maximize": True}),
+    ("AdEMAMix", {"lr": 0.01}),
+    ("AdEMAMix", {"lr": 0.01, "betas": (0.8, 0.99), "beta3": 0.999, "alpha": 2.0,
+                  "alpha_warmup": 3, "beta3_warmup": 4, "weight_decay": 0.1, "maximize": True}),
     ("SWATS", {"lr": 0.01}),
     ("SWATS", {"lr": 0.01, "weight_decay": 0.1, "maximize": True}),
 ]  # fmt: skip

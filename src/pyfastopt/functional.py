@@ -45,6 +45,7 @@ __all__ = [
     "adam_",
     "adamax_",
     "adamw_",
+    "ademamix_",
     "adopt_",
     "delay_tolerant_adagrad_",
     "elastic_",
@@ -960,6 +961,90 @@ def adabelief_rule(*, lr, beta1, beta2, eps, eps_root, weight_decay, maximize) -
         return (*head, 1.0 / (1.0 - beta2**t), eps, -lr / (1.0 - beta1**t))
 
     return Rule.of("adabelief", coeffs)
+
+
+def ademamix_(
+    param: Arrays,
+    grad: Arrays,
+    exp_avg_fast: Arrays,
+    exp_avg_slow: Arrays,
+    exp_avg_sq: Arrays,
+    *,
+    step: int,
+    lr: float = 1e-3,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    beta3: float = 0.9999,
+    alpha: float = 5.0,
+    eps: float = 1e-8,
+    eps_root: float = 0.0,
+    alpha_warmup: int | None = None,
+    beta3_warmup: int | None = None,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> None:
+    r"""AdEMAMix (Pagliardini, Ablin & Grangier 2024, "The AdEMAMix Optimizer: Better,
+    Faster, Older"), as ``optax.contrib.ademamix`` (whose defaults these are; ``lr`` is
+    AdamW's), with decoupled weight decay: Adam plus a slow momentum that remembers
+    gradients for ~1/(1-b3) steps, mixed in with weight alpha:
+
+    .. math::
+        m^{(1)}_t = \beta_1 m^{(1)}_{t-1} + (1-\beta_1) g_t, \quad
+        m^{(2)}_t = \beta_3 m^{(2)}_{t-1} + (1-\beta_3) g_t, \quad
+        v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2, \\
+        p_t = (1 - \eta\lambda) p_{t-1} - \eta \frac{m^{(1)}_t / (1-\beta_1^t)
+              + \alpha m^{(2)}_t}{\sqrt{v_t / (1-\beta_2^t) + \epsilon_r} + \epsilon}
+
+    The paper's warm-ups, over ``alpha_warmup`` and ``beta3_warmup`` steps (None: none),
+    with :math:`s = t - 1` as optax counts: :math:`\alpha_s = \alpha \min(s/T_\alpha, 1)` and
+    :math:`\beta_{3,s} = \min\big(\exp\frac{\ln\beta_1 \ln\beta_3}{(1 - s/T_3)\ln\beta_3
+    + (s/T_3)\ln\beta_1}, \beta_3\big)`.
+    """
+    rule = ademamix_rule(
+        lr=lr, beta1=beta1, beta2=beta2, beta3=beta3, alpha=alpha, eps=eps, eps_root=eps_root,
+        alpha_warmup=alpha_warmup, beta3_warmup=beta3_warmup, weight_decay=weight_decay,
+        maximize=maximize,
+    )  # fmt: skip
+    buffers = {"exp_avg_fast": exp_avg_fast, "exp_avg_slow": exp_avg_slow,
+               "exp_avg_sq": exp_avg_sq}  # fmt: skip
+    rule.apply(param, grad, buffers, step)
+
+
+def ademamix_rule(
+    *, lr, beta1, beta2, beta3, alpha, eps, eps_root, alpha_warmup, beta3_warmup, weight_decay,
+    maximize,
+) -> Rule:  # fmt: skip
+    """Checks AdEMAMix's hyperparameters once; the rule of :func:`ademamix_`."""
+    lr = check.nonneg("lr", lr)
+    beta1, beta2 = _betas(beta1, beta2)
+    beta3 = check.unit("beta3", beta3)
+    alpha = check.nonneg("alpha", alpha)
+    eps = check.nonneg("eps", eps)
+    eps_root = check.nonneg("eps_root", eps_root)
+    weight_decay = check.nonneg("weight_decay", weight_decay)
+    warmups = {}
+    for name, steps in (("alpha_warmup", alpha_warmup), ("beta3_warmup", beta3_warmup)):
+        if steps is not None:
+            warmups[name] = check.integer(name, steps, 1)
+    if "beta3_warmup" in warmups and not 0 < beta1 <= beta3:
+        msg = "beta3_warmup: the warm-up goes from beta1 to beta3, which need 0 < beta1 <= beta3"
+        raise ValueError(msg)
+    head = (_sign(maximize), 1.0 - lr * weight_decay, *_moments(beta1, beta2))
+
+    def coeffs(t):
+        s = t - 1  # optax's count of earlier steps
+        mixing = alpha
+        if "alpha_warmup" in warmups:
+            mixing *= min(s / warmups["alpha_warmup"], 1.0)
+        b3 = beta3
+        if "beta3_warmup" in warmups and beta3 > 0:
+            f = min(s / warmups["beta3_warmup"], 1.0)
+            ln1, ln3 = math.log(beta1), math.log(beta3)
+            b3 = min(math.exp(ln1 * ln3 / ((1.0 - f) * ln3 + f * ln1)), beta3)
+        return (*head, b3, 1.0 - b3, 1.0 / (1.0 - beta1**t), mixing, 1.0 / (1.0 - beta2**t),
+                eps_root, eps, -lr)  # fmt: skip
+
+    return Rule.of("ademamix", coeffs)
 
 
 class SwatsState(NamedTuple):

@@ -47,6 +47,7 @@ __all__ = [
     "SGD",
     "SWATS",
     "AMSBound",
+    "AdEMAMix",
     "AdaBelief",
     "AdaBound",
     "Adadelta",
@@ -1127,6 +1128,61 @@ class AdaBelief(_Reference):
         u = (m / (1 - b1**t)) / (np.sqrt(s / (1 - b2**t)) + d["eps"])
         p -= d["lr"] * (u + d["weight_decay"] * p)
         state["exp_avg"], state["exp_avg_var"] = m, s
+
+
+# ---------------------------------------------------------------------------
+# AdEMAMix
+# ---------------------------------------------------------------------------
+
+
+class AdEMAMix(_Reference):
+    """AdEMAMix (Pagliardini, Ablin & Grangier 2024, Algorithm 1), as
+    optax.contrib.scale_by_ademamix, then decoupled weight decay and the learning rate:
+
+        m1 = b1 * m1 + (1 - b1) * g;  m2 = b3 * m2 + (1 - b3) * g;  v = b2 * v + (1 - b2) * g^2
+        u = (m1 / (1 - b1^t) + alpha * m2) / (sqrt(v / (1 - b2^t) + eps_root) + eps)
+        p = p - lr * (u + weight_decay * p)
+
+    with the paper's schedulers over s = t - 1 earlier steps when warm-ups are given:
+    alpha_s = alpha * min(s / T_alpha, 1),
+    b3_s = min(exp(ln b1 ln b3 / ((1 - s/T_3) ln b3 + (s/T_3) ln b1)), b3).
+
+    State: "exp_avg_fast" (m1), "exp_avg_slow" (m2), "exp_avg_sq" (v).
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), beta3=0.9999, alpha=5.0,
+                 eps=1e-8, weight_decay=0, alpha_warmup=None, beta3_warmup=None, eps_root=0.0,
+                 maximize=False):  # fmt: skip
+        super().__init__(
+            params, lr=lr, betas=betas, beta3=beta3, alpha=alpha, eps=eps,
+            weight_decay=weight_decay, alpha_warmup=alpha_warmup, beta3_warmup=beta3_warmup, eps_root=eps_root,
+            maximize=maximize,
+        )  # fmt: skip
+
+    def _init_state(self, p):
+        return {k: np.zeros(p.shape) for k in ("exp_avg_fast", "exp_avg_slow", "exp_avg_sq")}
+
+    def _update(self, i, p, g, state):
+        d = self.defaults
+        (b1, b2), b3 = d["betas"], d["beta3"]
+        t = state["step"]
+        s = t - 1
+        alpha = d["alpha"]
+        if d["alpha_warmup"]:
+            alpha *= min(s / d["alpha_warmup"], 1.0)
+        if d["beta3_warmup"]:
+            f = min(s / d["beta3_warmup"], 1.0)
+            b3 = min(np.exp(np.log(b1) * np.log(b3) / ((1 - f) * np.log(b3) + f * np.log(b1))),
+                     b3)  # fmt: skip
+        if d["maximize"]:
+            g = -g
+        m1 = b1 * state["exp_avg_fast"] + (1 - b1) * g
+        m2 = b3 * state["exp_avg_slow"] + (1 - b3) * g
+        v = b2 * state["exp_avg_sq"] + (1 - b2) * g * g
+        denominator = np.sqrt(v / (1 - b2**t) + d["eps_root"]) + d["eps"]
+        u = (m1 / (1 - b1**t) + alpha * m2) / denominator
+        p -= d["lr"] * (u + d["weight_decay"] * p)
+        state["exp_avg_fast"], state["exp_avg_slow"], state["exp_avg_sq"] = m1, m2, v
 
 
 # ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
+from .ademamix import AdEMAMix
 from .adopt import ADOPT
 from .lion import Lion
 from .nadam import NAdam
@@ -35,6 +36,7 @@ __all__ = [
     "SGD",
     "SWATS",
     "AMSBound",
+    "AdEMAMix",
     "AdaBelief",
     "AdaBound",
     "Adadelta",
