@@ -1155,8 +1155,8 @@ class AdEMAMix(_Reference):
                  maximize=False):  # fmt: skip
         super().__init__(
             params, lr=lr, betas=betas, beta3=beta3, alpha=alpha, eps=eps,
-            weight_decay=weight_decay, alpha_warmup=alpha_warmup, beta3_warmup=beta3_warmup, eps_root=eps_root,
-            maximize=maximize,
+            weight_decay=weight_decay, alpha_warmup=alpha_warmup, beta3_warmup=beta3_warmup,
+            eps_root=eps_root, maximize=maximize,
         )  # fmt: skip
 
     def _init_state(self, p):
