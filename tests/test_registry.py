@@ -5,7 +5,9 @@ misses one fails here."""
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
+import json
 import re
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import pyfastopt
 from pyfastopt import _core, demo, optim, plot, reference
 from pyfastopt import functional as F
 from pyfastopt._bench.optimizers import BY_NAME, TRAFFIC
+from pyfastopt._bench.workload import check_implementations
 
 CLASSES = optim.element_wise()
 
@@ -39,6 +42,36 @@ def test_every_element_wise_class_is_benchmarked(name):
         states = rule._rule(rule.param_groups[0]).state_names
         assert spec.states == states  # the state buffers the bench hands the functional step
         assert TRAFFIC[spec.name] == (2 + len(states), 1 + len(states))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("spec", list(BY_NAME.values()), ids=list(BY_NAME))
+def test_every_benchmarked_implementation_agrees_with_the_class(spec, dtype):
+    # what `pyfastopt bench` checks before timing: the functional call, the NumPy
+    # formulations (survey optimizers) and torch.optim (where installed) over 8 steps
+    torch = None
+    if spec.torch is not None and importlib.util.find_spec("torch") is not None:
+        torch = importlib.import_module("torch")
+    assert check_implementations(spec, dtype, torch) == []
+
+
+def test_bench_runs_an_optimizer_that_has_no_numpy_formulation(tmp_path):
+    pytest.importorskip("click", reason="the bench extra")
+    pytest.importorskip("rich", reason="the bench extra")
+    from click.testing import CliRunner
+
+    from pyfastopt._bench.cli import cli
+
+    path = tmp_path / "run.json"
+    result = CliRunner().invoke(cli, ["bench", "--optimizers", "yogi,adam", "--sizes", "2^12",
+                                      "--threads", "1", "--repeat", "1", "--no-torch",
+                                      "--json", str(path)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = {r["optimizer"]: r for r in json.loads(path.read_text())["results"]}
+    assert rows["yogi"]["median_s"] > 0
+    assert rows["yogi"]["functional_s"] > 0
+    assert rows["yogi"]["peers_s"]["numpy"] is None
+    assert rows["adam"]["peers_s"]["numpy"] > 0
 
 
 @pytest.mark.parametrize("name", sorted(CLASSES))

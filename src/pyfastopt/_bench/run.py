@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import get_num_threads, set_num_threads
-from .baselines import NUMPY_BLOCK
+from .baselines import FORMULATIONS, NUMPY_BLOCK
 from .measure import Entry, Timing, run_group
 from .optimizers import Spec, bytes_per_element
 from .storage import Storage, StorageWorkload
@@ -161,7 +161,9 @@ def plan(config: Config, records: list[dict[str, Any]]) -> list[Task]:
                     del w
                     gc.collect()
             else:
-                n_entries = 3 + len(spec.torch_modes if torch else ()) + 1 + (size.count > 1)
+                numpy_entries = 2 * (spec.name in FORMULATIONS)
+                torch_entries = len(spec.torch_modes if torch else ())
+                n_entries = 2 + numpy_entries + torch_entries + (size.count > 1)
 
                 def step(spec=spec, size=size, holder=holder, warm=warm) -> None:
                     w = Workload(spec, size, config.dtype, torch=torch, block=config.block)

@@ -171,9 +171,10 @@ def functional_stepper(spec: Spec, params, grads, states, *, step: int | None) -
 
 
 def _initial_state(spec: Spec, p: np.ndarray) -> list[np.ndarray]:
-    """The state buffers before the first step, as pyfastopt and torch create them."""
-    return [np.full_like(p, spec.kwargs["lr"] if (spec.name, name) == ("rprop", "step_size") else 0)
-            for name in spec.states]  # fmt: skip
+    """The state buffers before the first step, filled as the optimizer class fills them."""
+    opt = getattr(optim, spec.cls)([np.zeros(1, p.dtype)], **spec.kwargs)
+    group = opt.param_groups[0]
+    return [np.full_like(p, opt._state_fill(name, group)) for name in spec.states]
 
 
 class Workload:
@@ -206,14 +207,15 @@ class Workload:
             one.step([g1])
             self.calls["one-array"] = lambda: one.step([g1])
             self.notes["one-array"] = f"optim.{spec.cls}.step on one array of {size.total}"
-        form = FORMULATIONS[spec.name]
-        args = (spec.name, spec.kwargs, self.params, self.grads, self.states)
-        self.calls["numpy"] = numpy_stepper(*args, step=TIMED_STEP)
-        per = "per array, " if size.count > 1 else ""
-        self.notes["numpy"] = f"{per}{form.passes} passes"
-        if size.numel > block:
-            self.calls["numpy-blocked"] = numpy_stepper(*args, step=TIMED_STEP, block=block)
-            self.notes["numpy-blocked"] = f"{form.passes} passes, blocks of {block}"
+        form = FORMULATIONS.get(spec.name)  # optimizers added after the survey's have none
+        if form is not None:
+            args = (spec.name, spec.kwargs, self.params, self.grads, self.states)
+            self.calls["numpy"] = numpy_stepper(*args, step=TIMED_STEP)
+            per = "per array, " if size.count > 1 else ""
+            self.notes["numpy"] = f"{per}{form.passes} passes"
+            if size.numel > block:
+                self.calls["numpy-blocked"] = numpy_stepper(*args, step=TIMED_STEP, block=block)
+                self.notes["numpy-blocked"] = f"{form.passes} passes, blocks of {block}"
         if torch is not None:
             for mode in spec.torch_modes:
                 self.calls[f"torch-{mode}"] = torch_stepper(
@@ -347,10 +349,12 @@ def check_implementations(spec: Spec, dtype, torch: ModuleType | None = None, *,
 
     makers: dict[str, Maker] = {
         "functional": lambda p, g, s: functional_stepper(spec, [p], [g], [s], step=None),
-        "numpy": lambda p, g, s: numpy_stepper(spec.name, spec.kwargs, [p], [g], [s]),
-        "numpy-blocked": lambda p, g, s: numpy_stepper(spec.name, spec.kwargs, [p], [g], [s],
-                                                       block=256),
-    }  # fmt: skip
+    }
+    if spec.name in FORMULATIONS:
+        makers["numpy"] = lambda p, g, s: numpy_stepper(spec.name, spec.kwargs, [p], [g], [s])
+        makers["numpy-blocked"] = lambda p, g, s: numpy_stepper(
+            spec.name, spec.kwargs, [p], [g], [s], block=256
+        )
 
     def torch_maker(torch: ModuleType, mode: str) -> Maker:
         return lambda p, g, s: torch_stepper(torch, spec, mode, [p], [g])
