@@ -63,6 +63,19 @@ CASES = [
 NAMES = sorted({name for name, _ in CASES})
 
 
+def has_scalar_state(name: str) -> bool:
+    """Optimizers with scalar state besides the step count (NAdam's mu_product, SWATS's
+    phase and rates): one value per array, so dense gradients only and no device twin."""
+    from pyfastopt import optim
+
+    cls = getattr(optim, name)
+    return bool(cls._scalar_state) or name not in optim.element_wise()
+
+
+#: The optimizers of :func:`has_scalar_state`.
+SCALAR_STATE = {name for name in NAMES if has_scalar_state(name)}
+
+
 def case_id(case):
     name, kwargs = case
     return name + "".join(f"-{k}={v}" for k, v in kwargs.items())

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cases import CASES, IDS
+from cases import CASES, IDS, SCALAR_STATE
 from helpers import DTYPES, gradients
 from test_functional_reference import functional_kwargs, initial_state
 from test_precision import COMBO_IDS, COMBOS, QUANTIZABLE, UNSIGNED
@@ -72,7 +72,7 @@ def _gpu_skip_reason():
 needs_gpu = pytest.mark.skipif(_gpu_skip_reason() is not None, reason=str(_gpu_skip_reason()))
 
 # Optimizers without a device function (see pyfastopt.cuda's docstring).
-CPU_ONLY = {"NAdam", "SWATS"}
+CPU_ONLY = SCALAR_STATE
 REDUCING = {"swats_adam", "sum_squares"}  # PFO_FOR_EACH_REDUCING_RULE
 
 

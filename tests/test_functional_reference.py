@@ -40,7 +40,8 @@ def initial_state(name, kwargs, key, param):
 
 class FunctionalRun:
     """Steps a functional kernel as the optimizer class would: holds the state buffers (at
-    the reference's initial values) and the scalar state (NAdam's mu_product, SWATS's
+    the reference's initial values) and the scalar state (the class's ``_scalar_state``,
+    e.g. NAdam's mu_product, passed as keywords and returned by the call; SWATS's
     SwatsState per array). Lists of arrays go in one call; as_list=False steps one array."""
 
     def __init__(self, name, kwargs, params, state_keys, as_list=True):
@@ -48,14 +49,14 @@ class FunctionalRun:
         self.fn, self.fkwargs = functional_kwargs(name, kwargs)
         self.params = params
         self.states = {k: [initial_state(name, kwargs, k, p) for p in params] for k in state_keys}
-        self.scalar = [None] * len(params)  # NAdam's mu_product / SWATS's state, per array
+        self.scalar_keys = getattr(optim, name)._scalar_state
+        self.scalar = {}  # the rule's scalar state (the same for every array of a call)
+        self.swats = [None] * len(params)  # SWATS's state, per array
 
     def step(self, grads, t):
-        call = dict(self.fkwargs, step=t)
-        if self.name == "NAdam":
-            call["mu_product"] = self.scalar[0] if self.scalar[0] is not None else 1.0
+        call = dict(self.fkwargs, step=t, **self.scalar)
         if self.name == "SWATS":
-            call["state"] = [s or F.SwatsState() for s in self.scalar]
+            call["state"] = [s or F.SwatsState() for s in self.swats]
         if self.as_list:
             out = self.fn(self.params, grads, **self.states, **call)
         else:
@@ -64,10 +65,10 @@ class FunctionalRun:
                 call["state"] = call["state"][0]
             out = self.fn(self.params[0], grads[0], **single, **call)
             out = [out] if self.name == "SWATS" else out
-        if self.name == "NAdam":
-            self.scalar = [out] * len(self.params)
+        if self.scalar_keys:
+            self.scalar = dict(zip(self.scalar_keys, out if isinstance(out, tuple) else (out,)))
         elif self.name == "SWATS":
-            self.scalar = list(out)
+            self.swats = list(out)
 
 
 def state_keys(ref):

@@ -14,7 +14,7 @@ import pytest
 import test_hogwild as H
 import test_schedules as TS
 import torch
-from cases import NAMES
+from cases import NAMES, SCALAR_STATE
 from helpers import RTOL, assert_close
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -36,9 +36,7 @@ from pyfastopt import _core, hogwild, optim
 from pyfastopt import schedules as S
 from pyfastopt.sparse import SparseRows
 
-SPARSE_NAMES = [
-    n for n in NAMES if n not in ("NAdam", "SWATS")
-]  # scalar state: dense only
+SPARSE_NAMES = [n for n in NAMES if n not in SCALAR_STATE]  # scalar state: dense only
 
 
 # -- sparse rows ------------------------------------------------------------------------------

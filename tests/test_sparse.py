@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cases import CASES, IDS
+from cases import CASES, IDS, SCALAR_STATE
 from helpers import DTYPES, assert_close
 
 import pyfastopt
@@ -20,8 +20,8 @@ from pyfastopt import optim, reference
 from pyfastopt.sparse import SparseRows, rowwise_adagrad_
 
 ROWS, DIM, STEPS, PER_STEP = 40, 6, 25, 15
-SPARSE_CASES = [c for c in CASES if c[0] not in ("NAdam", "SWATS")]  # scalar-state optimizers
-SPARSE_IDS = [i for c, i in zip(CASES, IDS) if c[0] not in ("NAdam", "SWATS")]
+SPARSE_CASES = [c for c in CASES if c[0] not in SCALAR_STATE]
+SPARSE_IDS = [i for c, i in zip(CASES, IDS) if c[0] not in SCALAR_STATE]
 
 
 def sparse_steps(rng, dtype, rows=ROWS, dim=DIM, steps=STEPS, per_step=PER_STEP):
