@@ -73,22 +73,19 @@ def _betas(kw: dict[str, Any]) -> dict[str, float]:
     return {"beta1": b1, "beta2": b2}
 
 
-def _call(fn: Callable[..., Any], kw: dict[str, Any]) -> Callable[..., None]:
+def _call(fn: Callable[..., Any], kw: dict[str, Any],
+          scalar_state: tuple[str, ...] = ()) -> Callable[..., None]:  # fmt: skip
     """functional(p, g, states, step, memo) for a function of pyfastopt.functional taking
-    the class's keyword arguments (``betas`` spelled as beta1, beta2)."""
+    the class's keyword arguments (``betas`` spelled as beta1, beta2). The scalar state the
+    function returns (NAdam's mu_product, ASGD's eta and mu) is carried in memo."""
     hp = {k: v for k, v in kw.items() if k != "betas"}
     if "betas" in kw:
         hp.update(_betas(kw))
-    return lambda p, g, s, t, memo: fn(p, g, *s, step=t, **hp)
-
-
-def _nadam(kw: dict[str, Any]) -> Callable[..., None]:
-    """NAdam also carries the running momentum product from call to call (in memo)."""
-    hp = {k: v for k, v in kw.items() if k != "betas"} | _betas(kw)
 
     def call(p, g, s, t, memo):
-        memo["mu_product"] = F.nadam_(p, g, *s, step=t, mu_product=memo.get("mu_product", 1.0),
-                                      **hp)  # fmt: skip
+        new = fn(p, g, *s, step=t, **hp, **memo)
+        if scalar_state:
+            memo.update(zip(scalar_state, new if isinstance(new, tuple) else (new,)))
 
     return call
 
@@ -121,7 +118,8 @@ OPTIMIZERS: tuple[Spec, ...] = (
          "AdamW"),
     Spec("adamax", "Adamax", ADAMAX_KW, ("exp_avg", "exp_inf"), _call(F.adamax_, ADAMAX_KW),
          "Adamax"),
-    Spec("nadam", "NAdam", NADAM_KW, ("exp_avg", "exp_avg_sq"), _nadam(NADAM_KW), "NAdam"),
+    Spec("nadam", "NAdam", NADAM_KW, ("exp_avg", "exp_avg_sq"),
+         _call(F.nadam_, NADAM_KW, ("mu_product",)), "NAdam"),
     Spec("radam", "RAdam", RADAM_KW, ("exp_avg", "exp_avg_sq"), _call(F.radam_, RADAM_KW),
          "RAdam"),
     Spec("rprop", "Rprop", RPROP_KW, ("prev", "step_size"),
@@ -141,7 +139,7 @@ def _class_spec(name: str, cls: type[optim.Optimizer]) -> Spec:
     assert rule is not None  # (element-wise classes have one)
     step = getattr(F, name.lower() + "_", None)
     if step is not None:
-        call = _call(step, {})
+        call = _call(step, {}, cls._scalar_state)
     else:
         def call(p, g, s, t, _memo):
             rule.apply(p, g, dict(zip(rule.state_names, s)), t)

@@ -194,17 +194,16 @@ class Arrays:
 
 def rule_stepper(rule: Any, spec: Spec, a: Arrays, *, step: int | None) -> Callable[[], None]:
     """One native call of the rule over every array of ``a`` (steps 1, 2, ... if ``step``
-    is None, else always ``step``); NAdam carries its momentum product from call to call."""
+    is None, else always ``step``); scalar state (NAdam's momentum product, ASGD's rate)
+    starts as the class starts it and is carried from call to call."""
     kw = {} if a.masters is None else {"masters": a.masters}
-    memo = {"t": 0, "mu_product": 1.0}
+    opt = getattr(optim, spec.cls)([np.zeros(1)], **spec.kwargs)
+    start = opt._init_state(np.zeros(1), opt.param_groups[0])
+    memo: dict[str, Any] = {"t": 0, "scalars": tuple(start[k] for k in opt._scalar_state)}
 
     def call() -> None:
         memo["t"] += 1
-        t = step or memo["t"]
-        if spec.name == "nadam":
-            coeffs, memo["mu_product"] = rule.coeffs(t, memo["mu_product"])
-        else:
-            coeffs = rule.coeffs(t)
+        coeffs, memo["scalars"] = opt._step_coeffs(rule, step or memo["t"], memo["scalars"])
         rule.kernel(a.params, a.grads, a.states, coeffs, **kw)
 
     return call

@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import functional as F
 from ._common import betas as check_betas
-from .optimizer import Optimizer, state_arg
+from .optimizer import Optimizer
 
 
 class NAdam(Optimizer):
@@ -47,25 +47,8 @@ class NAdam(Optimizer):
             maximize=group["maximize"], simplified=group["simplified"],
         )  # fmt: skip
 
-    def _step_coeffs(self, rule, step, scalars):
-        coeffs, mu_product = rule.coeffs(step, *scalars)
-        return coeffs, (mu_product,)
-
     def _init_state(self, param, group):
         return {"step": 0, "mu_product": 1.0}
 
-    def _cohort(self, state):
-        return state["step"], state["mu_product"]
-
     def _check_scalar(self, key, value, name):
         F.check_mu_product(value, name)
-
-    def _update(self, group, params, grads, states, step):
-        rule = self._checked_rule(group)
-        assert rule is not None  # (only SWATS has none)
-        coeffs, (mu_product,) = self._step_coeffs(
-            rule, step, (states[0]["mu_product"] if states else 1.0,))
-        buffers = [[state_arg(s, n) for s in states] for n in rule.state_names]
-        F._run(rule.kernel, params, grads, buffers, coeffs, **self._options(states, step))
-        for s in states:
-            s["mu_product"] = mu_product

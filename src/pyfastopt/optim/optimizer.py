@@ -119,6 +119,14 @@ class Optimizer:
         """Updates params (same dtype, same cohort) in one native call."""
         rule = self._checked_rule(group)
         assert rule is not None  # SWATS, which has no rule, overrides _update
+        if self._scalar_state:  # (such optimizers take no SparseRows)
+            scalars = tuple(states[0][k] for k in self._scalar_state)  # (one cohort)
+            coeffs, new = self._step_coeffs(rule, step, scalars)
+            columns = [[state_arg(s, n) for s in states] for n in rule.state_names]
+            F._run(rule.kernel, params, grads, columns, coeffs, **self._options(states, step))
+            for s in states:
+                s.update(zip(self._scalar_state, new))
+            return
         dense = []
         for i, g in enumerate(grads):
             if isinstance(g, SparseRows):  # one call per sparse table
@@ -189,6 +197,8 @@ class Optimizer:
 
     def _cohort(self, state: dict[str, Any]) -> Hashable:
         """Parameters whose states agree on this key share one native call."""
+        if self._scalar_state:
+            return (state.get("step"), *(state.get(k) for k in self._scalar_state))
         return state.get("step")
 
     # -- checked hyperparameters and the native plan -----------------------------------
@@ -236,8 +246,12 @@ class Optimizer:
     _scalar_state: tuple[str, ...] = ()
 
     def _step_coeffs(self, rule: F.Rule, step: int, scalars: tuple) -> tuple[tuple, tuple]:
-        """The coefficients of step ``step`` and the new values of ``_scalar_state``."""
-        return rule.coeffs(step), scalars
+        """The coefficients of step ``step`` and the new values of ``_scalar_state``: a
+        rule with scalar state computes both, ``coeffs(t, *scalars)``."""
+        if not self._scalar_state:
+            return rule.coeffs(step), scalars
+        coeffs, new = rule.coeffs(step, *scalars)
+        return coeffs, new if isinstance(new, tuple) else (new,)
 
     @property
     def state(self) -> dict[int, dict[str, Any]]:
