@@ -56,6 +56,9 @@ CASES = [
     ("AdEMAMix", {"lr": 0.01}),
     ("AdEMAMix", {"lr": 0.01, "betas": (0.8, 0.99), "beta3": 0.999, "alpha": 2.0,
                   "alpha_warmup": 3, "beta3_warmup": 4, "weight_decay": 0.1, "maximize": True}),
+    ("ASGD", {"lr": 0.05}),
+    ("ASGD", {"lr": 0.05, "lambd": 0.1, "alpha": 0.5, "t0": 3, "weight_decay": 0.1,
+              "maximize": True}),
     ("SWATS", {"lr": 0.01}),
     ("SWATS", {"lr": 0.01, "weight_decay": 0.1, "maximize": True}),
 ]  # fmt: skip

@@ -47,6 +47,7 @@ __all__ = [
     "adamw_",
     "ademamix_",
     "adopt_",
+    "asgd_",
     "delay_tolerant_adagrad_",
     "elastic_",
     "lion_",
@@ -1045,6 +1046,61 @@ def ademamix_rule(
                 eps_root, eps, -lr)  # fmt: skip
 
     return Rule.of("ademamix", coeffs)
+
+
+def asgd_(
+    param: Arrays,
+    grad: Arrays,
+    ax: Arrays,
+    *,
+    step: int,
+    eta: float | None = None,
+    mu: float = 1.0,
+    lr: float = 1e-2,
+    lambd: float = 1e-4,
+    alpha: float = 0.75,
+    t0: float = 1e6,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> tuple[float, float]:
+    r"""Averaged SGD (Polyak & Juditsky 1992) with the decaying rate of Bottou 2012
+    ("Stochastic Gradient Descent Tricks"), as torch.optim.ASGD:
+
+    .. math::
+        p_t = (1 - \lambda\eta_{t-1}) p_{t-1} - \eta_{t-1} g_t, \qquad
+        \bar p_t = \bar p_{t-1} + \mu_{t-1} (p_t - \bar p_{t-1}), \\
+        \eta_t = \frac{\eta_0}{(1 + \lambda\eta_0 t)^\alpha}, \qquad
+        \mu_t = \frac{1}{\max(1, t - t_0)}
+
+    with :math:`\eta_0` = ``lr``, :math:`\lambda` = ``lambd``; :math:`\bar p` is ``ax``, the
+    average to evaluate with (a copy of p while :math:`\mu = 1`, before step t0). ``eta`` and
+    ``mu`` are the previous step's (None: ``lr``, and 1, before the first step); the new
+    (eta, mu) are returned.
+    """
+    rule = asgd_rule(lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay,
+                     maximize=maximize)  # fmt: skip
+    eta = check.nonneg("eta", lr if eta is None else eta)
+    coeffs, scalars = rule.coeffs(check.step(step), eta, check.closed_unit("mu", mu))
+    _run(rule.kernel, param, grad, (ax,), coeffs)
+    return scalars
+
+
+def asgd_rule(*, lr, lambd, alpha, t0, weight_decay, maximize, scalar_dtype: type = float) -> Rule:
+    """Checks ASGD's hyperparameters once; the rule of :func:`asgd_`. ASGD has scalar state:
+    its ``coeffs(t, eta, mu)`` returns (the coefficients of step t, the new (eta, mu)), both
+    rounded to ``scalar_dtype`` (torch keeps them in float32 tensors)."""
+    lr = check.nonneg("lr", lr)
+    lambd = check.nonneg("lambd", lambd)
+    alpha = check.nonneg("alpha", alpha)
+    t0 = check.nonneg("t0", t0)
+    head = (_sign(maximize), check.nonneg("weight_decay", weight_decay))
+
+    def coeffs(t: int, eta: float, mu: float) -> tuple[tuple[float, ...], tuple[float, float]]:
+        new_eta = float(scalar_dtype(lr / (1.0 + lambd * lr * t) ** alpha))
+        new_mu = float(scalar_dtype(1.0 / max(1.0, t - t0)))
+        return (*head, 1.0 - lambd * eta, -eta, mu), (new_eta, new_mu)
+
+    return Rule.of("asgd", coeffs)
 
 
 class SwatsState(NamedTuple):

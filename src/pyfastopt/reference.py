@@ -44,6 +44,7 @@ import numpy as np
 
 __all__ = [
     "ADOPT",
+    "ASGD",
     "SGD",
     "SWATS",
     "AMSBound",
@@ -1328,3 +1329,44 @@ def elastic(x, center, alpha):
     x -= d
     return d
 
+
+
+# ---------------------------------------------------------------------------
+# ASGD
+# ---------------------------------------------------------------------------
+
+
+class ASGD(_Reference):
+    """Averaged SGD (Polyak & Juditsky 1992) with Bottou's decaying rate, as torch.optim.ASGD:
+
+        g   = g + weight_decay * p
+        p   = p * (1 - lambd * eta) - eta * g
+        ax  = p                      if mu == 1   (before averaging starts)
+        ax  = ax + mu * (p - ax)     otherwise
+        eta = lr / (1 + lambd * lr * t)^alpha      (for the next step)
+        mu  = 1 / max(1, t - t0)
+
+    State: "ax" (the average, starting at 0), "eta" (starting at lr) and "mu" (starting at 1),
+    Python floats.
+    """
+
+    def __init__(self, params, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0,
+                 maximize=False):  # fmt: skip
+        super().__init__(params, lr=lr, lambd=lambd, alpha=alpha, t0=t0,
+                         weight_decay=weight_decay, maximize=maximize)  # fmt: skip
+
+    def _init_state(self, p):
+        return {"ax": np.zeros(p.shape), "eta": float(self.defaults["lr"]), "mu": 1.0}
+
+    def _update(self, i, p, g, state):
+        d = self.defaults
+        t = state["step"]
+        if d["maximize"]:
+            g = -g
+        g = g + d["weight_decay"] * p
+        eta, mu = state["eta"], state["mu"]
+        p *= 1 - d["lambd"] * eta
+        p -= eta * g
+        state["ax"] = p.copy() if mu == 1 else state["ax"] + mu * (p - state["ax"])
+        state["eta"] = d["lr"] / (1 + d["lambd"] * d["lr"] * t) ** d["alpha"]
+        state["mu"] = 1 / max(1, t - d["t0"])
