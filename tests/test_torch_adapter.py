@@ -36,6 +36,8 @@ CASES = [
     ("RAdam", {"lr": 1e-2}),
     ("RAdam", {"lr": 1e-2, "weight_decay": 1e-2, "decoupled_weight_decay": True}),
     ("Rprop", {"lr": 1e-3}),
+    ("ASGD", {"lr": 0.05}),
+    ("ASGD", {"lr": 0.05, "lambd": 0.1, "alpha": 0.5, "t0": 3, "weight_decay": 1e-2}),
 ]
 IDS = [f"{n}-" + "-".join(f"{k}={v}" for k, v in kw.items()) for n, kw in CASES]
 # the state dict tests: the last case of each class (the one with the most state)

@@ -14,7 +14,7 @@ from helpers import assert_close
 from pyfastopt import optim
 
 TORCH_NAMES = {"SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "Adamax", "NAdam",
-               "RAdam", "Rprop"}  # fmt: skip
+               "RAdam", "Rprop", "ASGD"}  # fmt: skip
 # Options pyfastopt adds to torch's classes (textbook variants); torch cannot run them.
 EXTRA_OPTIONS = {"eps_inside_sqrt", "bias_correction", "simplified"}
 TORCH_CASES = [(n, kw) for n, kw in CASES if n in TORCH_NAMES and not EXTRA_OPTIONS & set(kw)]
@@ -73,7 +73,7 @@ def test_trajectory_matches_torch(case, dtype):
         for key, value in theirs.state[tp].items():
             if key == "step":
                 assert ours.state[i]["step"] == int(value)
-            elif key == "mu_product":
+            elif key in ours._scalar_state:  # NAdam's mu_product, ASGD's eta and mu
                 assert ours.state[i][key] == pytest.approx(float(value), rel=1e-12)
             elif isinstance(value, torch.Tensor):
                 assert_close(ours.state[i][key], value.numpy(), what=key)

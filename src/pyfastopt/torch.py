@@ -69,6 +69,7 @@ from .optim._common import betas as _check_betas
 from .precision import bfloat16 as _BF16
 
 __all__ = [
+    "ASGD",
     "SGD",
     "Adadelta",
     "Adagrad",
@@ -218,9 +219,13 @@ class _Adapter(torch.optim.Optimizer):
         return tuple(float(state[k]) for k in self._scalar_keys)
 
     def _advance(self, rule: F.Rule, cohort: tuple) -> tuple[tuple[float, ...], tuple]:
-        """(the kernel's coefficients, the new scalar state) for one step from ``cohort``."""
+        """(the kernel's coefficients, the new scalar state) for one step from ``cohort``;
+        a rule with scalar state beyond the step computes both, ``coeffs(t, *scalars)``."""
         step = int(cohort[0]) + 1
-        return rule.coeffs(step), (float(step),)
+        if len(cohort) == 1:
+            return rule.coeffs(step), (float(step),)
+        coeffs, new = rule.coeffs(step, *cohort[1:])
+        return coeffs, (float(step), *(new if isinstance(new, tuple) else (new,)))
 
     # -- torch.optim.Optimizer ----------------------------------------------------------
 
@@ -652,6 +657,29 @@ class Rprop(_Adapter, torch.optim.Rprop):
                                              memory_format=torch.contiguous_format)}  # fmt: skip
 
 
+class ASGD(_Adapter, torch.optim.ASGD):
+    """torch.optim.ASGD stepped by the kernel of :func:`pyfastopt.functional.asgd_`.
+
+    ``eta`` and ``mu`` are state, as in torch: scalar tensors of the scalar dtype (float32),
+    rounded there after each step as torch rounds them.
+    """
+
+    _scalar_keys = ("step", "eta", "mu")
+
+    def _rule(self, group):
+        scalar_dtype = np.float64 if _scalar_dtype() == torch.float64 else np.float32
+        return F.asgd_rule(
+            lr=group["lr"], lambd=group["lambd"], alpha=group["alpha"], t0=group["t0"],
+            weight_decay=group["weight_decay"], maximize=group["maximize"],
+            scalar_dtype=scalar_dtype,
+        )  # fmt: skip
+
+    def _init_state(self, param, group):
+        return {"step": torch.tensor(0.0, dtype=_scalar_dtype()),
+                "eta": torch.tensor(_number(group["lr"]), dtype=_scalar_dtype()),
+                "mu": torch.tensor(1.0, dtype=_scalar_dtype()), "ax": _zeros(param)}  # fmt: skip
+
+
 class NAdam(_Adapter, torch.optim.NAdam):
     """torch.optim.NAdam stepped by the kernel of :func:`pyfastopt.functional.nadam_`.
 
@@ -670,11 +698,6 @@ class NAdam(_Adapter, torch.optim.NAdam):
             decoupled_weight_decay=group["decoupled_weight_decay"],
             maximize=group["maximize"], simplified=False, product_dtype=product_dtype,
         )  # fmt: skip
-
-    def _advance(self, rule, cohort):
-        step = int(cohort[0]) + 1
-        coeffs, mu_product = rule.coeffs(step, cohort[1])
-        return coeffs, (float(step), mu_product)
 
     def _init_state(self, param, group):
         return {"step": torch.tensor(0.0, dtype=_scalar_dtype()),
