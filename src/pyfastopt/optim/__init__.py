@@ -22,6 +22,7 @@ from .adamax import Adamax
 from .ademamix import AdEMAMix
 from .adopt import ADOPT
 from .lion import Lion
+from .muon import Muon
 from .nadam import NAdam
 from .optimizer import Optimizer
 from .radam import RAdam
@@ -45,6 +46,7 @@ __all__ = [
     "AdamW",
     "Adamax",
     "Lion",
+    "Muon",
     "NAdam",
     "Optimizer",
     "RAdam",
@@ -57,7 +59,7 @@ __all__ = [
 def default_rule(cls: type[Optimizer]) -> F.Rule | None:
     """The rule a class steps with its default hyperparameters (None: no single rule)."""
     make: Any = cls  # (the base class's signature is not its subclasses')
-    opt = make([np.zeros(1)])
+    opt = make([np.zeros((1, 1))])  # (a matrix: Muon takes no other)
     return opt._rule(opt.param_groups[0])
 
 
