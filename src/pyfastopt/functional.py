@@ -1310,13 +1310,13 @@ def _muon_arrays(params: Any, grads: Any, momentum_buffers: Any
                       f"{len(lists[name])}"  # fmt: skip
                 raise ValueError(msg)
     out, written, read = [], [], []
-    for i, (p, g, buf) in enumerate(zip(*lists.values())):
+    for i, (param, grad, momentum_buffer) in enumerate(zip(*lists.values())):
         at = "" if single else f"[{i}]"
-        p = written_array(p, f"params{at}")
+        p = written_array(param, f"params{at}")
         if p.ndim != 2:
             msg = f"params{at}: Muon only supports 2-D parameters, got shape {p.shape}"
             raise ValueError(msg)
-        g = as_array(g, f"grads{at}")
+        g = as_array(grad, f"grads{at}")
         if g.dtype != p.dtype:
             msg = f"grads{at} has dtype {g.dtype}, expected {p.dtype} (its parameter's)"
             raise TypeError(msg)
@@ -1324,7 +1324,7 @@ def _muon_arrays(params: Any, grads: Any, momentum_buffers: Any
             msg = f"grads{at} has shape {g.shape}, expected {p.shape} (its parameter's)"
             raise ValueError(msg)
         check_layout(g, f"grads{at}")
-        buf = written_array(buf, f"momentum_buffers{at}", like=p)
+        buf = written_array(momentum_buffer, f"momentum_buffers{at}", like=p)
         out.append((p, g, buf))
         written += [(f"params{at}", p), (f"momentum_buffers{at}", buf)]
         read.append((f"grads{at}", g))
