@@ -741,7 +741,7 @@ class Muon(torch.optim.Muon):
                 self._check_muon_tensor(p.grad, f"{where}[{i}].grad")
                 check.like_param(f"{where}[{i}].grad", p.grad.dtype, tuple(p.grad.shape),
                                  p.dtype, tuple(p.shape))  # fmt: skip
-                buf = self.state[p].get("momentum_buffer")
+                buf = self.state.get(p, {}).get("momentum_buffer")  # (state: a defaultdict)
                 if buf is not None:
                     self._check_muon_tensor(buf, f"state 'momentum_buffer' of {where}[{i}]")
                     check.like_param(f"state 'momentum_buffer' of {where}[{i}]", buf.dtype,
@@ -752,7 +752,7 @@ class Muon(torch.optim.Muon):
             for i, p in zip(index, params):
                 written.append((f"{where}[{i}]", _view(p)))
                 read.append((f"{where}[{i}].grad", _view(p.grad)))
-                if "momentum_buffer" in self.state[p]:
+                if "momentum_buffer" in self.state.get(p, {}):
                     written.append((f"state 'momentum_buffer' of {where}[{i}]",
                                     _view(self.state[p]["momentum_buffer"])))  # fmt: skip
         check_disjoint(written, read)
