@@ -475,3 +475,29 @@ def test_registered_everywhere_but_among_the_element_wise_rules():
     assert "Muon" in reference.__all__
     assert "Muon" not in optim.element_wise()  # no single element-wise rule
     assert issubclass(pt.Muon, torch.optim.Muon)
+
+
+def test_grad_scale_divides_the_gradients():
+    """optim's grad_scale (mixed-precision loss scaling): a power of two divides exactly,
+    so scaled gradients give the unscaled trajectory bit for bit."""
+    rng, init, targets = problem(seed=6)
+    plain, scaled = [p.copy() for p in init], [p.copy() for p in init]
+    a, b = optim.Muon(plain, lr=0.02), optim.Muon(scaled, lr=0.02, nesterov=True)
+    for _ in range(5):
+        grads = grads_at(rng, plain, targets, np.float64)
+        a.step(grads)
+        b.step([g * 1024.0 for g in grads], grad_scale=1024.0)
+    for p, q in zip(plain, scaled):
+        np.testing.assert_array_equal(p, q)
+    before = [p.copy() for p in scaled]
+    b.step([np.full(p.shape, np.inf) for p in scaled], found_inf=True)  # skipped whole
+    for p, q in zip(scaled, before):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_empty_matrices_are_left_alone():
+    p, g, b = np.zeros((5, 0)), np.zeros((5, 0)), np.zeros((5, 0))
+    F.muon_(p, g, b, lr=0.1)
+    opt = optim.Muon([np.ones((0, 3)), np.ones((2, 3))], lr=0.1)
+    opt.step([np.ones((0, 3)), np.ones((2, 3))])
+    assert opt.state[1]["step"] == 1

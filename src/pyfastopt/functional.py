@@ -1386,6 +1386,8 @@ def muon_(
     triples = _muon_arrays(params, grads, momentum_buffers)
     scratch = {} if workspace is None else workspace
     for p, g, buf in triples:
+        if p.size == 0:  # nothing to update (and no aspect ratio to adjust lr by)
+            continue
         key = (p.shape, p.dtype.str)
         ws = scratch.get(key)
         if ws is None:

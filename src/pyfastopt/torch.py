@@ -730,9 +730,9 @@ class Muon(torch.optim.Muon):
                 loss = closure()
         calls = []
         for j, group in enumerate(self.param_groups):
-            hp = F.check_muon(**{k: _number(group[k]) for k in (
-                "lr", "weight_decay", "momentum", "nesterov", "ns_coefficients", "eps",
-                "ns_steps", "adjust_lr_fn")})  # fmt: skip
+            hp = F.check_muon(nesterov=bool(group["nesterov"]), **{k: _number(group[k]) for k in (
+                "lr", "weight_decay", "momentum", "ns_coefficients", "eps", "ns_steps",
+                "adjust_lr_fn")})  # fmt: skip  (torch takes any truthy nesterov)
             where = f"param_groups[{j}]['params']"
             params = [p for p in group["params"] if p.grad is not None]
             index = [i for i, p in enumerate(group["params"]) if p.grad is not None]
