@@ -51,6 +51,7 @@ __all__ = [
     "delay_tolerant_adagrad_",
     "elastic_",
     "lion_",
+    "muon_",
     "nadam_",
     "radam_",
     "rmsprop_",
@@ -1214,3 +1215,237 @@ def swats_(
         else:
             new.append(SwatsState("adam", lam, s.sgd_lr))
     return new[0] if single else new
+
+
+# --- Muon: an update of whole matrices (no element-wise rule) ---------------------------------
+
+#: Muon's defaults, as torch.optim.Muon's (Jordan et al. 2024): the quintic Newton-Schulz
+#: coefficients (a, b, c), the number of iterations, and the norm's floor.
+MUON_NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
+MUON_NS_STEPS = 5
+MUON_EPS = 1e-7
+#: torch's names for the learning-rate adjustments (None is "original").
+MUON_ADJUST_LR_FNS = (None, "original", "match_rms_adamw")
+
+
+class MuonHyperparameters(NamedTuple):
+    """Muon's hyperparameters, checked (:func:`check_muon`)."""
+
+    lr: float
+    weight_decay: float
+    momentum: float
+    nesterov: bool
+    ns_coefficients: tuple[float, float, float]
+    eps: float
+    ns_steps: int
+    adjust_lr_fn: str | None
+
+
+def check_muon(
+    *, lr, weight_decay, momentum, nesterov, ns_coefficients, eps, ns_steps, adjust_lr_fn
+) -> MuonHyperparameters:
+    """Checks Muon's hyperparameters: torch.optim.Muon's checks (lr, momentum, weight_decay
+    >= 0, a known adjust_lr_fn; at its step: three coefficients, fewer than 100 steps), and
+    finite numbers, eps >= 0 and ns_steps >= 0; TypeError/ValueError naming the argument."""
+    try:
+        coefficients = tuple(ns_coefficients)
+    except TypeError:
+        msg = f"ns_coefficients must be a tuple of 3 numbers, got {type(ns_coefficients).__name__}"
+        raise TypeError(msg) from None
+    if len(coefficients) != 3:
+        msg = f"ns_coefficients must hold exactly 3 values (a, b, c), got {len(coefficients)}"
+        raise ValueError(msg)
+    a, b, c = (check.real(f"ns_coefficients[{i}]", x) for i, x in enumerate(coefficients))
+    if not isinstance(nesterov, (bool, np.bool_)):
+        msg = f"nesterov must be a bool, got {type(nesterov).__name__}"
+        raise TypeError(msg)
+    if adjust_lr_fn not in MUON_ADJUST_LR_FNS:
+        msg = (f"adjust_lr_fn: {adjust_lr_fn!r} is not supported (None, 'original' or "
+               "'match_rms_adamw')")  # fmt: skip
+        raise ValueError(msg)
+    return MuonHyperparameters(
+        lr=check.nonneg("lr", lr), weight_decay=check.nonneg("weight_decay", weight_decay),
+        momentum=check.nonneg("momentum", momentum), nesterov=bool(nesterov),
+        ns_coefficients=(a, b, c), eps=check.nonneg("eps", eps),
+        ns_steps=check.integer("ns_steps", ns_steps, 0, 99), adjust_lr_fn=adjust_lr_fn,
+    )  # fmt: skip
+
+
+def muon_adjusted_lr(lr: float, adjust_lr_fn: str | None, shape: tuple[int, ...]) -> float:
+    """The learning rate of a (rows, cols) matrix: Keller Jordan's ``original``
+    lr * sqrt(max(1, rows / cols)), or Moonshot's ``match_rms_adamw`` 0.2 * lr *
+    sqrt(max(rows, cols)) (Liu et al. 2025), which gives the update AdamW's RMS."""
+    rows, cols = shape[:2]
+    if adjust_lr_fn == "match_rms_adamw":
+        return lr * 0.2 * math.sqrt(max(rows, cols))
+    return lr * math.sqrt(max(1.0, rows / cols))
+
+
+class _MuonScratch:
+    """The temporaries of one (shape, dtype): kept by the caller between steps so that a
+    step allocates no full-size array (parameters of one shape share them)."""
+
+    def __init__(self, shape: tuple[int, int], dtype: np.dtype) -> None:
+        rows, cols = shape
+        m, n = min(rows, cols), max(rows, cols)  # the iteration runs on the wide form
+        self.u = np.empty(shape, dtype)  # the update before orthogonalisation
+        self.x, self.y = np.empty((m, n), dtype), np.empty((m, n), dtype)
+        self.gram, self.poly = np.empty((m, m), dtype), np.empty((m, m), dtype)
+
+
+def _lerp_(out: np.ndarray, start: np.ndarray, end: np.ndarray, weight: float,
+           tmp: np.ndarray) -> None:  # fmt: skip
+    """out = start + weight * (end - start), with torch's two formulas (the one exact at
+    weight 0 below 0.5, the one exact at 1 above); ``out`` may be ``start``."""
+    np.subtract(end, start, out=tmp)
+    if abs(weight) < 0.5:
+        tmp *= weight
+        np.add(start, tmp, out=out)
+    else:
+        tmp *= 1.0 - weight
+        np.subtract(end, tmp, out=out)
+
+
+def _muon_one(p: np.ndarray, g: np.ndarray, buf: np.ndarray, hp: MuonHyperparameters,
+              grad_scale: float | None, ws: _MuonScratch) -> None:  # fmt: skip
+    """One Muon step of one matrix, in place, through the scratch ``ws``. The element-wise
+    passes are NumPy ufuncs (they could become a native rule); the products are BLAS's."""
+    tall = p.shape[0] > p.shape[1]
+    if grad_scale is not None:  # the unscaled gradient, in the iteration's spare buffer
+        unscaled = ws.y.reshape(p.shape)
+        np.divide(g, grad_scale, out=unscaled)
+        g = unscaled
+    _lerp_(buf, buf, g, 1.0 - hp.momentum, ws.u)  # B = mu B + (1 - mu) g
+    if hp.nesterov:
+        update = ws.u
+        _lerp_(update, g, buf, hp.momentum, ws.x.reshape(p.shape))  # g + mu (B - g)
+    else:
+        update = buf
+    flat = update.reshape(-1)
+    norm = math.sqrt(float(np.dot(flat, flat)))
+    x, y = ws.x, ws.y
+    np.divide(update.T if tall else update, max(norm, hp.eps), out=x)  # spectral norm <= 1
+    a, b, c = hp.ns_coefficients
+    gram, poly = ws.gram, ws.poly
+    for _ in range(hp.ns_steps):  # X <- a X + (b A + c A^2) X, A = X X^T
+        np.matmul(x, x.T, out=gram)
+        np.matmul(gram, gram, out=poly)
+        poly *= c
+        gram *= b
+        poly += gram
+        np.matmul(poly, x, out=y)
+        x *= a
+        y += x
+        x, y = y, x
+    decay = 1.0 - hp.lr * hp.weight_decay
+    if decay != 1.0:
+        p *= decay
+    x *= muon_adjusted_lr(hp.lr, hp.adjust_lr_fn, p.shape)
+    np.subtract(p, x.T if tall else x, out=p)
+
+
+def _muon_arrays(params: Any, grads: Any, momentum_buffers: Any
+                 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:  # fmt: skip
+    """The (param, grad, buffer) triples of a Muon call as ndarray views, checked: float32/
+    float64 2-D parameters, gradients and buffers of their dtype and shape, C-contiguous,
+    parameters and buffers writable and distinct from each other and from the gradients."""
+    from ._buffers import as_array, check_disjoint, check_layout, written_array
+
+    single = not isinstance(params, (list, tuple))
+    lists = {"params": params, "grads": grads, "momentum_buffers": momentum_buffers}
+    if single:
+        lists = {k: [v] for k, v in lists.items()}
+    else:
+        for name, value in lists.items():
+            if not isinstance(value, (list, tuple)):
+                msg = f"{name} must be a list (params is one), got {type(value).__name__}"
+                raise TypeError(msg)
+        for name in ("grads", "momentum_buffers"):
+            if len(lists[name]) != len(params):
+                msg = f"{name}: expected {len(params)} arrays (one per parameter), got " \
+                      f"{len(lists[name])}"  # fmt: skip
+                raise ValueError(msg)
+    out, written, read = [], [], []
+    for i, (param, grad, momentum_buffer) in enumerate(zip(*lists.values())):
+        at = "" if single else f"[{i}]"
+        p = written_array(param, f"params{at}")
+        if p.ndim != 2:
+            msg = f"params{at}: Muon only supports 2-D parameters, got shape {p.shape}"
+            raise ValueError(msg)
+        g = as_array(grad, f"grads{at}")
+        if g.dtype != p.dtype:
+            msg = f"grads{at} has dtype {g.dtype}, expected {p.dtype} (its parameter's)"
+            raise TypeError(msg)
+        if g.shape != p.shape:
+            msg = f"grads{at} has shape {g.shape}, expected {p.shape} (its parameter's)"
+            raise ValueError(msg)
+        check_layout(g, f"grads{at}")
+        buf = written_array(momentum_buffer, f"momentum_buffers{at}", like=p)
+        out.append((p, g, buf))
+        written += [(f"params{at}", p), (f"momentum_buffers{at}", buf)]
+        read.append((f"grads{at}", g))
+    check_disjoint(written, read)
+    return out
+
+
+def muon_(
+    params: Arrays,
+    grads: Arrays,
+    momentum_buffers: Arrays,
+    *,
+    lr: float = 1e-3,
+    weight_decay: float = 0.1,
+    momentum: float = 0.95,
+    nesterov: bool = True,
+    ns_coefficients: tuple[float, float, float] = MUON_NS_COEFFICIENTS,
+    eps: float = MUON_EPS,
+    ns_steps: int = MUON_NS_STEPS,
+    adjust_lr_fn: str | None = None,
+    grad_scale: float | None = None,
+    workspace: dict | None = None,
+) -> None:
+    r"""Muon (Jordan et al. 2024, "Muon: An optimizer for hidden layers in neural networks"),
+    as torch.optim.Muon: momentum, then each 2-D update orthogonalised by a quintic
+    Newton-Schulz iteration, then decoupled weight decay.
+
+    .. math::
+        B_t = \mu B_{t-1} + (1-\mu) g_t, \quad
+        U_t = g_t + \mu (B_t - g_t) \text{ if nesterov else } B_t, \\
+        X_0 = U_t / \max(\lVert U_t \rVert_F, \epsilon), \quad
+        X_{k+1} = a X_k + (b A_k + c A_k^2) X_k, \; A_k = X_k X_k^\top \quad (k < n_s), \\
+        p_t = (1 - \eta \lambda) p_{t-1} - \eta' X_{n_s}
+
+    with the iteration on the transpose of a tall matrix, and :math:`\eta'` the adjusted
+    rate of :func:`muon_adjusted_lr` (``adjust_lr_fn``: None or "original",
+    :math:`\eta \sqrt{\max(1, r/c)}`; "match_rms_adamw", Moonshot's
+    :math:`0.2 \eta \sqrt{\max(r, c)}` from Liu et al. 2025, "Muon is Scalable for LLM
+    Training"). The iteration drives the singular values to about 0.7..1.2, not to 1.
+
+    Unlike torch, which runs the iteration in bfloat16, this runs it in the parameter's
+    precision (float32 or float64), the matrix products through NumPy's BLAS; the
+    element-wise parts are NumPy ufuncs over scratch buffers (``workspace``: a dict the
+    caller keeps between calls so that a step allocates no full-size temporary; None: this
+    call's own). ``grad_scale`` divides the gradients (mixed-precision loss scaling).
+
+    Arrays (one each, or aligned lists): float32/float64, C-contiguous, parameters 2-D
+    (else ValueError, as torch), gradients and buffers of their dtype and shape. Everything
+    is checked before anything is written.
+    """
+    hp = check_muon(lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov,
+                    ns_coefficients=ns_coefficients, eps=eps, ns_steps=ns_steps,
+                    adjust_lr_fn=adjust_lr_fn)  # fmt: skip
+    if grad_scale is not None:
+        grad_scale = check.positive("grad_scale", grad_scale)
+    if workspace is not None and not isinstance(workspace, dict):
+        msg = f"workspace must be a dict or None, got {type(workspace).__name__}"
+        raise TypeError(msg)
+    triples = _muon_arrays(params, grads, momentum_buffers)
+    scratch = {} if workspace is None else workspace
+    for p, g, buf in triples:
+        if p.size == 0:  # nothing to update (and no aspect ratio to adjust lr by)
+            continue
+        key = (p.shape, p.dtype.str)
+        ws = scratch.get(key)
+        if ws is None:
+            ws = scratch[key] = _MuonScratch(p.shape, p.dtype)
+        _muon_one(p, g, buf, hp, grad_scale, ws)

@@ -57,6 +57,7 @@ __all__ = [
     "AdamW",
     "Adamax",
     "Lion",
+    "Muon",
     "NAdam",
     "RAdam",
     "RMSprop",
@@ -1184,6 +1185,63 @@ class AdEMAMix(_Reference):
         u = (m1 / (1 - b1**t) + alpha * m2) / denominator
         p -= d["lr"] * (u + d["weight_decay"] * p)
         state["exp_avg_fast"], state["exp_avg_slow"], state["exp_avg_sq"] = m1, m2, v
+
+
+# ---------------------------------------------------------------------------
+# Muon
+# ---------------------------------------------------------------------------
+
+
+class Muon(_Reference):
+    """Muon (Jordan et al. 2024, "Muon: An optimizer for hidden layers in neural
+    networks"), transcribed from torch.optim.Muon (2.13) but all in float64 (torch runs
+    the Newton-Schulz iteration in bfloat16). Parameters are matrices (r, c).
+
+        buf = buf + (1 - momentum) * (g - buf)
+        u = g + momentum * (buf - g)    if nesterov
+        u = buf                         otherwise
+        X = u (transposed if r > c);  X = X / max(||X||_F, eps)
+        ns_steps times:  A = X X^T;  B = b A + c A A;  X = a X + B X
+        (transposed back)
+        lr' = lr * sqrt(max(1, r / c))           adjust_lr_fn None or "original"
+        lr' = 0.2 * lr * sqrt(max(r, c))         "match_rms_adamw" (Moonshot)
+        p = p * (1 - lr * weight_decay) - lr' * X
+
+    State: "momentum_buffer".
+    """
+
+    def __init__(self, params, lr=1e-3, weight_decay=0.1, momentum=0.95, nesterov=True,
+                 ns_coefficients=(3.4445, -4.7750, 2.0315), eps=1e-7, ns_steps=5,
+                 adjust_lr_fn=None):  # fmt: skip
+        super().__init__(
+            params, lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov,
+            ns_coefficients=ns_coefficients, eps=eps, ns_steps=ns_steps,
+            adjust_lr_fn=adjust_lr_fn,
+        )  # fmt: skip
+
+    def _init_state(self, p):
+        return {"momentum_buffer": np.zeros(p.shape)}
+
+    def _update(self, i, p, g, state):
+        d = self.defaults
+        mu = d["momentum"]
+        buf = state["momentum_buffer"] + (1 - mu) * (g - state["momentum_buffer"])
+        state["momentum_buffer"] = buf
+        u = g + mu * (buf - g) if d["nesterov"] else buf
+        rows, cols = p.shape
+        x = u.T if rows > cols else u
+        x = x / max(np.sqrt(np.sum(x * x)), d["eps"])
+        a, b, c = d["ns_coefficients"]
+        for _ in range(d["ns_steps"]):
+            gram = x @ x.T
+            x = a * x + (b * gram + c * gram @ gram) @ x
+        x = x.T if rows > cols else x
+        if d["adjust_lr_fn"] == "match_rms_adamw":
+            lr = 0.2 * d["lr"] * math.sqrt(max(rows, cols))
+        else:
+            lr = d["lr"] * math.sqrt(max(1, rows / cols))
+        p *= 1 - d["lr"] * d["weight_decay"]
+        p -= lr * x
 
 
 # ---------------------------------------------------------------------------

@@ -76,6 +76,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "Muon",
     "NAdam",
     "RAdam",
     "RMSprop",
@@ -704,3 +705,88 @@ class NAdam(_Adapter, torch.optim.NAdam):
                 "mu_product": torch.tensor(1.0, dtype=_scalar_dtype()),
                 "exp_avg": _zeros(param), "exp_avg_sq": _zeros(param)}  # fmt: skip
 
+
+
+class Muon(torch.optim.Muon):
+    """torch.optim.Muon stepped by :func:`pyfastopt.functional.muon_`: torch's constructor
+    (its checks, defaults and ValueError for a parameter that is not 2-D), parameter groups,
+    ``state_dict`` / ``load_state_dict`` (state ``momentum_buffer`` only, as torch's) and
+    schedulers; the step views the CPU float32/float64 tensors as NumPy arrays and runs
+    the Newton-Schulz iteration in their precision (torch: bfloat16), so trajectories agree
+    with torch's to bfloat16's rounding. Not on the rule machinery of the other classes
+    (Muon is no element-wise rule): every group's arrays are checked, then each group is
+    one call. Under ``torch.amp.GradScaler`` the scaler unscales the gradients first, as for
+    torch's Muon."""
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """torch's add_param_group, then this adapter's checks: CPU, dense, contiguous
+        float32/float64 parameters."""
+        super().add_param_group(param_group)
+        try:
+            for i, p in enumerate(self.param_groups[-1]["params"]):
+                self._check_muon_tensor(p, f"params[{i}] of parameter group "
+                                           f"{len(self.param_groups) - 1}")  # fmt: skip
+        except (TypeError, ValueError, ImportError):
+            self.param_groups.pop()
+            raise
+
+    @staticmethod
+    def _check_muon_tensor(t: object, what: str) -> None:
+        _check_tensor(t, what)
+        assert isinstance(t, torch.Tensor)  # (checked)
+        if t.dtype not in (torch.float32, torch.float64):
+            msg = f"{what} has dtype {t.dtype}: Muon updates float32 and float64 tensors"
+            raise TypeError(msg)
+
+    def _workspace(self) -> dict:
+        """functional.muon_'s scratch, kept between steps (outside torch's state)."""
+        return self.__dict__.setdefault("_pfo_workspace", {})
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One update of every parameter that has a gradient (``p.grad is None`` skips
+        one). ``closure`` re-evaluates the model and returns the loss; it is called first.
+        Everything is checked before any tensor is written."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        calls = []
+        for j, group in enumerate(self.param_groups):
+            hp = F.check_muon(nesterov=bool(group["nesterov"]), **{k: _number(group[k]) for k in (
+                "lr", "weight_decay", "momentum", "ns_coefficients", "eps", "ns_steps",
+                "adjust_lr_fn")})  # fmt: skip  (torch takes any truthy nesterov)
+            where = f"param_groups[{j}]['params']"
+            params = [p for p in group["params"] if p.grad is not None]
+            index = [i for i, p in enumerate(group["params"]) if p.grad is not None]
+            for i, p in zip(index, params):
+                self._check_muon_tensor(p, f"{where}[{i}]")
+                self._check_muon_tensor(p.grad, f"{where}[{i}].grad")
+                check.like_param(f"{where}[{i}].grad", p.grad.dtype, tuple(p.grad.shape),
+                                 p.dtype, tuple(p.shape))  # fmt: skip
+                buf = self.state.get(p, {}).get("momentum_buffer")  # (state: a defaultdict)
+                if buf is not None:
+                    self._check_muon_tensor(buf, f"state 'momentum_buffer' of {where}[{i}]")
+                    check.like_param(f"state 'momentum_buffer' of {where}[{i}]", buf.dtype,
+                                     tuple(buf.shape), p.dtype, tuple(p.shape))  # fmt: skip
+            calls.append((hp, index, params, where))
+        written, read = [], []
+        for _, index, params, where in calls:
+            for i, p in zip(index, params):
+                written.append((f"{where}[{i}]", _view(p)))
+                read.append((f"{where}[{i}].grad", _view(p.grad)))
+                if "momentum_buffer" in self.state.get(p, {}):
+                    written.append((f"state 'momentum_buffer' of {where}[{i}]",
+                                    _view(self.state[p]["momentum_buffer"])))  # fmt: skip
+        check_disjoint(written, read)
+        for hp, _, params, _ in calls:
+            if not params:
+                continue
+            for p in params:  # torch's lazily created state, after every check passed
+                if "momentum_buffer" not in self.state[p]:
+                    self.state[p]["momentum_buffer"] = _zeros(p)
+            F.muon_([_view(p) for p in params], [_view(p.grad) for p in params],
+                    [_view(self.state[p]["momentum_buffer"]) for p in params],
+                    workspace=self._workspace(), **hp._asdict())  # fmt: skip
+            torch.autograd.graph.increment_version(params)
+        return loss

@@ -23,6 +23,7 @@ from .ademamix import AdEMAMix
 from .adopt import ADOPT
 from .asgd import ASGD
 from .lion import Lion
+from .muon import Muon
 from .nadam import NAdam
 from .optimizer import Optimizer
 from .radam import RAdam
@@ -47,6 +48,7 @@ __all__ = [
     "AdamW",
     "Adamax",
     "Lion",
+    "Muon",
     "NAdam",
     "Optimizer",
     "RAdam",
@@ -59,7 +61,7 @@ __all__ = [
 def default_rule(cls: type[Optimizer]) -> F.Rule | None:
     """The rule a class steps with its default hyperparameters (None: no single rule)."""
     make: Any = cls  # (the base class's signature is not its subclasses')
-    opt = make([np.zeros(1)])
+    opt = make([np.zeros((1, 1))])  # (a matrix: Muon takes no other)
     return opt._rule(opt.param_groups[0])
 
 
