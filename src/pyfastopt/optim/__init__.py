@@ -21,6 +21,7 @@ from .adam import Adam, AdamW
 from .adamax import Adamax
 from .ademamix import AdEMAMix
 from .adopt import ADOPT
+from .lbfgs import LBFGS
 from .lion import Lion
 from .nadam import NAdam
 from .optimizer import Optimizer
@@ -33,6 +34,7 @@ from .yogi import Yogi
 
 __all__ = [
     "ADOPT",
+    "LBFGS",
     "SGD",
     "SWATS",
     "AMSBound",
