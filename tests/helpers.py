@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 STEPS = 100
 SIZES = [0, 1, 7, 1000, 100_003, (1 << 16) + 5]  # the last is above the threading grain
@@ -66,3 +67,9 @@ def gradients(rng, shapes, dtype, steps=STEPS):
     for t in range(steps):
         scale = 1.0 + 0.5 * np.sin(t)
         yield [(rng.standard_normal(s) * scale).astype(dtype) for s in shapes]
+
+
+def rosen_and_der(x):
+    """SciPy's Rosenbrock function and its gradient (skips the test without SciPy)."""
+    scipy_optimize = pytest.importorskip("scipy.optimize")
+    return scipy_optimize.rosen(x), scipy_optimize.rosen_der(x)

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import rosen_and_der
 
 from pyfastopt.conjugate_gradient import minimize_cg
 from pyfastopt.line_search import LineSearchResult, strong_wolfe
@@ -45,11 +46,6 @@ def exact_search(a):
         return LineSearchResult(t, value, g, 1, True)
 
     return search
-
-
-def rosen_and_der(x):
-    scipy_optimize = pytest.importorskip("scipy.optimize")
-    return scipy_optimize.rosen(x), scipy_optimize.rosen_der(x)
 
 
 def beale(x):

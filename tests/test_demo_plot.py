@@ -33,6 +33,9 @@ def test_demo_uses_every_optimizer_class():
     classes.discard("Optimizer")
     # Muon takes only matrices; the demo's network has bias vectors, and one optimizer
     classes.discard("Muon")
+    # L-BFGS steps with a closure over the full batch, not with minibatch gradients: it is
+    # drawn by the plot (fullbatch.png), not trained by the demo
+    classes.discard("LBFGS")
     p = [np.zeros(3, np.float32)]
     used = {type(make(p, 1e-3)).__name__ for make in OPTIMIZERS.values()}
     assert used == classes
@@ -174,6 +177,33 @@ def test_beale_and_saddle_pictures_tell_the_surveys_story():
         assert escaped[0] < 60, name
 
 
+def test_full_batch_panels_reach_the_minimum():
+    """CG (PR+) and L-BFGS (strong Wolfe) end at the minimum of the quadratic (0, 0) and of
+    Rosenbrock (1, 1), each trajectory starting at its panel's start and going downhill."""
+    panels = P.full_batch_paths()
+    cases = {"quadratic": (P.quadratic, P.QUADRATIC_START, (0.0, 0.0)),
+             "rosenbrock": (P.rosenbrock, P.ROSENBROCK_START, (1.0, 1.0))}  # fmt: skip
+    assert set(panels) == set(cases)
+    for name, (f, start, minimum) in cases.items():
+        assert set(panels[name]) == {"CG (PR+)", "L-BFGS"}
+        for path in panels[name].values():
+            assert path.shape[1] == 2
+            assert 2 < len(path) < 100
+            np.testing.assert_array_equal(path[0], start)
+            np.testing.assert_allclose(path[-1], minimum, atol=1e-6)
+            values = f(path[:, 0], path[:, 1])
+            assert np.all(np.diff(values) <= 1e-12)  # line searches decrease f
+
+
+@pytest.mark.parametrize("point", [(-1.2, 1.0), (0.3, -0.7)])
+def test_rosenbrock_gradient(point):
+    h = 1e-6
+    p = np.array(point)
+    numeric = [(P.rosenbrock(*(p + h * e)) - P.rosenbrock(*(p - h * e))) / (2 * h)
+               for e in np.eye(2)]  # fmt: skip
+    np.testing.assert_allclose(P.rosenbrock_grad(p), numeric, rtol=1e-6)
+
+
 def test_trajectory_stops_a_diverging_run():
     path = P.trajectory(lambda p: optim.SGD(p, lr=1.0), P.quadratic_grad, (1.0, 1.0), 100,
                         bound=10.0)  # x2 -> -3 x2 each step  # fmt: skip
@@ -183,12 +213,14 @@ def test_trajectory_stops_a_diverging_run():
 
 def test_run_plot_writes_the_pictures_and_the_gif(tmp_path):
     files = P.run_plot(tmp_path / "pics", gif=True, optimizers=["SGD", "Nesterov", "Adam"])
-    assert [f.name for f in files] == ["beale.png", "saddle.png", "quadratic.png", "beale.gif"]
+    assert [f.name for f in files] == ["beale.png", "saddle.png", "quadratic.png",
+                                       "fullbatch.png", "beale.gif"]  # fmt: skip
     assert_png(files[0], (1120, 500))  # two panels: the classics and the Adam family
     assert_png(files[1], (1120, 500))
     assert_png(files[2], (1200, 800))
-    assert files[3].read_bytes()[:6] == b"GIF89a"
-    with Image.open(files[3]) as gif:
+    assert_png(files[3], (1200, 500))
+    assert files[4].read_bytes()[:6] == b"GIF89a"
+    with Image.open(files[4]) as gif:
         assert gif.n_frames > 20
         assert gif.is_animated
     with pytest.raises(ValueError, match="unknown optimizer"):

@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import rosen_and_der
 
 from pyfastopt.line_search import backtracking, brent, golden_section, strong_wolfe
 
@@ -33,11 +34,6 @@ def quadratic(n, seed):
     a = q @ np.diag(np.linspace(1.0, 30.0, n)) @ q.T
     b = rng.normal(size=n)
     return a, b, lambda x: (0.5 * x @ a @ x - b @ x, a @ x - b)
-
-
-def rosen_and_der(x):
-    scipy_optimize = pytest.importorskip("scipy.optimize")
-    return scipy_optimize.rosen(x), scipy_optimize.rosen_der(x)
 
 
 def descent_direction(g, rng):

@@ -51,3 +51,9 @@ def test_conjugate_gradient_example_reaches_rosenbrocks_minimum():
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
     index = next(i for i, code in enumerate(blocks) if "minimize_cg(" in code)
     assert run_example(index) < 1e-6
+
+
+def test_lbfgs_example_reaches_rosenbrocks_minimum():
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
+    index = next(i for i, code in enumerate(blocks) if "LBFGS(" in code)
+    assert run_example(index) < 1e-6

@@ -86,7 +86,8 @@ def _bf16_regression(out: str) -> None:
               help="Comma list of optimizer names [default: all].")
 def plot(out_dir, gif, optimizers) -> None:  # fmt: skip
     """Draw the survey's pictures: optimizer trajectories on the Beale function, at a saddle
-    point, and on the ill-conditioned quadratic of the lecture notes."""
+    point, and on the ill-conditioned quadratic of the lecture notes; CG and L-BFGS on that
+    quadratic and on Rosenbrock."""
     from .plot import run_plot
 
     names = [x.strip() for x in optimizers.split(",")] if optimizers else None

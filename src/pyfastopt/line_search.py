@@ -423,6 +423,122 @@ def strong_wolfe(
     return LineSearchResult(a_lo, f_lo, g_lo, line.nfev, False)
 
 
+def bounded_cubic(x1: Any, f1: Any, g1: Any, x2: Any, f2: Any, g2: Any,
+                  bounds: tuple[Any, Any] | None = None) -> Any:  # fmt: skip
+    """The cubic's minimiser (:func:`_cubic_minimizer`, its points in increasing order),
+    clamped to ``bounds`` (default: between the points); the middle of ``bounds`` when the
+    cubic has no minimiser. The interpolation of minFunc's and torch.optim.LBFGS's
+    strong Wolfe search (:func:`lbfgs_strong_wolfe`).
+
+    The arguments may be NumPy scalars: float32 ones keep their dtype through the
+    arithmetic (NumPy >= 2), as torch's 0-d tensors do."""
+    low, high = bounds if bounds is not None else ((x1, x2) if x1 <= x2 else (x2, x1))
+    if x1 <= x2:
+        found = _cubic_minimizer(x1, f1, g1, x2, f2, g2)
+    else:  # the same cubic, from its leftmost point
+        found = _cubic_minimizer(x2, f2, g2, x1, f1, g1)
+    if math.isnan(found):
+        return (low + high) / 2.0
+    return min(max(found, low), high)
+
+
+def lbfgs_strong_wolfe(
+    line: Callable[[Any], tuple[float, np.ndarray, Any]],
+    t: Any,
+    f: float,
+    g: np.ndarray,
+    gtd: Any,
+    *,
+    d_norm: Any,
+    c1: float = 1e-4,
+    c2: float = 0.9,
+    tolerance_change: float = 1e-9,
+    max_ls: int = 25,
+) -> tuple[float, np.ndarray, Any, int]:
+    r"""The strong Wolfe search of :class:`pyfastopt.optim.LBFGS`: the variant of Schmidt's
+    minFunc that torch.optim.LBFGS uses (via torch7's ``lswolfe.lua``), kept decision for
+    decision so that L-BFGS follows torch's iterates. :func:`strong_wolfe` is the general
+    search (Nocedal & Wright's algorithms 3.5 and 3.6 with Moré & Thuente's safeguards).
+
+    What differs from :func:`strong_wolfe`: the bracketing phase extrapolates by the cubic
+    clamped to ``[t + 0.01 (t - t_prev), 10 t]`` and compares a value with the previous
+    one only from its third trial on; the zoom phase takes the cubic through the bracket's
+    ends, moved to 10% of the bracket from its nearer end when it falls within 10% of an end
+    twice in a row (or outside it); it stops when the bracket, times
+    :math:`\|d\|_\infty` (``d_norm``), is below ``tolerance_change``. At most ``max_ls``
+    trials in all (the rest of the L-BFGS step's evaluations); without an acceptable step
+    the best point of the bracket is returned.
+
+    Args:
+        line: ``line(t) -> (value, flat gradient, slope)`` at ``x + t d``.
+        t: the first trial step; f, g, gtd: the value, flat gradient and slope at ``t = 0``.
+
+    Returns:
+        ``(value, gradient, t, evaluations)`` at the step taken.
+    """
+    f_new, g_new, gtd_new = line(t)
+    nfev = 1
+    t_prev, f_prev, g_prev, gtd_prev = 0, f, g, gtd
+    done = False
+    trials = 0  # trials after the first one
+    bracket: list[Any] = []
+    while trials < max_ls:
+        if f_new > f + c1 * t * gtd or (trials > 1 and f_new >= f_prev):
+            bracket = [(t_prev, f_prev, g_prev, gtd_prev), (t, f_new, g_new, gtd_new)]
+            break
+        if abs(gtd_new) <= -c2 * gtd:
+            bracket, done = [(t, f_new, g_new, gtd_new)], True
+            break
+        if gtd_new >= 0:  # past a minimiser of phi
+            bracket = [(t_prev, f_prev, g_prev, gtd_prev), (t, f_new, g_new, gtd_new)]
+            break
+        # still falling: extrapolate, at least 1% further, at most 10 times as far
+        t_next = bounded_cubic(t_prev, f_prev, gtd_prev, t, f_new, gtd_new,
+                               bounds=(t + 0.01 * (t - t_prev), t * 10))  # fmt: skip
+        t_prev, f_prev, g_prev, gtd_prev = t, f_new, g_new, gtd_new
+        t = t_next
+        f_new, g_new, gtd_new = line(t)
+        nfev += 1
+        trials += 1
+    if trials == max_ls:  # out of evaluations: choose between 0 and the last trial
+        bracket = [(0, f, g, gtd), (t, f_new, g_new, None)]
+
+    # zoom: bracket[low] is the best point so far
+    low = 0 if bracket[0][1] <= bracket[-1][1] else 1
+    insufficient = False
+    while not done and trials < max_ls:
+        (a, f_a, _, s_a), (b, f_b, _, s_b) = bracket
+        if abs(b - a) * d_norm < tolerance_change:
+            break
+        t = bounded_cubic(a, f_a, s_a, b, f_b, s_b)
+        left, right = min(a, b), max(a, b)
+        margin = 0.1 * (right - left)
+        if min(right - t, t - left) < margin:
+            # near an end: tolerated once, else moved 10% of the bracket inside it
+            if insufficient or t >= right or t <= left:
+                t = right - margin if abs(t - right) < abs(t - left) else left + margin
+                insufficient = False
+            else:
+                insufficient = True
+        else:
+            insufficient = False
+        f_new, g_new, gtd_new = line(t)
+        nfev += 1
+        trials += 1
+        point = (t, f_new, g_new, gtd_new)
+        if f_new > f + c1 * t * gtd or f_new >= bracket[low][1]:
+            bracket[1 - low] = point
+            low = 0 if bracket[0][1] <= bracket[1][1] else 1
+        else:
+            if abs(gtd_new) <= -c2 * gtd:
+                done = True
+            elif gtd_new * (bracket[1 - low][0] - bracket[low][0]) >= 0:
+                bracket[1 - low] = bracket[low]  # the minimiser lies on the other side
+            bracket[low] = point
+    t, f_new, g_new, _ = bracket[low]
+    return f_new, g_new, t, nfev
+
+
 # --- one-dimensional minimisation on an interval ----------------------------------------
 
 

@@ -13,6 +13,11 @@ Three pictures, each a PNG of contour plots with optimizer trajectories:
   ``f(x) = 0.1 x1^2 + 2 x2^2`` from (-5, -2), 20 steps: gradient descent with eta = 0.4
   (converges, slowly along x1) and eta = 0.6 (diverges along x2), and momentum with
   eta = 0.6, beta = 0.5 / 0.25 (:data:`QUADRATIC_SETTINGS`).
+- ``fullbatch.png`` — the full-batch methods, which choose their own steps by line searches:
+  nonlinear conjugate gradient (:func:`pyfastopt.conjugate_gradient.minimize_cg`,
+  Polak-Ribière+) and :class:`pyfastopt.optim.LBFGS` (strong Wolfe) on the same quadratic
+  and on the Rosenbrock function ``(1 - x)^2 + 100 (y - x^2)^2`` from (-1.2, 1)
+  (:func:`full_batch_paths`).
 
 Each trajectory is made by the real :mod:`pyfastopt.optim` class stepping a 2-element
 float64 array with a hand-written gradient (:func:`trajectory`). ``gif=True`` also writes
@@ -46,9 +51,12 @@ __all__ = [
     "Surface",
     "beale",
     "beale_grad",
+    "full_batch_paths",
     "quadratic",
     "quadratic_grad",
     "quadratic_paths",
+    "rosenbrock",
+    "rosenbrock_grad",
     "run_plot",
     "saddle",
     "saddle_grad",
@@ -94,6 +102,16 @@ def quadratic(x1: Any, x2: Any) -> Any:
 
 def quadratic_grad(p: np.ndarray) -> np.ndarray:
     return np.array([0.2 * p[0], 4.0 * p[1]])
+
+
+def rosenbrock(x: Any, y: Any) -> Any:
+    """``(1 - x)^2 + 100 (y - x^2)^2``: minimum 0 at (1, 1), at the end of a curved valley."""
+    return (1.0 - x) ** 2 + 100.0 * (y - x**2) ** 2
+
+
+def rosenbrock_grad(p: np.ndarray) -> np.ndarray:
+    x, y = float(p[0]), float(p[1])
+    return np.array([-2.0 * (1.0 - x) - 400.0 * x * (y - x**2), 200.0 * (y - x**2)])
 
 
 # --- trajectories ---------------------------------------------------------------------------
@@ -286,6 +304,50 @@ def quadratic_paths(steps: int = QUADRATIC_STEPS) -> dict[str, np.ndarray]:
             for label, eta, beta in QUADRATIC_SETTINGS}  # fmt: skip
 
 
+ROSENBROCK_START = (-1.2, 1.0)
+
+
+def lbfgs_path(grad: Grad, f: Callable[[Any, Any], Any], start: Sequence[float],
+               max_steps: int = 200) -> np.ndarray:  # fmt: skip
+    """The iterates of :class:`pyfastopt.optim.LBFGS` (strong Wolfe) from ``start``: one
+    iteration per ``step`` (``max_iter=1``: the state carries the rest), until it stops.
+    ``max_eval=26`` gives each line search torch's 25 trials (the default, ``max_iter *
+    5 // 4``, would leave it none); tolerances to approach the minimum to ~1e-9."""
+    x = np.array(start, dtype=np.float64)
+    opt = optim.LBFGS([x], line_search_fn="strong_wolfe", max_iter=1, max_eval=26,
+                      tolerance_grad=1e-9, tolerance_change=1e-15)  # fmt: skip
+
+    def closure() -> tuple[float, list[np.ndarray]]:
+        return float(f(x[0], x[1])), [grad(x)]
+
+    path = [x.copy()]
+    for _ in range(max_steps):
+        opt.step(closure)
+        if np.array_equal(x, path[-1]):  # converged: the step returned at once
+            break
+        path.append(x.copy())
+    return np.array(path)
+
+
+def full_batch_paths() -> dict[str, dict[str, np.ndarray]]:
+    """Panel title -> method -> iterates: CG (PR+) and L-BFGS on the d2l quadratic from
+    :data:`QUADRATIC_START` and on the Rosenbrock function from :data:`ROSENBROCK_START`."""
+    from .conjugate_gradient import minimize_cg
+
+    panels = {}
+    for title, f, grad, start in (
+        ("quadratic", quadratic, quadratic_grad, QUADRATIC_START),
+        ("rosenbrock", rosenbrock, rosenbrock_grad, ROSENBROCK_START),
+    ):
+        def f_and_grad(p: np.ndarray, f: Any = f, grad: Grad = grad) -> tuple[float, np.ndarray]:
+            return float(f(p[0], p[1])), grad(p)
+
+        cg = minimize_cg(f_and_grad, np.array(start), method="PR+", gtol=1e-9)
+        assert cg.trace is not None
+        panels[title] = {"CG (PR+)": cg.trace, "L-BFGS": lbfgs_path(grad, f, start)}
+    return panels
+
+
 def _select(optimizers: Sequence[str] | None) -> set[str] | None:
     if optimizers is None:
         return None
@@ -427,6 +489,33 @@ def _draw_quadratic(paths: dict[str, np.ndarray]) -> Any:
     return fig
 
 
+def _draw_full_batch(panels: dict[str, dict[str, np.ndarray]]) -> Any:
+    fig = _figure(2, size=(6.0, 5.0))
+    axes = fig.subplots(1, 2)
+    settings = {
+        "quadratic": ("f(x) = 0.1 x\u2081\u00b2 + 2 x\u2082\u00b2 (d2l notes)", quadratic,
+                      (-5.5, 1.5), (-3.0, 3.0), False, (0.0, 0.0), QUADRATIC_START),
+        "rosenbrock": ("Rosenbrock (1 \u2212 x)\u00b2 + 100 (y \u2212 x\u00b2)\u00b2",
+                       rosenbrock, (-2.0, 2.0), (-1.0, 3.0), True, (1.0, 1.0),
+                       ROSENBROCK_START),
+    }  # fmt: skip
+    for ax, (name, paths) in zip(axes, panels.items()):
+        title, f, xlim, ylim, log_levels, minimum, start = settings[name]
+        _contours(ax, f, xlim, ylim, log_levels, 30)
+        for (method, path), color, marker in zip(paths.items(), ("tab:blue", "tab:red"),
+                                                 ("o", "s")):  # fmt: skip
+            ax.plot(path[:, 0], path[:, 1], "-" + marker, color=color, ms=4, lw=1.5,
+                    label=f"{method}: {len(path) - 1} iterations")  # fmt: skip
+        ax.plot(*start, "ko", ms=7, label=f"start ({start[0]:g}, {start[1]:g})", zorder=5)
+        ax.plot(*minimum, "*", color="gold", mec="k", ms=16,
+                label=f"minimum ({minimum[0]:g}, {minimum[1]:g})", zorder=5)  # fmt: skip
+        ax.set_title(title)
+        ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    fig.suptitle("Full-batch methods with strong Wolfe line searches: minimize_cg (PR+) and "
+                 "optim.LBFGS(line_search_fn=\"strong_wolfe\")")  # fmt: skip
+    return fig
+
+
 def _flatten_background(fig: Any, dpi: float) -> None:
     """Renders everything but the plotted lines and markers (contours, axes, labels,
     legends, titles) once, at ``dpi``, into one figure image; each frame then draws that
@@ -491,7 +580,8 @@ def run_plot(out_dir: str | Path = ".", gif: bool = False,
             panels are the notes' fixed gradient-descent and momentum settings.
 
     Returns:
-        ``[beale.png, saddle.png, quadratic.png]`` (then ``beale.gif``) in ``out_dir``.
+        ``[beale.png, saddle.png, quadratic.png, fullbatch.png]`` (then ``beale.gif``) in
+        ``out_dir``.
     """
     _matplotlib()
     out = Path(out_dir)
@@ -506,6 +596,9 @@ def run_plot(out_dir: str | Path = ".", gif: bool = False,
     quad_fig = _draw_quadratic(quadratic_paths())
     quad_fig.savefig(out / "quadratic.png", dpi=100)
     written.append(out / "quadratic.png")
+    full_fig = _draw_full_batch(full_batch_paths())
+    full_fig.savefig(out / "fullbatch.png", dpi=100)
+    written.append(out / "fullbatch.png")
     if gif:
         _animate(beale_fig, beale_lines, out / "beale.gif")
         written.append(out / "beale.gif")

@@ -22,6 +22,7 @@ from .adamax import Adamax
 from .ademamix import AdEMAMix
 from .adopt import ADOPT
 from .asgd import ASGD
+from .lbfgs import LBFGS
 from .lion import Lion
 from .muon import Muon
 from .nadam import NAdam
@@ -36,6 +37,7 @@ from .yogi import Yogi
 __all__ = [
     "ADOPT",
     "ASGD",
+    "LBFGS",
     "SGD",
     "SWATS",
     "AMSBound",
