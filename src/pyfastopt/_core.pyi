@@ -107,6 +107,11 @@ def rowwise_adagrad_rows(
     param: _Array, indices: npt.ArrayLike, values: npt.ArrayLike, sum: _Array, coeffs: _Coeffs
 ) -> None: ...
 
+# Adafactor on one tensor (factored.hpp); coeffs: (grad_factor, one_minus_beta2, eps1, eps2,
+# rho, decay, d); factors: [row_var, col_var] for 2-D and more, else [variance].
+def adafactor(
+    param: _Array, grad: _Array, factors: list[_Array], coeffs: tuple[float, ...]
+) -> None: ...
 # Gradient noise (rules/noise.hpp): adds sigma * N(0, 1) drawn by Philox4x32-10 from (seed,
 # step, first_tensor + array index, element index). _philox4x32_10: one block (test hook).
 def gradient_noise(

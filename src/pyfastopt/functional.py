@@ -41,6 +41,7 @@ __all__ = [
     "adabelief_",
     "adabound_",
     "adadelta_",
+    "adafactor_",
     "adagrad_",
     "adam_",
     "adamax_",
@@ -1344,6 +1345,25 @@ def _muon_one(p: np.ndarray, g: np.ndarray, buf: np.ndarray, hp: MuonHyperparame
     np.subtract(p, x.T if tall else x, out=p)
 
 
+def _aligned_lists(**lists: Any) -> tuple[bool, dict[str, list]]:
+    """The argument lists of a call that takes one array each (the first argument is not
+    a list: a list of one each is returned) or aligned lists (TypeError/ValueError naming
+    the argument that is not a list or has another length)."""
+    first, *others = lists
+    if not isinstance(lists[first], (list, tuple)):
+        return True, {k: [v] for k, v in lists.items()}
+    for name in others:
+        value = lists[name]
+        if not isinstance(value, (list, tuple)):
+            msg = f"{name} must be a list ({first} is one), got {type(value).__name__}"
+            raise TypeError(msg)
+        if len(value) != len(lists[first]):
+            msg = f"{name}: expected {len(lists[first])} entries (one per parameter), got " \
+                  f"{len(value)}"  # fmt: skip
+            raise ValueError(msg)
+    return False, {k: list(v) for k, v in lists.items()}
+
+
 def _muon_arrays(params: Any, grads: Any, momentum_buffers: Any
                  ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:  # fmt: skip
     """The (param, grad, buffer) triples of a Muon call as ndarray views, checked: float32/
@@ -1351,20 +1371,7 @@ def _muon_arrays(params: Any, grads: Any, momentum_buffers: Any
     parameters and buffers writable and distinct from each other and from the gradients."""
     from ._buffers import as_array, check_disjoint, check_layout, written_array
 
-    single = not isinstance(params, (list, tuple))
-    lists = {"params": params, "grads": grads, "momentum_buffers": momentum_buffers}
-    if single:
-        lists = {k: [v] for k, v in lists.items()}
-    else:
-        for name, value in lists.items():
-            if not isinstance(value, (list, tuple)):
-                msg = f"{name} must be a list (params is one), got {type(value).__name__}"
-                raise TypeError(msg)
-        for name in ("grads", "momentum_buffers"):
-            if len(lists[name]) != len(params):
-                msg = f"{name}: expected {len(params)} arrays (one per parameter), got " \
-                      f"{len(lists[name])}"  # fmt: skip
-                raise ValueError(msg)
+    single, lists = _aligned_lists(params=params, grads=grads, momentum_buffers=momentum_buffers)
     out, written, read = [], [], []
     for i, (param, grad, momentum_buffer) in enumerate(zip(*lists.values())):
         at = "" if single else f"[{i}]"
@@ -1449,3 +1456,156 @@ def muon_(
         if ws is None:
             ws = scratch[key] = _MuonScratch(p.shape, p.dtype)
         _muon_one(p, g, buf, hp, grad_scale, ws)
+
+
+# ---------------------------------------------------------------------------
+# Adafactor
+# ---------------------------------------------------------------------------
+
+
+class AdafactorHyperparameters(NamedTuple):
+    """Adafactor's hyperparameters, checked (:func:`check_adafactor`); ``eps1`` None: the
+    parameter dtype's machine epsilon."""
+
+    lr: float
+    beta2_decay: float
+    eps1: float | None
+    eps2: float
+    d: float
+    weight_decay: float
+    maximize: bool
+
+
+def check_adafactor(*, lr, beta2_decay, eps, d, weight_decay, maximize) -> AdafactorHyperparameters:
+    """Adafactor's hyperparameters with torch's ranges (TypeError/ValueError naming one)."""
+    if not isinstance(eps, (tuple, list)) or len(eps) != 2:
+        msg = f"eps must be a pair (eps1 or None, eps2), got {eps!r}"
+        raise TypeError(msg)
+    beta2_decay = check.real("beta2_decay", beta2_decay)
+    if beta2_decay > 0:
+        msg = f"Invalid beta2_decay: {beta2_decay!r} (must be <= 0)"
+        raise ValueError(msg)
+    d = check.real("d", d)
+    if d < 1:
+        msg = f"Invalid d: {d!r} (must be >= 1)"
+        raise ValueError(msg)
+    return AdafactorHyperparameters(
+        check.nonneg("lr", lr), beta2_decay,
+        None if eps[0] is None else check.nonneg("eps[0]", eps[0]), check.nonneg("eps[1]", eps[1]),
+        d, check.nonneg("weight_decay", weight_decay), bool(maximize),
+    )  # fmt: skip
+
+
+def adafactor_state_shapes(shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+    """The state arrays of a parameter of ``shape``, as torch's: the row and column factors
+    of a tensor of 2 or more dimensions (its last two), the full variance of a vector."""
+    if len(shape) < 2:
+        return {"variance": shape}
+    return {"row_var": (*shape[:-1], 1), "col_var": (*shape[:-2], 1, shape[-1])}
+
+
+def _adafactor_arrays(params: Any, grads: Any, row_vars: Any, col_vars: Any, variances: Any
+                      ) -> list[tuple[np.ndarray, np.ndarray, list[np.ndarray]]]:  # fmt: skip
+    """The (param, grad, factors) of an Adafactor call as ndarray views, checked: float32/
+    float64 parameters; gradients and states of their dtype; states of the shapes of
+    :func:`adafactor_state_shapes` (None where a parameter has no such state); all
+    C-contiguous, written arrays writable and sharing no memory."""
+    from ._buffers import as_array, check_disjoint, check_layout, written_array
+
+    single, lists = _aligned_lists(params=params, grads=grads, row_vars=row_vars,
+                                   col_vars=col_vars, variances=variances)  # fmt: skip
+    out, written, read = [], [], []
+    for i, (param, grad, *states) in enumerate(zip(*lists.values())):
+        at = "" if single else f"[{i}]"
+        p = written_array(param, f"params{at}")
+        g = as_array(grad, f"grads{at}")
+        if g.dtype != p.dtype or g.shape != p.shape:
+            msg = f"grads{at} has dtype {g.dtype} and shape {g.shape}, expected {p.dtype} " \
+                  f"and {p.shape} (its parameter's)"  # fmt: skip
+            raise (TypeError if g.dtype != p.dtype else ValueError)(msg)
+        check_layout(g, f"grads{at}")
+        shapes = adafactor_state_shapes(p.shape)
+        factors = []
+        for key, state in zip(("row_var", "col_var", "variance"), states):
+            name = f"{key}s{at}"
+            if key not in shapes:
+                if state is not None:
+                    msg = f"{name} must be None for a parameter of shape {p.shape}"
+                    raise ValueError(msg)
+                continue
+            if state is None:
+                msg = f"{name} is None, but a parameter of shape {p.shape} needs one"
+                raise ValueError(msg)
+            a = written_array(state, name, dtypes=(p.dtype,))
+            if a.shape != shapes[key]:
+                msg = f"{name} has shape {a.shape}, expected {shapes[key]}"
+                raise ValueError(msg)
+            factors.append(a)
+            written.append((name, a))
+        out.append((p, g, factors))
+        written.append((f"params{at}", p))
+        read.append((f"grads{at}", g))
+    check_disjoint(written, read)
+    return out
+
+
+def adafactor_(
+    params: Arrays,
+    grads: Arrays,
+    row_vars: Any,
+    col_vars: Any,
+    variances: Any,
+    *,
+    step: int,
+    lr: float = 1e-2,
+    beta2_decay: float = -0.8,
+    eps: tuple[float | None, float] = (None, 1e-3),
+    d: float = 1.0,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+    grad_scale: float | None = None,
+) -> None:
+    r"""Adafactor (Shazeer & Stern 2018, "Adafactor: Adaptive Learning Rates with Sublinear
+    Memory Cost"), as torch.optim.Adafactor: the second moment of an (r, c) matrix is kept
+    as its row and column means, r + c numbers, the step size is relative to the
+    parameter's RMS, and the update is clipped by its own RMS.
+
+    .. math::
+        \hat\beta_{2,t} = 1 - t^{\beta_{2,\text{decay}}}, \quad
+        \rho_t = \min(\eta, 1/\sqrt t), \quad
+        \alpha_t = \max(\epsilon_2, \mathrm{RMS}(p_{t-1}))\,\rho_t, \\
+        R_t = \hat\beta_{2,t} R_{t-1} + (1-\hat\beta_{2,t})\,\mathrm{mean}_{\text{cols}}(g_t^2),
+        \quad
+        C_t = \hat\beta_{2,t} C_{t-1} + (1-\hat\beta_{2,t})\,\mathrm{mean}_{\text{rows}}(g_t^2),
+        \\
+        \hat V_t = R_t C_t / \max(\mathrm{mean}(R_t), \epsilon_1) \quad
+        (\text{a vector: } \hat V_t = \hat\beta_{2,t} \hat V_{t-1} + (1-\hat\beta_{2,t}) g_t^2),
+        \\
+        U_t = g_t / \sqrt{\max(\hat V_t, \epsilon_1^2)}, \quad
+        p_t = (1 - \eta\lambda)\,p_{t-1} - \frac{\alpha_t}{\max(1, \mathrm{RMS}(U_t)/d)} U_t
+
+    A tensor of more than two dimensions is a batch of matrices over its last two. As in
+    torch, there is no first moment and ``lr`` caps the relative step size :math:`\rho_t`.
+    ``eps[0]`` (None: the dtype's machine epsilon, as torch) floors the variance estimate,
+    ``eps[1]`` the parameter's RMS. ``step`` is t, the 1-based count of this update (the same
+    for every array of the call). ``grad_scale`` divides the gradients as they are read.
+
+    Arrays (one each, or aligned lists, None where a parameter has no such state):
+    float32/float64, C-contiguous; ``row_vars`` of shape ``shape[:-1] + (1,)`` and
+    ``col_vars`` of ``shape[:-2] + (1, shape[-1])`` for parameters of two or more
+    dimensions, ``variances`` of the parameter's shape for the others (torch's state
+    shapes). Everything is checked before anything is written. Each array is reduced in
+    fixed blocks, in order: the result is the same for any thread count.
+    """
+    hp = check_adafactor(lr=lr, beta2_decay=beta2_decay, eps=eps, d=d,
+                         weight_decay=weight_decay, maximize=maximize)  # fmt: skip
+    t = float(check.step(step))
+    grad_factor = -1.0 if hp.maximize else 1.0
+    if grad_scale is not None:
+        grad_factor /= check.positive("grad_scale", grad_scale)
+    arrays = _adafactor_arrays(params, grads, row_vars, col_vars, variances)
+    for p, g, factors in arrays:
+        eps1 = float(np.finfo(p.dtype).eps) if hp.eps1 is None else hp.eps1
+        coeffs = (grad_factor, t**hp.beta2_decay, eps1, hp.eps2, min(hp.lr, 1 / t**0.5),
+                  1.0 - hp.lr * hp.weight_decay, hp.d)  # fmt: skip
+        _core.adafactor(p, g, factors, coeffs)

@@ -52,6 +52,7 @@ __all__ = [
     "AdaBelief",
     "AdaBound",
     "Adadelta",
+    "Adafactor",
     "Adagrad",
     "Adam",
     "AdamW",
@@ -1242,6 +1243,67 @@ class Muon(_Reference):
             lr = d["lr"] * math.sqrt(max(1, rows / cols))
         p *= 1 - d["lr"] * d["weight_decay"]
         p -= lr * x
+
+
+# ---------------------------------------------------------------------------
+# Adafactor
+# ---------------------------------------------------------------------------
+
+
+class Adafactor(_Reference):
+    """Adafactor (Shazeer & Stern 2018, "Adafactor: Adaptive Learning Rates with Sublinear
+    Memory Cost"), transcribed from torch.optim.Adafactor (2.13). For a tensor of two or
+    more dimensions the second moment is factored over its last two (rows r, columns c);
+    a vector keeps it whole.
+
+        g = -g if maximize
+        beta2t = t ** beta2_decay                     (the weight of this step's statistics)
+        rho = min(lr, 1 / sqrt(t))
+        alpha = max(eps2, sqrt(mean(p * p))) * rho    (before the decay)
+        p = p * (1 - lr * weight_decay)
+        matrix:  row_var = row_var + beta2t * (mean(g * g, cols) - row_var)
+                 col_var = col_var + beta2t * (mean(g * g, rows) - col_var)
+                 v = row_var * col_var / max(mean(row_var, rows), eps1)
+        vector:  variance = variance + beta2t * (g * g - variance);  v = variance
+        u = g / sqrt(max(v, eps1 ** 2))
+        p = p - alpha / max(1, sqrt(mean(u * u)) / d) * u
+
+    eps = (eps1, eps2); eps1 None is the machine epsilon of float32 (torch takes the
+    parameter's dtype: pass it explicitly to compare float64 runs). State: "row_var" and
+    "col_var" (shapes (..., r, 1) and (..., 1, c)), or "variance".
+    """
+
+    def __init__(self, params, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0,
+                 weight_decay=0.0, maximize=False):  # fmt: skip
+        super().__init__(params, lr=lr, beta2_decay=beta2_decay, eps=eps, d=d,
+                         weight_decay=weight_decay, maximize=maximize)  # fmt: skip
+
+    def _init_state(self, p):
+        if p.ndim < 2:
+            return {"variance": np.zeros(p.shape)}
+        return {"row_var": np.zeros((*p.shape[:-1], 1)),
+                "col_var": np.zeros((*p.shape[:-2], 1, p.shape[-1]))}  # fmt: skip
+
+    def _update(self, i, p, g, state):
+        d = self.defaults
+        if d["maximize"]:
+            g = -g
+        t = state["step"]
+        eps1 = float(np.finfo(np.float32).eps) if d["eps"][0] is None else d["eps"][0]
+        beta2t = t ** d["beta2_decay"]
+        rho = min(d["lr"], 1 / math.sqrt(t))
+        alpha = max(d["eps"][1], math.sqrt(np.mean(p * p)) if p.size else 0.0) * rho
+        p *= 1 - d["lr"] * d["weight_decay"]
+        if p.ndim >= 2:
+            state["row_var"] += beta2t * (np.mean(g * g, axis=-1, keepdims=True) - state["row_var"])
+            state["col_var"] += beta2t * (np.mean(g * g, axis=-2, keepdims=True) - state["col_var"])
+            row_mean = np.mean(state["row_var"], axis=-2, keepdims=True)
+            v = state["row_var"] * state["col_var"] / np.maximum(row_mean, eps1)
+        else:
+            state["variance"] += beta2t * (g * g - state["variance"])
+            v = state["variance"]
+        u = g / np.sqrt(np.maximum(v, eps1 * eps1))
+        p -= alpha / max(1.0, math.sqrt(np.mean(u * u)) / d["d"]) * u
 
 
 # ---------------------------------------------------------------------------

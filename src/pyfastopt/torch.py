@@ -72,6 +72,7 @@ __all__ = [
     "ASGD",
     "SGD",
     "Adadelta",
+    "Adafactor",
     "Adagrad",
     "Adam",
     "AdamW",
@@ -707,7 +708,33 @@ class NAdam(_Adapter, torch.optim.NAdam):
 
 
 
-class Muon(torch.optim.Muon):
+class _FullPrecision:
+    """Mixin of the adapters whose update is no element-wise rule (Muon, Adafactor): CPU,
+    dense, contiguous float32/float64 parameters; each step checks every group's arrays,
+    then updates."""
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """torch's add_param_group, then this adapter's checks: CPU, dense, contiguous
+        float32/float64 parameters."""
+        super().add_param_group(param_group)  # type: ignore[misc]
+        groups = self.param_groups  # type: ignore[attr-defined]
+        try:
+            for i, p in enumerate(groups[-1]["params"]):
+                self._check_float(p, f"params[{i}] of parameter group {len(groups) - 1}")
+        except (TypeError, ValueError, ImportError):
+            groups.pop()
+            raise
+
+    def _check_float(self, t: object, what: str) -> None:
+        _check_tensor(t, what)
+        assert isinstance(t, torch.Tensor)  # (checked)
+        if t.dtype not in (torch.float32, torch.float64):
+            msg = f"{what} has dtype {t.dtype}: {type(self).__name__} updates float32 and " \
+                  "float64 tensors"  # fmt: skip
+            raise TypeError(msg)
+
+
+class Muon(_FullPrecision, torch.optim.Muon):
     """torch.optim.Muon stepped by :func:`pyfastopt.functional.muon_`: torch's constructor
     (its checks, defaults and ValueError for a parameter that is not 2-D), parameter groups,
     ``state_dict`` / ``load_state_dict`` (state ``momentum_buffer`` only, as torch's) and
@@ -717,26 +744,6 @@ class Muon(torch.optim.Muon):
     (Muon is no element-wise rule): every group's arrays are checked, then each group is
     one call. Under ``torch.amp.GradScaler`` the scaler unscales the gradients first, as for
     torch's Muon."""
-
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """torch's add_param_group, then this adapter's checks: CPU, dense, contiguous
-        float32/float64 parameters."""
-        super().add_param_group(param_group)
-        try:
-            for i, p in enumerate(self.param_groups[-1]["params"]):
-                self._check_muon_tensor(p, f"params[{i}] of parameter group "
-                                           f"{len(self.param_groups) - 1}")  # fmt: skip
-        except (TypeError, ValueError, ImportError):
-            self.param_groups.pop()
-            raise
-
-    @staticmethod
-    def _check_muon_tensor(t: object, what: str) -> None:
-        _check_tensor(t, what)
-        assert isinstance(t, torch.Tensor)  # (checked)
-        if t.dtype not in (torch.float32, torch.float64):
-            msg = f"{what} has dtype {t.dtype}: Muon updates float32 and float64 tensors"
-            raise TypeError(msg)
 
     def _workspace(self) -> dict:
         """functional.muon_'s scratch, kept between steps (outside torch's state)."""
@@ -760,13 +767,13 @@ class Muon(torch.optim.Muon):
             params = [p for p in group["params"] if p.grad is not None]
             index = [i for i, p in enumerate(group["params"]) if p.grad is not None]
             for i, p in zip(index, params):
-                self._check_muon_tensor(p, f"{where}[{i}]")
-                self._check_muon_tensor(p.grad, f"{where}[{i}].grad")
+                self._check_float(p, f"{where}[{i}]")
+                self._check_float(p.grad, f"{where}[{i}].grad")
                 check.like_param(f"{where}[{i}].grad", p.grad.dtype, tuple(p.grad.shape),
                                  p.dtype, tuple(p.shape))  # fmt: skip
                 buf = self.state.get(p, {}).get("momentum_buffer")  # (state: a defaultdict)
                 if buf is not None:
-                    self._check_muon_tensor(buf, f"state 'momentum_buffer' of {where}[{i}]")
+                    self._check_float(buf, f"state 'momentum_buffer' of {where}[{i}]")
                     check.like_param(f"state 'momentum_buffer' of {where}[{i}]", buf.dtype,
                                      tuple(buf.shape), p.dtype, tuple(p.shape))  # fmt: skip
             calls.append((hp, index, params, where))
@@ -790,3 +797,62 @@ class Muon(torch.optim.Muon):
                     workspace=self._workspace(), **hp._asdict())  # fmt: skip
             torch.autograd.graph.increment_version(params)
         return loss
+
+
+class Adafactor(_FullPrecision, torch.optim.Adafactor):
+    """torch.optim.Adafactor stepped by :func:`pyfastopt.functional.adafactor_`: torch's
+    constructor (its checks and defaults), parameter groups, ``state_dict`` /
+    ``load_state_dict`` (state ``step``, ``row_var`` and ``col_var`` or ``variance``, as
+    torch's) and schedulers. Each tensor is one native call of two or three passes over
+    memory, where torch makes about a dozen and allocates temporaries. ``eps[0]`` None is
+    each parameter's machine epsilon (torch takes the first parameter's for all). Under
+    ``torch.amp.GradScaler`` the scaler unscales the gradients first, as for torch's."""
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One update of every parameter that has a gradient (``p.grad is None`` skips
+        one). ``closure`` re-evaluates the model and returns the loss; it is called first.
+        Everything is checked before any tensor is written."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        calls, fresh = [], {}
+        for j, group in enumerate(self.param_groups):
+            hp = F.check_adafactor(maximize=bool(group["maximize"]), **{k: _number(group[k])
+                                   for k in ("lr", "beta2_decay", "eps", "d", "weight_decay")})
+            where = f"param_groups[{j}]['params']"
+            for i, p in enumerate(group["params"]):
+                if p.grad is None:
+                    continue
+                self._check_float(p, f"{where}[{i}]")
+                self._check_float(p.grad, f"{where}[{i}].grad")
+                state = self.state.get(p)
+                if not state:  # torch's lazily created state, stored after every check
+                    state = fresh[p] = {"step": torch.tensor(0.0, dtype=_scalar_dtype())}
+                    for key, shape in F.adafactor_state_shapes(tuple(p.shape)).items():
+                        state[key] = p.new_zeros(shape)
+                for key in _ADAFACTOR_KEYS:
+                    if key in state:
+                        self._check_float(state[key], f"state {key!r} of {where}[{i}]")
+                step = float(state["step"])
+                if not (step.is_integer() and 0 <= step < check.MAX_STEP):
+                    msg = f"state 'step' of {where}[{i}] must count the steps taken, got {step}"
+                    raise ValueError(msg)
+                calls.append((hp, p, state, int(step) + 1))
+        views = [[_view(state[k]) if k in state else None for _, _, state, _ in calls]
+                 for k in _ADAFACTOR_KEYS]  # fmt: skip
+        F._adafactor_arrays([_view(p) for _, p, _, _ in calls],
+                            [_view(p.grad) for _, p, _, _ in calls], *views)  # fmt: skip
+        self.state.update(fresh)
+        for n, (hp, p, state, step) in enumerate(calls):
+            F.adafactor_(_view(p), _view(p.grad), *(v[n] for v in views), step=step,
+                         lr=hp.lr, beta2_decay=hp.beta2_decay, eps=(hp.eps1, hp.eps2), d=hp.d,
+                         weight_decay=hp.weight_decay, maximize=hp.maximize)  # fmt: skip
+            state["step"] += 1
+        if calls:
+            torch.autograd.graph.increment_version([p for _, p, _, _ in calls])
+        return loss
+
+
+_ADAFACTOR_KEYS = ("row_var", "col_var", "variance")

@@ -16,6 +16,7 @@ from .. import functional as F
 from .adabelief import AdaBelief
 from .adabound import AdaBound, AMSBound
 from .adadelta import Adadelta
+from .adafactor import Adafactor
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
@@ -45,6 +46,7 @@ __all__ = [
     "AdaBelief",
     "AdaBound",
     "Adadelta",
+    "Adafactor",
     "Adagrad",
     "Adam",
     "AdamW",

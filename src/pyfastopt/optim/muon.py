@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from .. import functional as F
 from ._common import column
-from .optimizer import Optimizer
-
-_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+from ._full_precision import FullPrecisionOptimizer
 
 
-class Muon(Optimizer):
+class Muon(FullPrecisionOptimizer):
     r"""Muon (Jordan et al. 2024, "Muon: An optimizer for hidden layers in neural networks"),
     as torch.optim.Muon: the same arguments, defaults, checks and state key
     (``momentum_buffer``); the update is :func:`pyfastopt.functional.muon_`:
@@ -61,22 +57,11 @@ class Muon(Optimizer):
                         adjust_lr_fn=adjust_lr_fn)  # fmt: skip
         super().__init__(params, defaults)
 
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """Adds a group (as the base class), whose parameters must be float32/float64
-        matrices; a failed add leaves the optimizer as it was."""
-        first = sum(len(g["params"]) for g in self.param_groups)
-        super().add_param_group(param_group)
-        for i, p in enumerate(self.param_groups[-1]["params"]):
-            error: Exception | None = None
-            if p.dtype not in _DTYPES:
-                error = TypeError(f"params[{first + i}] has dtype {p.dtype}: Muon updates "
-                                  "float32 and float64 parameters")  # fmt: skip
-            elif p.ndim != 2:
-                error = ValueError(f"params[{first + i}]: Muon only supports 2-D parameters, "
-                                   f"got shape {p.shape}")  # fmt: skip
-            if error is not None:
-                self.param_groups.pop()
-                raise error
+    def _check_param(self, p, name):
+        error = super()._check_param(p, name)
+        if error is None and p.ndim != 2:
+            return ValueError(f"{name}: Muon only supports 2-D parameters, got shape {p.shape}")
+        return error
 
     def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
         keys = ("lr", "weight_decay", "momentum", "nesterov", "ns_coefficients", "eps",
@@ -85,23 +70,6 @@ class Muon(Optimizer):
 
     def _buffer_names(self, group):
         return ("momentum_buffer",)
-
-    def _step(self, grads):
-        p = self.precision
-        if p.state_dtype is not None or p.master_weights or p.stochastic_rounding:
-            msg = ("precision: Muon keeps its state in the parameter's dtype (no state_dtype, "
-                   "master_weights or stochastic_rounding)")  # fmt: skip
-            raise TypeError(msg)
-        super()._step(grads)
-
-    def _check_grads(self, grads):
-        checked = super()._check_grads(grads)
-        params = [p for group in self.param_groups for p in group["params"]]
-        for i, (p, g) in enumerate(zip(params, checked)):
-            if isinstance(g, np.ndarray) and g.dtype != p.dtype:  # no 16-bit gradients
-                msg = f"grads[{i}] has dtype {g.dtype}, expected {p.dtype} (its parameter's)"
-                raise TypeError(msg)
-        return checked
 
     def _update(self, group, params, grads, states, step):
         # one call per (group, dtype, step): the arrays were checked by the base class
