@@ -98,6 +98,7 @@ LEARNING_RATES: dict[str, float] = {
     "SWATS": 2e-3,
     "Lion": 3e-4,
     "Rprop": 1e-3,
+    "Adafactor": 1e-2,  # torch's default: a step of at most 1% of each array's RMS
 }
 
 #: Optimizers that train full-batch (one step per epoch, whatever ``batch_size`` says):
@@ -130,6 +131,7 @@ OPTIMIZERS: dict[str, _Factory] = {
     "SWATS": lambda p, lr: optim.SWATS(p, lr=lr),
     "Lion": lambda p, lr: optim.Lion(p, lr=lr),
     "Rprop": lambda p, lr: optim.Rprop(p, lr=lr),
+    "Adafactor": lambda p, lr: optim.Adafactor(p, lr=lr),
 }
 
 
