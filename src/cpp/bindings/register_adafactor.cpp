@@ -1,15 +1,13 @@
 // `_core.adafactor(param, grad, factors, coeffs)`: one Adafactor step on one tensor in place
 // (pyfastopt/factored.hpp). Private: pyfastopt.functional.adafactor_ checks every argument
 // and computes the coefficients; this layer checks what memory safety relies on (dtypes,
-// shapes, contiguity, writability) before any work, then releases the GIL. Compiled for the
-// baseline ISA: the passes are reductions in double that the baseline already streams.
+// shapes, contiguity, writability) before any work, then releases the GIL and runs the
+// selected ISA's driver (cpu/factored-inl.hpp, through dispatch).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include <array>
 #include <string>
-
-#include <pyfastopt/factored.hpp>
 
 #include "../cpu/dispatch.hpp"
 #include "buffers.hpp"
@@ -42,7 +40,6 @@ void adafactor(py::handle param_,
     const py::ssize_t n = param.size();
     auto p = checked<T>(param_, "param", n, true);
     auto g = checked<T>(grad_, "grad", n, false);
-    const int threads = dispatch::num_threads();
     if (param.ndim() >= 2) {
         if (factors.size() != 2) throw py::value_error("factors must be [row_var, col_var]");
         const py::ssize_t cols = param.shape(param.ndim() - 1);
@@ -52,16 +49,15 @@ void adafactor(py::handle param_,
         auto row_var = checked<T>(factors[0], "row_var", batch * rows, true);
         auto col_var = checked<T>(factors[1], "col_var", batch * cols, true);
         const py::gil_scoped_release release;
-        factored::adafactor_matrix(c, p.mutable_data(), g.data(), row_var.mutable_data(),
+        dispatch::adafactor_matrix(c, p.mutable_data(), g.data(), row_var.mutable_data(),
                                    col_var.mutable_data(), static_cast<std::size_t>(batch),
-                                   static_cast<std::size_t>(rows), static_cast<std::size_t>(cols),
-                                   threads);
+                                   static_cast<std::size_t>(rows), static_cast<std::size_t>(cols));
     } else {
         if (factors.size() != 1) throw py::value_error("factors must be [variance]");
         auto variance = checked<T>(factors[0], "variance", n, true);
         const py::gil_scoped_release release;
-        factored::adafactor_vector(c, p.mutable_data(), g.data(), variance.mutable_data(),
-                                   static_cast<std::size_t>(n), threads);
+        dispatch::adafactor_vector(c, p.mutable_data(), g.data(), variance.mutable_data(),
+                                   static_cast<std::size_t>(n));
     }
 }
 

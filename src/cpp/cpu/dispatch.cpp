@@ -31,6 +31,23 @@
                           const MixedBatch<Rule::kStates>& b,                     \
                           int threads,                                            \
                           double* sums);                                          \
+    template <class T>                                                            \
+    void adafactor_matrix(const factored::AdafactorCoeffs& c,                     \
+                          T* p,                                                   \
+                          const T* g,                                             \
+                          T* row_var,                                             \
+                          T* col_var,                                             \
+                          std::size_t batch,                                      \
+                          std::size_t rows,                                       \
+                          std::size_t cols,                                       \
+                          int threads);                                           \
+    template <class T>                                                            \
+    void adafactor_vector(const factored::AdafactorCoeffs& c,                     \
+                          T* p,                                                   \
+                          const T* g,                                             \
+                          T* variance,                                            \
+                          std::size_t n,                                          \
+                          int threads);                                           \
     }
 PFO_DECLARE_TARGET(cpu_baseline)
 #if defined(PFO_HAVE_AVX2)
@@ -168,6 +185,32 @@ void run_mixed_reduce(const CoeffsOf<Rule, float>& c,
                       double* sums) {
     PFO_ON_TARGET(run_mixed_reduce<Rule>(c, b, threads, sums));
 }
+
+template <class T>
+void adafactor_matrix(const factored::AdafactorCoeffs& c,
+                      T* p,
+                      const T* g,
+                      T* row_var,
+                      T* col_var,
+                      std::size_t batch,
+                      std::size_t rows,
+                      std::size_t cols) {
+    PFO_ON_TARGET(adafactor_matrix<T>(c, p, g, row_var, col_var, batch, rows, cols, threads));
+}
+
+template <class T>
+void adafactor_vector(
+    const factored::AdafactorCoeffs& c, T* p, const T* g, T* variance, std::size_t n) {
+    PFO_ON_TARGET(adafactor_vector<T>(c, p, g, variance, n, threads));
+}
+
+#define PFO_INSTANTIATE_ADAFACTOR(T)                                                          \
+    template void adafactor_matrix<T>(const factored::AdafactorCoeffs&, T*, const T*, T*, T*, \
+                                      std::size_t, std::size_t, std::size_t);                 \
+    template void adafactor_vector<T>(const factored::AdafactorCoeffs&, T*, const T*, T*,     \
+                                      std::size_t);
+PFO_INSTANTIATE_ADAFACTOR(float)
+PFO_INSTANTIATE_ADAFACTOR(double)
 
 #define PFO_INSTANTIATE_DISPATCH(Rule, name)                                     \
     template void run<rules::Rule, float>(const CoeffsOf<rules::Rule, float>&,   \

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <pyfastopt/batch.hpp>
+#include <pyfastopt/factored.hpp>
 #include <pyfastopt/storage.hpp>
 
 namespace pyfastopt::dispatch {
@@ -26,6 +27,21 @@ template <class Rule>
 void run_mixed_reduce(const CoeffsOf<Rule, float>& c,
                       const MixedBatch<Rule::kStates>& b,
                       double* sums);
+
+/// Adafactor on one tensor of shape (batch, rows, cols) (cpu/factored-inl.hpp).
+template <class T>
+void adafactor_matrix(const factored::AdafactorCoeffs& c,
+                      T* p,
+                      const T* g,
+                      T* row_var,
+                      T* col_var,
+                      std::size_t batch,
+                      std::size_t rows,
+                      std::size_t cols);
+/// Adafactor on one vector of n elements.
+template <class T>
+void adafactor_vector(
+    const factored::AdafactorCoeffs& c, T* p, const T* g, T* variance, std::size_t n);
 
 /// Targets compiled into this build, lowest first.
 std::vector<std::string> compiled_targets();

@@ -39,6 +39,13 @@ PFO_HD PFO_INLINE T effective_grad(T g, T p, T grad_sign, T weight_decay) {
     return weight_decay != T(0) ? g + weight_decay * p : g;
 }
 
+/// torch.lerp: a + w (b - a) for |w| < 0.5, else b - (b - a)(1 - w) (exact at w = 1). w is
+/// a per-step coefficient, so the branch is the same for every element.
+template <class T>
+PFO_HD PFO_INLINE T lerp(T a, T b, T w) {
+    return (w < T(0.5) && w > T(-0.5)) ? a + w * (b - a) : b - (b - a) * (T(1) - w);
+}
+
 template <class T>
 PFO_HD PFO_INLINE T sqrt(T x) {
     using std::sqrt;

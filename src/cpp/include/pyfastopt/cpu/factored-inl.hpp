@@ -1,0 +1,223 @@
+// pyfastopt/cpu/factored-inl.hpp: the CPU driver of Adafactor (factored.hpp) on one tensor
+// in place, re-included per ISA with PFO_CPU_NAMESPACE set (as loop-inl.hpp). Passes:
+//   matrix (b, r, c):  1. sum p^2, row and column sums of g^2   2. sum u^2   3. p update
+//   vector:            1. sum p^2, v update, sum u^2            2. p update
+// Work is split into fixed blocks whatever the thread count and every sum is added block by
+// block in order, so results are bitwise identical for any thread count.
+#pragma once
+
+#ifndef PFO_CPU_NAMESPACE
+#define PFO_CPU_NAMESPACE cpu
+#endif
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <vector>
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+#include "../factored.hpp"
+
+namespace pyfastopt::PFO_CPU_NAMESPACE {
+
+using factored::AdafactorCoeffs;
+
+/// Running sums per lane, combined in a fixed order: 32 keep four to eight vector adds in
+/// flight (8 would wait on the add latency).
+inline constexpr std::size_t kLanes = 32;
+
+/// The sum of f(i) over [lo, hi) in double, f called once per i in order of i within each
+/// lane: kLanes running sums added up in a fixed order, so the same
+/// bits whatever the call site (`omp simd reduction` lets the compiler choose an order per
+/// call site: the serial and the threaded call of one loop differed).
+template <class F>
+double lane_sum(std::size_t lo, std::size_t hi, F&& f) {
+    double acc[kLanes] = {};
+    std::size_t i = lo;
+    for (; i + kLanes <= hi; i += kLanes) {
+#pragma omp simd
+        for (std::size_t k = 0; k < kLanes; ++k) acc[k] += f(i + k);
+    }
+    for (; i < hi; ++i) acc[0] += f(i);
+    double sum = 0;
+    for (std::size_t k = 0; k < kLanes; ++k) sum += acc[k];
+    return sum;
+}
+
+/// Elements per block (rows of a matrix are never split; a block has whole rows).
+inline constexpr std::size_t kFactoredBlock = std::size_t{1} << 15;
+
+/// The fewest rows in a block of a matrix.
+inline constexpr std::size_t kMinRows = 64;
+
+/// Runs body(block) for blocks [0, count) over up to `threads` OpenMP threads (static split).
+template <class Body>
+void for_blocks(std::size_t count, std::size_t elements, int threads, Body&& body) {
+#if defined(_OPENMP)
+    if (threads > 1 && count > 1 && elements >= (std::size_t{1} << 16)) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (std::ptrdiff_t b = 0; b < static_cast<std::ptrdiff_t>(count); ++b)
+            body(static_cast<std::size_t>(b));
+        return;
+    }
+#endif
+    (void)threads;
+    (void)elements;
+    for (std::size_t b = 0; b < count; ++b) body(b);
+}
+
+/// The step size: -max(eps2, RMS(p)) rho / max(1, RMS(u) / d), from the sums of squares.
+inline double adafactor_step(const AdafactorCoeffs& c, double p_sq, double u_sq, double n) {
+    const double alpha = std::max(c.eps2, std::sqrt(p_sq) / std::sqrt(n)) * c.rho;
+    return -alpha / std::max(1.0, std::sqrt(u_sq) / (std::sqrt(n) * c.d));
+}
+
+/// A tensor of shape (..., rows, cols) as `batch` matrices: row_var has batch * rows
+/// entries, col_var batch * cols (torch's keepdim shapes, flattened).
+///
+/// The update g / sqrt(max(row_var col_var / row_mean, eps1^2)) is computed as
+/// g min(a_r b_c, 1/eps1) with a_r = 1/sqrt(row_var / row_mean) and b_c = 1/sqrt(col_var)
+/// made once per row and column: two multiplies an element instead of a division and a
+/// square root (the same to a few ulps), so that the passes run at the memory's speed.
+template <class T>
+void adafactor_matrix(const AdafactorCoeffs& c,
+                      T* p,
+                      const T* g,
+                      T* row_var,
+                      T* col_var,
+                      std::size_t batch,
+                      std::size_t rows,
+                      std::size_t cols,
+                      int threads) {
+    if (batch == 0 || rows == 0 || cols == 0) return;  // (torch divides 0 by 0 here)
+    // at least kMinRows rows a block: the column partials (one row of doubles a block) stay
+    // a small fraction of the matrix
+    const std::size_t rows_per_block = std::max(kMinRows, kFactoredBlock / cols);
+    const std::size_t blocks_per_matrix = (rows + rows_per_block - 1) / rows_per_block;
+    const std::size_t blocks = batch * blocks_per_matrix;
+    const std::size_t numel = batch * rows * cols;
+    const T factor = T(c.grad_factor);
+    // runs each(m, r, row offset) for the rows of block blk; returns nothing
+    auto rows_of = [&](std::size_t blk, auto&& each) {
+        const std::size_t m = blk / blocks_per_matrix;
+        const std::size_t r0 = (blk % blocks_per_matrix) * rows_per_block;
+        for (std::size_t r = r0; r < std::min(rows, r0 + rows_per_block); ++r)
+            each(m, r, (m * rows + r) * cols);
+    };
+    // 1. sum p^2 and the row and column sums of g^2 (columns: one partial row per block)
+    std::vector<double> p_sq(blocks), col_part(blocks * cols), row_sum(batch * rows);
+    for_blocks(blocks, numel, threads, [&](std::size_t blk) {
+        double* col = &col_part[blk * cols];
+        double pp = 0;
+        rows_of(blk, [&](std::size_t m, std::size_t r, std::size_t at) {
+            const T* gr = g + at;
+            const T* pr = p + at;
+            row_sum[m * rows + r] = lane_sum(0, cols, [&](std::size_t j) {
+                const double gj = double(factor * gr[j]);
+                col[j] += gj * gj;
+                return gj * gj;
+            });
+            pp += lane_sum(0, cols, [&](std::size_t j) { return double(pr[j]) * double(pr[j]); });
+        });
+        p_sq[blk] = pp;
+    });
+    // the factored statistics, averaged into row_var and col_var, and their inverse roots
+    const T w = T(c.one_minus_beta2);
+    std::vector<T> inv_root_row(batch * rows), inv_root_col(batch * cols);
+    double p_total = 0;
+    for (std::size_t blk = 0; blk < blocks; ++blk) p_total += p_sq[blk];
+    for (std::size_t m = 0; m < batch; ++m) {
+        T* rv = row_var + m * rows;
+        T* cv = col_var + m * cols;
+        double mean = 0;
+        for (std::size_t r = 0; r < rows; ++r) {
+            rv[r] = rules::lerp(rv[r], T(row_sum[m * rows + r] / double(cols)), w);
+            mean += double(rv[r]);
+        }
+        const double row_mean = double(std::max(T(mean / double(rows)), T(c.eps1)));
+        for (std::size_t r = 0; r < rows; ++r)
+            inv_root_row[m * rows + r] = T(1.0 / std::sqrt(double(rv[r]) / row_mean));
+        double* col_sum = &col_part[m * blocks_per_matrix * cols];  // block by block, in order
+        for (std::size_t b = 1; b < blocks_per_matrix; ++b)
+            for (std::size_t j = 0; j < cols; ++j) col_sum[j] += col_sum[b * cols + j];
+        for (std::size_t j = 0; j < cols; ++j) {
+            cv[j] = rules::lerp(cv[j], T(col_sum[j] / double(rows)), w);
+            inv_root_col[m * cols + j] = T(1.0 / std::sqrt(double(cv[j])));
+        }
+    }
+    const T cap = T(1.0 / c.eps1);                 // 1 / sqrt(eps1^2): the floor of the estimate
+    auto update = [factor, cap](T gj, T a, T b) {  // (by value: no reload after each store)
+        const T s = a * b;
+        return factor * gj * (s < cap ? s : cap);
+    };
+    // 2. sum u^2
+    std::vector<double> u_sq(blocks);
+    for_blocks(blocks, numel, threads, [&](std::size_t blk) {
+        double uu = 0;
+        rows_of(blk, [&](std::size_t m, std::size_t r, std::size_t at) {
+            const T* gr = g + at;
+            const T a = inv_root_row[m * rows + r];
+            const T* b = &inv_root_col[m * cols];
+            uu += lane_sum(0, cols, [&](std::size_t j) {
+                const double u = double(update(gr[j], a, b[j]));
+                return u * u;
+            });
+        });
+        u_sq[blk] = uu;
+    });
+    double u_total = 0;
+    for (std::size_t blk = 0; blk < blocks; ++blk) u_total += u_sq[blk];
+    const T step = T(adafactor_step(c, p_total, u_total, double(numel))), decay = T(c.decay);
+    // 3. p <- decay p + step u
+    for_blocks(blocks, numel, threads, [&](std::size_t blk) {
+        rows_of(blk, [&](std::size_t m, std::size_t r, std::size_t at) {
+            const T* gr = g + at;
+            T* pr = p + at;
+            const T a = inv_root_row[m * rows + r];
+            const T* b = &inv_root_col[m * cols];
+#pragma omp simd
+            for (std::size_t j = 0; j < cols; ++j)
+                pr[j] = decay * pr[j] + step * update(gr[j], a, b[j]);
+        });
+    });
+}
+
+/// A vector (or a 0-d tensor, n = 1) with its full second moment `variance`.
+template <class T>
+void adafactor_vector(
+    const AdafactorCoeffs& c, T* p, const T* g, T* variance, std::size_t n, int threads) {
+    using E = factored::AdafactorElement<T>;
+    if (n == 0) return;
+    const std::size_t blocks = (n + kFactoredBlock - 1) / kFactoredBlock;
+    const T w = T(c.one_minus_beta2), eps1_sq = T(c.eps1 * c.eps1), factor = T(c.grad_factor);
+    // 1. v <- lerp(v, g^2, w); sum u^2; sum p^2
+    std::vector<double> p_sq(blocks), u_sq(blocks);
+    for_blocks(blocks, n, threads, [&](std::size_t blk) {
+        const std::size_t lo = blk * kFactoredBlock, hi = std::min(n, lo + kFactoredBlock);
+        u_sq[blk] = lane_sum(lo, hi, [&](std::size_t i) {
+            const T gi = factor * g[i];
+            variance[i] = rules::lerp(variance[i], gi * gi, w);
+            const double u = double(E::update(gi, variance[i], eps1_sq));
+            return u * u;
+        });
+        p_sq[blk] = lane_sum(lo, hi, [&](std::size_t i) { return double(p[i]) * double(p[i]); });
+    });
+    double p_total = 0, u_total = 0;
+    for (std::size_t blk = 0; blk < blocks; ++blk) {
+        p_total += p_sq[blk];
+        u_total += u_sq[blk];
+    }
+    const T step = T(adafactor_step(c, p_total, u_total, double(n))), decay = T(c.decay);
+    // 2. p <- decay p + step u
+    for_blocks(blocks, n, threads, [&](std::size_t blk) {
+        const std::size_t lo = blk * kFactoredBlock, hi = std::min(n, lo + kFactoredBlock);
+#pragma omp simd
+        for (std::size_t i = lo; i < hi; ++i)
+            p[i] = decay * p[i] + step * E::update(factor * g[i], variance[i], eps1_sq);
+    });
+}
+
+}  // namespace pyfastopt::PFO_CPU_NAMESPACE
