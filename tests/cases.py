@@ -59,6 +59,12 @@ CASES = [
     ("ASGD", {"lr": 0.05}),
     ("ASGD", {"lr": 0.05, "lambd": 0.1, "alpha": 0.5, "t0": 3, "weight_decay": 0.1,
               "maximize": True}),
+    ("SGDScheduleFree", {"lr": 0.1}),
+    ("SGDScheduleFree", {"lr": 0.1, "momentum": 0.5, "weight_decay": 0.1, "warmup_steps": 5,
+                         "r": 1.0, "weight_lr_power": 1.0, "maximize": True}),
+    ("AdamWScheduleFree", {"lr": 0.01}),
+    ("AdamWScheduleFree", {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1,
+                           "warmup_steps": 4, "r": 0.5, "maximize": True}),
     ("SWATS", {"lr": 0.01}),
     ("SWATS", {"lr": 0.01, "weight_decay": 0.1, "maximize": True}),
 ]  # fmt: skip

@@ -57,6 +57,10 @@ __all__ = [
     "radam_",
     "rmsprop_",
     "rprop_",
+    "schedule_free_adamw_",
+    "schedule_free_eval_",
+    "schedule_free_sgd_",
+    "schedule_free_train_",
     "sgd_",
     "swats_",
     "yogi_",
@@ -1103,6 +1107,181 @@ def asgd_rule(*, lr, lambd, alpha, t0, weight_decay, maximize, scalar_dtype: typ
         return (*head, 1.0 - lambd * eta, -eta, mu), (new_eta, new_mu)
 
     return Rule.of("asgd", coeffs)
+
+
+def _interpolation(name: str, beta: object) -> float:
+    """Schedule-free's interpolation weight, in (0, 1) (x is y's extrapolation by 1/beta)."""
+    x = check.real(name, beta)
+    if not 0.0 < x < 1.0:
+        msg = f"Invalid {name}: {beta!r} (must be in (0, 1))"
+        raise ValueError(msg)
+    return x
+
+
+def _schedule_free_weights(lr, warmup_steps, r, weight_lr_power):
+    """The per-step scalars of schedule-free SGD and AdamW (the authors' schedulefree 1.4):
+    ``weights(t, lr_max, weight_sum)`` gives (the warmed-up rate, ckp1 = this step's weight
+    in the average, and the new lr_max and weight_sum)."""
+    lr = check.nonneg("lr", lr)
+    warmup_steps = check.integer("warmup_steps", warmup_steps, 0)
+    r = check.real("r", r)
+    weight_lr_power = check.real("weight_lr_power", weight_lr_power)
+
+    def weights(t: int, lr_max: float, weight_sum: float) -> tuple[float, float, float, float]:
+        lr_t = lr * t / warmup_steps if t <= warmup_steps else lr
+        lr_max = max(lr_t, check.real("lr_max", lr_max))
+        weight = t**r * lr_max**weight_lr_power
+        weight_sum = check.nonneg("weight_sum", weight_sum) + weight
+        return lr_t, weight / weight_sum if weight_sum else 0.0, lr_max, weight_sum
+
+    return weights
+
+
+def schedule_free_sgd_(
+    param: Arrays,
+    grad: Arrays,
+    z: Arrays,
+    *,
+    step: int,
+    lr_max: float = -1.0,
+    weight_sum: float = 0.0,
+    lr: float = 1.0,
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    warmup_steps: int = 0,
+    r: float = 0.0,
+    weight_lr_power: float = 2.0,
+    maximize: bool = False,
+) -> tuple[float, float]:
+    r"""Schedule-free SGD (Defazio et al. 2024, "The Road Less Scheduled"), as the authors'
+    ``schedulefree.SGDScheduleFree`` (its defaults). The parameter holds :math:`y_t`, where
+    gradients are taken; ``z`` the base sequence (it starts as a copy of the parameter: at
+    step 1 its contents are ignored); the average :math:`x_t` to evaluate with is
+    :func:`schedule_free_eval_`'s:
+
+    .. math::
+        \eta_t = \eta \min(1, t / t_\text{warmup}), \quad
+        c_t = \frac{t^r \eta_{\max,t}^{p}}{\sum_{i \le t} i^r \eta_{\max,i}^{p}}, \quad
+        u_t = g(y_{t-1}) + \lambda y_{t-1}, \\
+        y_t = (1 - c_t) y_{t-1} + c_t z_{t-1} + \eta_t (\beta (1 - c_t) - 1) u_t, \quad
+        z_t = z_{t-1} - \eta_t u_t
+
+    with :math:`\beta` = ``momentum``, :math:`p` = ``weight_lr_power``, :math:`\eta_{\max}`
+    the largest rate so far. ``lr_max`` and ``weight_sum`` are the scalar state before the
+    step (-1 and 0 before the first); the new ones are returned.
+    """
+    rule = schedule_free_sgd_rule(lr=lr, momentum=momentum, weight_decay=weight_decay,
+                                  warmup_steps=warmup_steps, r=r,
+                                  weight_lr_power=weight_lr_power, maximize=maximize)  # fmt: skip
+    coeffs, scalars = rule.coeffs(check.step(step), lr_max, weight_sum)
+    _run(rule.kernel, param, grad, (z,), coeffs)
+    return scalars
+
+
+def schedule_free_sgd_rule(*, lr, momentum, weight_decay, warmup_steps, r, weight_lr_power,
+                           maximize) -> Rule:  # fmt: skip
+    """Checks schedule-free SGD's hyperparameters once; the rule of
+    :func:`schedule_free_sgd_`, whose ``coeffs(t, lr_max, weight_sum)`` also returns the new
+    (lr_max, weight_sum)."""
+    weights = _schedule_free_weights(lr, warmup_steps, r, weight_lr_power)
+    beta = _interpolation("momentum", momentum)
+    head = (_sign(maximize), check.nonneg("weight_decay", weight_decay))
+
+    def coeffs(t: int, lr_max: float, weight_sum: float) -> tuple[tuple, tuple[float, float]]:
+        lr_t, ckp1, lr_max, weight_sum = weights(t, lr_max, weight_sum)
+        step = (float(t == 1), ckp1, lr_t * (beta * (1 - ckp1) - 1), -lr_t)
+        return (*head, *step), (lr_max, weight_sum)
+
+    return Rule.of("schedule_free_sgd", coeffs)
+
+
+def schedule_free_adamw_(
+    param: Arrays,
+    grad: Arrays,
+    z: Arrays,
+    exp_avg_sq: Arrays,
+    *,
+    step: int,
+    lr_max: float = -1.0,
+    weight_sum: float = 0.0,
+    lr: float = 0.0025,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    warmup_steps: int = 0,
+    r: float = 0.0,
+    weight_lr_power: float = 2.0,
+    maximize: bool = False,
+) -> tuple[float, float]:
+    r"""Schedule-free AdamW (Defazio et al. 2024), as the authors'
+    ``schedulefree.AdamWScheduleFree`` (its defaults): :func:`schedule_free_sgd_` with the
+    gradient normalised as Adam's, without a first moment (:math:`\beta_1` is the
+    interpolation's), and the weight decay added after the normalisation, at :math:`y`:
+
+    .. math::
+        v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2, \quad
+        u_t = \frac{g_t}{\sqrt{v_t / (1-\beta_2^t)} + \epsilon} + \lambda y_{t-1}, \\
+        y_t = (1 - c_t) y_{t-1} + c_t z_{t-1} + \eta_t (\beta_1 (1 - c_t) - 1) u_t, \quad
+        z_t = z_{t-1} - \eta_t u_t
+    """
+    rule = schedule_free_adamw_rule(
+        lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+        warmup_steps=warmup_steps, r=r, weight_lr_power=weight_lr_power, maximize=maximize,
+    )  # fmt: skip
+    coeffs, scalars = rule.coeffs(check.step(step), lr_max, weight_sum)
+    _run(rule.kernel, param, grad, (z, exp_avg_sq), coeffs)
+    return scalars
+
+
+def schedule_free_adamw_rule(*, lr, beta1, beta2, eps, weight_decay, warmup_steps, r,
+                             weight_lr_power, maximize) -> Rule:  # fmt: skip
+    """Checks schedule-free AdamW's hyperparameters once; the rule of
+    :func:`schedule_free_adamw_` (``coeffs(t, lr_max, weight_sum)``, as SGD's)."""
+    weights = _schedule_free_weights(lr, warmup_steps, r, weight_lr_power)
+    beta1, beta2 = _interpolation("beta1", beta1), check.unit("beta2", beta2)
+    eps = check.nonneg("eps", eps)
+    head = (_sign(maximize), check.nonneg("weight_decay", weight_decay))
+
+    def coeffs(t: int, lr_max: float, weight_sum: float) -> tuple[tuple, tuple[float, float]]:
+        lr_t, ckp1, lr_max, weight_sum = weights(t, lr_max, weight_sum)
+        step = (float(t == 1), ckp1, lr_t * (beta1 * (1 - ckp1) - 1), -lr_t)
+        adam = (beta2, 1 - beta2, 1 / (1 - beta2**t), eps)
+        return (*head, *step, *adam), (lr_max, weight_sum)
+
+    return Rule.of("schedule_free_adamw", coeffs)
+
+
+def schedule_free_eval_(params: Arrays, z: Arrays, *, beta: float) -> None:
+    r"""Moves schedule-free parameters from y (training) to the average x (evaluation):
+    :math:`x = y + (1 - 1/\beta)(z - y)`, torch's lerp as the authors' ``eval()``. ``beta``
+    is the optimizer's momentum (SGD) or ``beta1`` (AdamW). Arrays: one each or aligned
+    lists, checked before anything is written."""
+    _schedule_free_lerp(params, z, 1.0 - 1.0 / _interpolation("beta", beta))
+
+
+def schedule_free_train_(params: Arrays, z: Arrays, *, beta: float) -> None:
+    r"""The inverse of :func:`schedule_free_eval_`, as the authors' ``train()``:
+    :math:`y = x + (1 - \beta)(z - x)`."""
+    _schedule_free_lerp(params, z, 1.0 - _interpolation("beta", beta))
+
+
+def _schedule_free_lerp(params: Any, zs: Any, weight: float) -> None:
+    from ._buffers import as_array, check_disjoint, written_array
+
+    _, lists = _aligned_lists(params=params, z=zs)
+    pairs = []
+    for i, (param, z) in enumerate(zip(lists["params"], lists["z"])):
+        p = written_array(param, f"params[{i}]", dtypes=None)
+        zz = as_array(z, f"z[{i}]")
+        if zz.shape != p.shape:
+            msg = f"z[{i}] has shape {zz.shape}, expected {p.shape} (its parameter's)"
+            raise ValueError(msg)
+        pairs.append((p, zz))
+    check_disjoint([(f"params[{i}]", p) for i, (p, _) in enumerate(pairs)],
+                   [(f"z[{i}]", z) for i, (_, z) in enumerate(pairs)])  # fmt: skip
+    for p, z in pairs:
+        _lerp_(p, p, z.astype(p.dtype, copy=False), weight, np.empty_like(p))
 
 
 class SwatsState(NamedTuple):

@@ -56,6 +56,7 @@ __all__ = [
     "Adagrad",
     "Adam",
     "AdamW",
+    "AdamWScheduleFree",
     "Adamax",
     "Lion",
     "Muon",
@@ -63,6 +64,7 @@ __all__ = [
     "RAdam",
     "RMSprop",
     "Rprop",
+    "SGDScheduleFree",
     "Yogi",
     "delay_tolerant_adagrad",
     "elastic",
@@ -1304,6 +1306,111 @@ class Adafactor(_Reference):
             v = state["variance"]
         u = g / np.sqrt(np.maximum(v, eps1 * eps1))
         p -= alpha / max(1.0, math.sqrt(np.mean(u * u)) / d["d"]) * u
+
+
+# ---------------------------------------------------------------------------
+# Schedule-free SGD and AdamW
+# ---------------------------------------------------------------------------
+
+
+class SGDScheduleFree(_Reference):
+    """Schedule-free SGD (Defazio et al. 2024, "The Road Less Scheduled", Algorithm 1 with
+    the warm-up and weighting of the authors' package schedulefree 1.4). The parameter
+    holds y; the average x, which the paper's form needs, is y's interpolation with z,
+    x = (y - (1 - beta) * z) / beta.
+
+        lr_t = lr * min(1, t / warmup_steps)
+        lr_max = max(lr_max, lr_t)
+        weight = t ** r * lr_max ** weight_lr_power;  weight_sum += weight
+        c = weight / weight_sum                 (0 if weight_sum == 0)
+        g = -g if maximize;  g = g + weight_decay * y
+        z = z - lr_t * g                        (z starts as y)
+        x = (1 - c) * x + c * z                 (x starts as y)
+        y = (1 - beta) * z + beta * x           (beta = momentum)
+
+    eval(): the parameter becomes x; train(): y again. State: "z", "lr_max", "weight_sum".
+    """
+
+    def __init__(self, params, lr=1.0, momentum=0.9, weight_decay=0.0, warmup_steps=0, r=0.0,
+                 weight_lr_power=2.0, maximize=False):  # fmt: skip
+        super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                         warmup_steps=warmup_steps, r=r, weight_lr_power=weight_lr_power,
+                         maximize=maximize)  # fmt: skip
+        self.training = True
+
+    def _beta(self):
+        return self.defaults["momentum"]
+
+    def _init_state(self, p):
+        return {"z": p.copy(), "lr_max": -1.0, "weight_sum": 0.0}
+
+    def _direction(self, p, g, state):
+        return g + self.defaults["weight_decay"] * p
+
+    def _update(self, i, p, g, state):
+        d = self.defaults
+        assert self.training, "step in eval mode"
+        if d["maximize"]:
+            g = -g
+        t = state["step"]
+        lr = d["lr"] * min(1.0, t / d["warmup_steps"]) if d["warmup_steps"] else d["lr"]
+        state["lr_max"] = max(state["lr_max"], lr)
+        weight = t ** d["r"] * state["lr_max"] ** d["weight_lr_power"]
+        state["weight_sum"] += weight
+        c = weight / state["weight_sum"] if state["weight_sum"] else 0.0
+        beta = self._beta()
+        x = (p - (1 - beta) * state["z"]) / beta
+        u = self._direction(p, g, state)
+        state["z"] = state["z"] - lr * u
+        x = (1 - c) * x + c * state["z"]
+        p[...] = (1 - beta) * state["z"] + beta * x
+
+    def eval(self):
+        if self.training:
+            beta = self._beta()
+            for p, state in zip(self.params, self.state):
+                if state:
+                    p[...] = (p - (1 - beta) * state["z"]) / beta
+        self.training = False
+
+    def train(self):
+        if not self.training:
+            beta = self._beta()
+            for p, state in zip(self.params, self.state):
+                if state:
+                    p[...] = (1 - beta) * state["z"] + beta * p
+        self.training = True
+
+
+class AdamWScheduleFree(SGDScheduleFree):
+    """Schedule-free AdamW (Defazio et al. 2024; the authors' AdamWScheduleFree): schedule-free
+    SGD with beta = betas[0] and the direction normalised as Adam's (no first moment):
+
+        v = beta2 * v + (1 - beta2) * g * g
+        u = g / (sqrt(v / (1 - beta2 ** t)) + eps) + weight_decay * y
+
+    State: as SGDScheduleFree's, and "exp_avg_sq".
+    """
+
+    def __init__(self, params, lr=0.0025, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 warmup_steps=0, r=0.0, weight_lr_power=2.0, maximize=False):  # fmt: skip
+        _Reference.__init__(self, params, lr=lr, betas=betas, eps=eps,
+                            weight_decay=weight_decay, warmup_steps=warmup_steps, r=r,
+                            weight_lr_power=weight_lr_power, maximize=maximize)  # fmt: skip
+        self.training = True
+
+    def _beta(self):
+        return self.defaults["betas"][0]
+
+    def _init_state(self, p):
+        return {**super()._init_state(p), "exp_avg_sq": np.zeros(p.shape)}
+
+    def _direction(self, p, g, state):
+        d = self.defaults
+        beta2 = d["betas"][1]
+        state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1 - beta2) * g * g
+        bc2 = 1 - beta2 ** state["step"]
+        return g / (np.sqrt(state["exp_avg_sq"] / bc2) + d["eps"]) + d["weight_decay"] * p
 
 
 # ---------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from .optimizer import Optimizer
 from .radam import RAdam
 from .rmsprop import RMSprop
 from .rprop import Rprop
+from .schedule_free import AdamWScheduleFree, SGDScheduleFree
 from .sgd import SGD
 from .swats import SWATS
 from .yogi import Yogi
@@ -50,6 +51,7 @@ __all__ = [
     "Adagrad",
     "Adam",
     "AdamW",
+    "AdamWScheduleFree",
     "Adamax",
     "Lion",
     "Muon",
@@ -58,6 +60,7 @@ __all__ = [
     "RAdam",
     "RMSprop",
     "Rprop",
+    "SGDScheduleFree",
     "Yogi",
 ]
 
