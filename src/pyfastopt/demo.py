@@ -79,7 +79,11 @@ LOSS_FLOOR = 1e-4
 #: authors advise 3-10x below AdamW's). SGD's step is ``lr`` times the gradient, so it needs
 #: large ones; momentum 0.9 makes the steady step ten times ``lr``, and 0.05 (2.5 times plain
 #: SGD's effective rate) stays stable with it. Adadelta's ``lr = 1`` is Zeiler's rule, which
-#: has no learning rate; Rprop's ``lr`` is its initial per-weight step size.
+#: has no learning rate; Rprop's ``lr`` is its initial per-weight step size. LAMB and LARS
+#: scale each array's step to the array's norm: LAMB's ``lr`` is that fraction per step, LARS's
+#: is a thousand times it (its trust coefficient is 0.001, before momentum's tenfold), so 1.0
+#: (its default) is a relative step of 0.1% (LARS at 10 diverges here, LAMB at 3e-2 falls to
+#: 95.6%).
 LEARNING_RATES: dict[str, float] = {
     "SGD": 0.2,
     "Momentum": 0.05,
@@ -99,6 +103,8 @@ LEARNING_RATES: dict[str, float] = {
     "Lion": 3e-4,
     "Rprop": 1e-3,
     "Adafactor": 1e-2,  # torch's default: a step of at most 1% of each array's RMS
+    "LAMB": 5e-3,
+    "LARS": 1.0,
 }
 
 #: Optimizers that train full-batch (one step per epoch, whatever ``batch_size`` says):
@@ -132,6 +138,8 @@ OPTIMIZERS: dict[str, _Factory] = {
     "Lion": lambda p, lr: optim.Lion(p, lr=lr),
     "Rprop": lambda p, lr: optim.Rprop(p, lr=lr),
     "Adafactor": lambda p, lr: optim.Adafactor(p, lr=lr),
+    "LAMB": lambda p, lr: optim.LAMB(p, lr=lr),
+    "LARS": lambda p, lr: optim.LARS(p, lr=lr),
 }
 
 

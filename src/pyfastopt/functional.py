@@ -51,6 +51,8 @@ __all__ = [
     "asgd_",
     "delay_tolerant_adagrad_",
     "elastic_",
+    "lamb_",
+    "lars_",
     "lion_",
     "muon_",
     "nadam_",
@@ -1788,3 +1790,306 @@ def adafactor_(
         coeffs = (grad_factor, t**hp.beta2_decay, eps1, hp.eps2, min(hp.lr, 1 / t**0.5),
                   1.0 - hp.lr * hp.weight_decay, hp.d)  # fmt: skip
         _core.adafactor(p, g, factors, coeffs)
+
+
+# ---------------------------------------------------------------------------
+# LAMB and LARS: layer-wise trust ratios (a norm per array, no element-wise rule)
+# ---------------------------------------------------------------------------
+
+#: Elements per chunk of the float64 norms and of the scaled additions below (a 512 KiB
+#: temporary at most): no full-size temporary beyond the call's one scratch array.
+_CHUNK = 1 << 16
+
+
+def _norm(a: np.ndarray) -> float:
+    """The L2 norm of the C-contiguous ``a``, summed in float64: a float64 array by one dot
+    product, a float32 one in chunks converted to float64."""
+    flat = a.reshape(-1)
+    if flat.dtype == np.float64:
+        return math.sqrt(float(np.dot(flat, flat)))
+    total = 0.0
+    for start in range(0, flat.size, _CHUNK):
+        chunk = flat[start : start + _CHUNK].astype(np.float64)
+        total += float(np.dot(chunk, chunk))
+    return math.sqrt(total)
+
+
+def _add_scaled_(out: np.ndarray, scale: float, x: np.ndarray) -> None:
+    """out += scale * x (both C-contiguous, of one shape), in chunks through a small
+    temporary."""
+    flat_out, flat_x = out.reshape(-1), x.reshape(-1)
+    tmp = np.empty(min(flat_out.size, _CHUNK), out.dtype)
+    for start in range(0, flat_out.size, _CHUNK):
+        n = min(_CHUNK, flat_out.size - start)
+        np.multiply(flat_x[start : start + n], scale, out=tmp[:n])
+        flat_out[start : start + n] += tmp[:n]
+
+
+def _trust_ratio(param_norm: float, update_norm: float, coefficient: float, eps: float
+                 ) -> float:  # fmt: skip
+    """optax's scale_by_trust_ratio (min_norm 0): coefficient * ||p|| / (||u|| + eps), and
+    1 where either norm is 0 (a parameter that would otherwise never move)."""
+    if param_norm == 0.0 or update_norm == 0.0:
+        return 1.0
+    return coefficient * param_norm / (update_norm + eps)
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        msg = f"{name} must be a bool, got {type(value).__name__}"
+        raise TypeError(msg)
+    return bool(value)
+
+
+def _grad_factor(maximize: bool, grad_scale: float | None) -> float:
+    """What the gradients are multiplied by as they are read: -1 to maximize, 1/grad_scale
+    to undo a loss scale (exact for a power of two)."""
+    factor = -1.0 if maximize else 1.0
+    if grad_scale is not None:
+        factor /= check.positive("grad_scale", grad_scale)
+    return factor
+
+
+def _layerwise_arrays(params: Any, grads: Any, **states: Any
+                      ) -> list[tuple[np.ndarray, np.ndarray, list[np.ndarray]]]:  # fmt: skip
+    """The (param, grad, states) of a LAMB or LARS call as ndarray views, checked: float32/
+    float64 parameters of any shape, gradients and states of their dtype and shape, all
+    C-contiguous, parameters and states writable and sharing no memory with each other or
+    with a gradient."""
+    from ._buffers import as_array, check_disjoint, check_layout, written_array
+
+    single, lists = _aligned_lists(params=params, grads=grads, **states)
+    out, written, read = [], [], []
+    for i, (param, grad, *buffers) in enumerate(zip(*lists.values())):
+        at = "" if single else f"[{i}]"
+        p = written_array(param, f"params{at}")
+        g = as_array(grad, f"grads{at}")
+        if g.dtype != p.dtype or g.shape != p.shape:
+            msg = f"grads{at} has dtype {g.dtype} and shape {g.shape}, expected {p.dtype} " \
+                  f"and {p.shape} (its parameter's)"  # fmt: skip
+            raise (TypeError if g.dtype != p.dtype else ValueError)(msg)
+        check_layout(g, f"grads{at}")
+        arrays = []
+        for key, buffer in zip(states, buffers):
+            a = written_array(buffer, f"{key}{at}", like=p)
+            arrays.append(a)
+            written.append((f"{key}{at}", a))
+        out.append((p, g, arrays))
+        written.append((f"params{at}", p))
+        read.append((f"grads{at}", g))
+    check_disjoint(written, read)
+    return out
+
+
+def _scratch(arrays: list[tuple[np.ndarray, np.ndarray, list[np.ndarray]]]
+             ) -> dict[np.dtype, np.ndarray]:  # fmt: skip
+    """One flat scratch array per dtype of the call, as large as its largest parameter."""
+    sizes: dict[np.dtype, int] = {}
+    for p, _, _ in arrays:
+        sizes[p.dtype] = max(sizes.get(p.dtype, 0), p.size)
+    return {dtype: np.empty(size, dtype) for dtype, size in sizes.items()}
+
+
+class LambHyperparameters(NamedTuple):
+    """LAMB's hyperparameters, checked (:func:`check_lamb`)."""
+
+    lr: float
+    beta1: float
+    beta2: float
+    eps: float
+    eps_root: float
+    weight_decay: float
+    trust_ratio: bool
+    maximize: bool
+
+
+def check_lamb(*, lr, beta1, beta2, eps, eps_root, weight_decay, trust_ratio, maximize
+               ) -> LambHyperparameters:  # fmt: skip
+    """LAMB's hyperparameters: finite, lr, eps, eps_root and weight_decay >= 0, betas in
+    [0, 1), trust_ratio a bool (TypeError/ValueError naming the argument)."""
+    beta1, beta2 = _betas(beta1, beta2)
+    return LambHyperparameters(
+        check.nonneg("lr", lr), beta1, beta2, check.nonneg("eps", eps),
+        check.nonneg("eps_root", eps_root), check.nonneg("weight_decay", weight_decay),
+        _flag("trust_ratio", trust_ratio), bool(maximize),
+    )  # fmt: skip
+
+
+def lamb_(
+    params: Arrays,
+    grads: Arrays,
+    exp_avgs: Arrays,
+    exp_avg_sqs: Arrays,
+    *,
+    step: int,
+    lr: float = 1e-3,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-6,
+    eps_root: float = 0.0,
+    weight_decay: float = 0.0,
+    trust_ratio: bool = True,
+    maximize: bool = False,
+    grad_scale: float | None = None,
+) -> None:
+    r"""LAMB (You et al. 2020, "Large Batch Optimization for Deep Learning: Training BERT in
+    76 minutes"), as optax.lamb: Adam's direction plus weight decay, rescaled per array so
+    that its step is ``lr`` times the parameter's norm.
+
+    .. math::
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \quad
+        v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2, \\
+        u_t = \frac{m_t / (1-\beta_1^t)}{\sqrt{v_t / (1-\beta_2^t) + \epsilon_{root}}
+              + \epsilon} + \lambda p_{t-1}, \quad
+        r_t = \frac{\lVert p_{t-1} \rVert}{\lVert u_t \rVert}, \quad
+        p_t = p_{t-1} - \eta\, r_t u_t
+
+    with the L2 norms of each whole array, and :math:`r_t = 1` where either norm is 0 (a
+    zero-initialised parameter takes a plain step) or ``trust_ratio`` is False (the
+    parameter is excluded, as optax's masks exclude biases and norms: then the update is
+    AdamW's, :math:`p_t = (1-\eta\lambda) p_{t-1} - \eta\,\hat m_t / (\sqrt{\hat v_t}
+    + \epsilon)`). Defaults are optax's (``eps`` 1e-6, outside the root; ``eps_root``
+    inside it); ``lr`` has none in optax: 1e-3 here, the paper's scale (each array moves by
+    about ``lr`` times its norm per step). ``step`` is t, the 1-based count of this update.
+    ``grad_scale`` divides the gradients as they are read; ``maximize`` negates them.
+
+    Arrays (one each, or aligned lists): float32/float64 parameters of any shape,
+    gradients and states of their dtype and shape, C-contiguous. Everything is checked
+    before anything is written. The element-wise passes are NumPy ufuncs over one scratch
+    array per call; the norms are summed in float64.
+    """
+    hp = check_lamb(lr=lr, beta1=beta1, beta2=beta2, eps=eps, eps_root=eps_root,
+                    weight_decay=weight_decay, trust_ratio=trust_ratio,
+                    maximize=maximize)  # fmt: skip
+    t = check.step(step)
+    factor = _grad_factor(hp.maximize, grad_scale)
+    arrays = _layerwise_arrays(params, grads, exp_avgs=exp_avgs, exp_avg_sqs=exp_avg_sqs)
+    scratch = _scratch(arrays)
+    for p, g, (m, v) in arrays:
+        u = scratch[p.dtype][: p.size].reshape(p.shape)
+        _lamb_one(p, g, m, v, u, hp, factor, (1.0 - hp.beta1**t, 1.0 - hp.beta2**t))
+
+
+def _lamb_one(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, u: np.ndarray,
+              hp: LambHyperparameters, factor: float, bias: tuple[float, float]
+              ) -> None:  # fmt: skip
+    """One LAMB step of one array, in place, through the scratch ``u`` of its shape."""
+    np.multiply(g, (1.0 - hp.beta1) * factor, out=u)  # m = b1 m + (1 - b1) g
+    m *= hp.beta1
+    m += u
+    np.square(g, out=u)  # v = b2 v + (1 - b2) g^2
+    u *= (1.0 - hp.beta2) * factor * factor
+    v *= hp.beta2
+    v += u
+    np.divide(v, bias[1], out=u)  # u = (m / bias1) / (sqrt(v / bias2 + eps_root) + eps)
+    if hp.eps_root:
+        u += hp.eps_root
+    np.sqrt(u, out=u)
+    u += hp.eps
+    np.divide(m, u, out=u)
+    u /= bias[0]
+    if hp.weight_decay:
+        _add_scaled_(u, hp.weight_decay, p)
+    ratio = _trust_ratio(_norm(p), _norm(u), 1.0, 0.0) if hp.trust_ratio else 1.0
+    u *= hp.lr * ratio
+    p -= u
+
+
+class LarsHyperparameters(NamedTuple):
+    """LARS's hyperparameters, checked (:func:`check_lars`)."""
+
+    lr: float
+    momentum: float
+    nesterov: bool
+    weight_decay: float
+    trust_coefficient: float
+    eps: float
+    trust_ratio: bool
+    maximize: bool
+
+
+def check_lars(*, lr, momentum, nesterov, weight_decay, trust_coefficient, eps, trust_ratio,
+               maximize) -> LarsHyperparameters:  # fmt: skip
+    """LARS's hyperparameters: finite, lr, weight_decay, trust_coefficient and eps >= 0,
+    momentum in [0, 1), nesterov and trust_ratio bools (TypeError/ValueError naming the
+    argument)."""
+    return LarsHyperparameters(
+        check.nonneg("lr", lr), check.unit("momentum", momentum), _flag("nesterov", nesterov),
+        check.nonneg("weight_decay", weight_decay),
+        check.nonneg("trust_coefficient", trust_coefficient), check.nonneg("eps", eps),
+        _flag("trust_ratio", trust_ratio), bool(maximize),
+    )  # fmt: skip
+
+
+def lars_(
+    params: Arrays,
+    grads: Arrays,
+    momentum_buffers: Arrays,
+    *,
+    lr: float = 1.0,
+    momentum: float = 0.9,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+    trust_coefficient: float = 0.001,
+    eps: float = 0.0,
+    trust_ratio: bool = True,
+    maximize: bool = False,
+    grad_scale: float | None = None,
+) -> None:
+    r"""LARS (You, Gitman & Ginsburg 2017, "Large Batch Training of Convolutional
+    Networks"), as optax.lars: SGD whose step, per array, is ``trust_coefficient`` times
+    the parameter's norm over the gradient's, then momentum.
+
+    .. math::
+        u_t = g_t + \lambda p_{t-1}, \quad
+        r_t = \frac{\tau \lVert p_{t-1} \rVert}{\lVert u_t \rVert + \epsilon}, \\
+        B_t = \mu B_{t-1} + \eta\, r_t u_t, \quad
+        p_t = p_{t-1} - (\eta\, r_t u_t + \mu B_t \text{ if nesterov else } B_t)
+
+    with the L2 norms of each whole array, :math:`\tau` the ``trust_coefficient``, and
+    :math:`r_t = 1` where either norm is 0 or ``trust_ratio`` is False (optax's
+    ``trust_ratio_mask``; with it False, LARS is SGD with momentum and coupled weight decay,
+    the rate inside the buffer). Note the zero-norm rule of optax: a zero-initialised
+    parameter (a bias, say) takes the plain step :math:`\eta u_t`, not
+    :math:`\tau`-scaled, until it is nonzero; exclude such parameters with
+    ``trust_ratio=False`` and a suitable rate, or give them their own group. As in optax the
+    rate is applied before the momentum (the buffer holds steps, optax's ``trace`` with the
+    opposite sign: here the step is subtracted). Defaults are optax's; ``lr`` has none in
+    optax: 1.0 here, so that an array moves by ``trust_coefficient`` = 0.1% of its norm per
+    step before momentum (LAMB's relative step at its lr 1e-3). ``grad_scale`` divides the
+    gradients as they are read; ``maximize`` negates them.
+
+    Arrays (one each, or aligned lists): float32/float64 parameters of any shape,
+    gradients and buffers of their dtype and shape, C-contiguous. Everything is checked
+    before anything is written. The element-wise passes are NumPy ufuncs over one scratch
+    array per call; the norms are summed in float64.
+    """
+    hp = check_lars(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
+                    trust_coefficient=trust_coefficient, eps=eps, trust_ratio=trust_ratio,
+                    maximize=maximize)  # fmt: skip
+    factor = _grad_factor(hp.maximize, grad_scale)
+    arrays = _layerwise_arrays(params, grads, momentum_buffers=momentum_buffers)
+    scratch = _scratch(arrays)
+    for p, g, (buf,) in arrays:
+        _lars_one(p, g, buf, scratch[p.dtype][: p.size].reshape(p.shape), hp, factor)
+
+
+def _lars_one(p: np.ndarray, g: np.ndarray, buf: np.ndarray, u: np.ndarray,
+              hp: LarsHyperparameters, factor: float) -> None:  # fmt: skip
+    """One LARS step of one array, in place, through the scratch ``u`` of its shape."""
+    np.multiply(g, factor, out=u)  # u = g + weight_decay * p
+    if hp.weight_decay:
+        _add_scaled_(u, hp.weight_decay, p)
+    if hp.trust_ratio:
+        ratio = _trust_ratio(_norm(p), _norm(u), hp.trust_coefficient, hp.eps)
+    else:
+        ratio = 1.0
+    u *= hp.lr * ratio
+    buf *= hp.momentum  # B = mu B + lr r u
+    buf += u
+    if hp.nesterov:  # p -= lr r u + mu B
+        p -= u
+        np.multiply(buf, hp.momentum, out=u)
+        p -= u
+    else:
+        p -= buf

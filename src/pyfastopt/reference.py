@@ -45,6 +45,8 @@ import numpy as np
 __all__ = [
     "ADOPT",
     "ASGD",
+    "LAMB",
+    "LARS",
     "SGD",
     "SWATS",
     "AMSBound",
@@ -1411,6 +1413,108 @@ class AdamWScheduleFree(SGDScheduleFree):
         state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1 - beta2) * g * g
         bc2 = 1 - beta2 ** state["step"]
         return g / (np.sqrt(state["exp_avg_sq"] / bc2) + d["eps"]) + d["weight_decay"] * p
+
+
+# ---------------------------------------------------------------------------
+# LAMB and LARS (optax's trust-ratio chains)
+# ---------------------------------------------------------------------------
+
+
+def _trust_ratio(p, u, trust_coefficient=1.0, eps=0.0):
+    """optax.scale_by_trust_ratio (min_norm 0), for one array: the factor of u."""
+    param_norm = math.sqrt(np.sum(p * p))
+    update_norm = math.sqrt(np.sum(u * u))
+    if param_norm == 0.0 or update_norm == 0.0:
+        return 1.0
+    return trust_coefficient * param_norm / (update_norm + eps)
+
+
+class LAMB(_Reference):
+    """LAMB (You et al. 2020, "Large Batch Optimization for Deep Learning: Training BERT in
+    76 minutes"), transcribed from optax.lamb (0.2.x): chain(scale_by_adam(b1, b2, eps,
+    eps_root), add_decayed_weights(weight_decay), scale_by_trust_ratio(),
+    scale_by_learning_rate(lr)), its updates added to p. Per array:
+
+        g = -g if maximize
+        m = (1 - b1) * g + b1 * m                       (scale_by_adam)
+        v = (1 - b2) * g^2 + b2 * v
+        m_hat = m / (1 - b1^t);  v_hat = v / (1 - b2^t)
+        u = m_hat / (sqrt(v_hat + eps_root) + eps)
+        u = u + weight_decay * p                        (add_decayed_weights)
+        r = ||p|| / ||u||, 1 if either is 0             (scale_by_trust_ratio; L2 norms of
+        r = 1 if not trust_ratio                         the whole array; optax's mask)
+        u = -lr * r * u                                 (scale_by_learning_rate)
+        p = p + u                                       (apply_updates)
+
+    State: "exp_avg" (optax's mu), "exp_avg_sq" (nu).
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-6, eps_root=0.0,
+                 weight_decay=0.0, trust_ratio=True, maximize=False):  # fmt: skip
+        super().__init__(params, lr=lr, betas=betas, eps=eps, eps_root=eps_root,
+                         weight_decay=weight_decay, trust_ratio=trust_ratio,
+                         maximize=maximize)  # fmt: skip
+
+    def _init_state(self, p):
+        return {"exp_avg": np.zeros(p.shape), "exp_avg_sq": np.zeros(p.shape)}
+
+    def _update(self, i, p, g, state):
+        d = self.defaults
+        b1, b2 = d["betas"]
+        t = state["step"]
+        if d["maximize"]:
+            g = -g
+        state["exp_avg"] = (1 - b1) * g + b1 * state["exp_avg"]
+        state["exp_avg_sq"] = (1 - b2) * g**2 + b2 * state["exp_avg_sq"]
+        m_hat = state["exp_avg"] / (1 - b1**t)
+        v_hat = state["exp_avg_sq"] / (1 - b2**t)
+        u = m_hat / (np.sqrt(v_hat + d["eps_root"]) + d["eps"])
+        u = u + d["weight_decay"] * p
+        r = _trust_ratio(p, u) if d["trust_ratio"] else 1.0
+        u = -d["lr"] * (r * u)
+        p += u
+
+
+class LARS(_Reference):
+    """LARS (You, Gitman & Ginsburg 2017, "Large Batch Training of Convolutional Networks"),
+    transcribed from optax.lars (0.2.x): chain(add_decayed_weights(weight_decay),
+    masked(scale_by_trust_ratio(trust_coefficient, eps), trust_ratio_mask),
+    scale_by_learning_rate(lr), trace(momentum, nesterov)), its updates added to p. Per
+    array:
+
+        g = -g if maximize
+        u = g + weight_decay * p                              (add_decayed_weights)
+        r = trust_coefficient * ||p|| / (||u|| + eps),
+            1 if ||p|| or ||u|| is 0, 1 if not trust_ratio    (scale_by_trust_ratio)
+        u = -lr * r * u                                       (scale_by_learning_rate)
+        trace = u + momentum * trace                          (trace)
+        u = u + momentum * trace if nesterov else trace
+        p = p + u                                             (apply_updates)
+
+    State: "momentum_buffer" = -trace (pyfastopt subtracts its steps: p = p - buffer).
+    """
+
+    def __init__(self, params, lr=1.0, momentum=0.9, weight_decay=0.0, nesterov=False,
+                 trust_coefficient=0.001, eps=0.0, trust_ratio=True, maximize=False):  # fmt: skip
+        super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                         nesterov=nesterov, trust_coefficient=trust_coefficient, eps=eps,
+                         trust_ratio=trust_ratio, maximize=maximize)  # fmt: skip
+
+    def _init_state(self, p):
+        return {"momentum_buffer": np.zeros(p.shape)}
+
+    def _update(self, i, p, g, state):
+        d = self.defaults
+        if d["maximize"]:
+            g = -g
+        u = g + d["weight_decay"] * p
+        if d["trust_ratio"]:
+            u = _trust_ratio(p, u, d["trust_coefficient"], d["eps"]) * u
+        u = -d["lr"] * u
+        trace = u + d["momentum"] * -state["momentum_buffer"]
+        state["momentum_buffer"] = -trace
+        u = u + d["momentum"] * trace if d["nesterov"] else trace
+        p += u
 
 
 # ---------------------------------------------------------------------------

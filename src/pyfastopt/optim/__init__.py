@@ -23,6 +23,8 @@ from .adamax import Adamax
 from .ademamix import AdEMAMix
 from .adopt import ADOPT
 from .asgd import ASGD
+from .lamb import LAMB
+from .lars import LARS
 from .lbfgs import LBFGS
 from .lion import Lion
 from .muon import Muon
@@ -39,6 +41,8 @@ from .yogi import Yogi
 __all__ = [
     "ADOPT",
     "ASGD",
+    "LAMB",
+    "LARS",
     "LBFGS",
     "SGD",
     "SWATS",
