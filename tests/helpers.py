@@ -73,3 +73,42 @@ def rosen_and_der(x):
     """SciPy's Rosenbrock function and its gradient (skips the test without SciPy)."""
     scipy_optimize = pytest.importorskip("scipy.optimize")
     return scipy_optimize.rosen(x), scipy_optimize.rosen_der(x)
+
+
+# -- the trajectory tests of the optimizers that are no element-wise rule (Muon, Adafactor,
+# LAMB, LARS, schedule-free): 60 steps against a float64 transcription or a peer
+
+#: float64 follows the transcription to rounding; float32 carries a few ulps a step
+TRAJECTORY_RTOL = {np.float64: 1e-9, np.float32: 3e-5}
+
+
+def assert_near(actual, expected, rtol, what):
+    """Elementwise within rtol of the reference, atol = rtol * its largest magnitude."""
+    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    scale = float(np.abs(expected).max()) if expected.size else 0.0
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
+
+
+def problem(seed, shapes):
+    """A noisy quadratic: its generator, initial parameters and targets (float64)."""
+    rng = np.random.default_rng(seed)
+    init = [rng.standard_normal(s) for s in shapes]
+    targets = [rng.standard_normal(s) for s in shapes]
+    return rng, init, targets
+
+
+def grads_at(rng, params, targets, dtype):
+    """The noisy quadratic's gradients at the caller's own parameters (a real trajectory)."""
+    return [np.asarray(np.asarray(p) - q + 0.5 * rng.standard_normal(np.shape(p)), dtype)
+            for p, q in zip(params, targets)]  # fmt: skip
+
+
+def unchanged(*arrays):
+    """A check that the arrays still hold what they hold now."""
+    snapshot = [a.copy() for a in arrays]
+
+    def same():
+        for before, after in zip(snapshot, arrays):
+            np.testing.assert_array_equal(after, before)
+
+    return same

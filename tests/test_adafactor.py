@@ -8,6 +8,8 @@ import copy
 
 import numpy as np
 import pytest
+from helpers import TRAJECTORY_RTOL, assert_near, grads_at, unchanged
+from helpers import problem as noisy_quadratic
 
 import pyfastopt
 from pyfastopt import functional as F
@@ -25,27 +27,12 @@ OPTIONS = [
 ]
 OPTION_IDS = ["-".join(f"{k}={v}" for k, v in kw.items()) or "defaults" for kw in OPTIONS]
 #: float32 runs in float32 (sums in float64): a few ulps per step, in params and states
-RTOL = {np.float64: 1e-9, np.float32: 3e-5}
-
-
-def assert_near(actual, expected, rtol, what):
-    """Elementwise within rtol of the reference, atol = rtol * its largest magnitude."""
-    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
-    scale = float(np.abs(expected).max()) if expected.size else 0.0
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
+RTOL = TRAJECTORY_RTOL
 
 
 def problem(seed=3, shapes=SHAPES):
-    rng = np.random.default_rng(seed)
-    init = [rng.standard_normal(s) for s in shapes]
-    targets = [rng.standard_normal(s) for s in shapes]
-    return rng, init, targets
-
-
-def grads_at(rng, params, targets, dtype):
-    """A noisy quadratic's gradients at the caller's own parameters (a real trajectory)."""
-    return [np.asarray(np.asarray(p) - q + 0.5 * rng.standard_normal(np.shape(p)), dtype)
-            for p, q in zip(params, targets)]  # fmt: skip
+    """helpers.problem on this file's shapes."""
+    return noisy_quadratic(seed, shapes)
 
 
 def reference_options(kwargs, dtype):
@@ -254,16 +241,6 @@ def test_registered_everywhere_but_among_the_element_wise_rules():
 def arrays():
     p, g = np.ones((4, 3)), np.full((4, 3), 0.5)
     return p, g, np.zeros((4, 1)), np.zeros((1, 3))
-
-
-def unchanged(*arrays_):
-    copies = [a.copy() for a in arrays_]
-
-    def same():
-        for a, c in zip(arrays_, copies):
-            np.testing.assert_array_equal(a, c)
-
-    return same
 
 
 @pytest.mark.parametrize(

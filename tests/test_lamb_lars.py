@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 import pytest
+from helpers import TRAJECTORY_RTOL, assert_near, grads_at, unchanged
+from helpers import problem as noisy_quadratic
 
 from pyfastopt import functional as F
 from pyfastopt import optim, reference
@@ -38,28 +40,13 @@ UNMASKED = {"LAMB": {"weight_decay": 0.0, "trust_ratio": False, "lr": 2e-3},
             "LARS": {"weight_decay": 0.0, "trust_ratio": False, "lr": 0.01}}  # fmt: skip
 STATE_KEYS = {"LAMB": ("exp_avg", "exp_avg_sq"), "LARS": ("momentum_buffer",)}
 #: float32 runs in float32 (norms in float64): a few ulps per step, in params and states
-RTOL = {np.float64: 1e-9, np.float32: 3e-5}
-DTYPES = pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
-
-
-def assert_near(actual, expected, rtol, what):
-    """Elementwise within rtol of the reference, atol = rtol * its largest magnitude."""
-    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
-    scale = float(np.abs(expected).max()) if expected.size else 0.0
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
+RTOL = TRAJECTORY_RTOL
 
 
 def problem(seed=3, shapes=SHAPES):
-    rng = np.random.default_rng(seed)
-    init = [rng.standard_normal(s) for s in shapes]
-    targets = [rng.standard_normal(s) for s in shapes]
-    return rng, init, targets
-
-
-def grads_at(rng, params, targets, dtype):
-    """A noisy quadratic's gradients at the caller's own parameters (a real trajectory)."""
-    return [np.asarray(np.asarray(p) - q + 0.5 * rng.standard_normal(np.shape(p)), dtype)
-            for p, q in zip(params, targets)]  # fmt: skip
+    """helpers.problem on this file's shapes."""
+    return noisy_quadratic(seed, shapes)
+DTYPES = pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 
 
 # -- against the float64 transcriptions ----------------------------------------------------
@@ -367,16 +354,6 @@ def test_empty_arrays_are_left_alone():
 
 
 # -- bad input -------------------------------------------------------------------------------
-
-
-def unchanged(*arrays):
-    snapshot = [a.copy() for a in arrays]
-
-    def same():
-        for before, after in zip(snapshot, arrays):
-            np.testing.assert_array_equal(after, before)
-
-    return same
 
 
 def arrays(n=4):

@@ -8,6 +8,8 @@ import copy
 
 import numpy as np
 import pytest
+from helpers import TRAJECTORY_RTOL, assert_near, grads_at, unchanged
+from helpers import problem as noisy_quadratic
 
 from pyfastopt import functional as F
 from pyfastopt import optim, reference
@@ -27,26 +29,12 @@ OPTIONS = [
 ]
 OPTION_IDS = ["-".join(f"{k}={v}" for k, v in kw.items()) or "defaults" for kw in OPTIONS]
 #: float32 runs everything in float32 (the products too): a few ulps per step, in params
-RTOL = {np.float64: 1e-9, np.float32: 3e-5}
-
-
-def assert_near(actual, expected, rtol, what):
-    """Elementwise within rtol of the reference, atol = rtol * its largest magnitude."""
-    scale = float(np.abs(expected).max())
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
+RTOL = TRAJECTORY_RTOL
 
 
 def problem(seed=3, shapes=SHAPES):
-    rng = np.random.default_rng(seed)
-    init = [rng.standard_normal(s) for s in shapes]
-    targets = [rng.standard_normal(s) for s in shapes]
-    return rng, init, targets
-
-
-def grads_at(rng, params, targets, dtype):
-    """A noisy quadratic's gradients at the caller's own parameters (a real trajectory)."""
-    return [(p - q + 0.5 * rng.standard_normal(p.shape)).astype(dtype)
-            for p, q in zip(params, targets)]  # fmt: skip
+    """helpers.problem on this file's shapes."""
+    return noisy_quadratic(seed, shapes)
 
 
 # -- against the float64 transcription ---------------------------------------------------
@@ -294,16 +282,6 @@ def test_non_matrix_parameters_raise_as_in_torch(shape):
     with pytest.raises(ValueError, match=r"params\[1\]"):
         opt.add_param_group({"params": [np.zeros(shape)]})
     assert len(opt.param_groups) == 1  # a failed add leaves the optimizer as it was
-
-
-def unchanged(*arrays):
-    snapshot = [a.copy() for a in arrays]
-
-    def check():
-        for before, after in zip(snapshot, arrays):
-            np.testing.assert_array_equal(after, before)
-
-    return check
 
 
 def arrays(dtype=np.float64):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import TRAJECTORY_RTOL, assert_near
 
 from pyfastopt import functional as F
 from pyfastopt import optim, reference
@@ -16,12 +17,7 @@ KWARGS = {
     "AdamWScheduleFree": {"lr": 0.02, "betas": (0.85, 0.99), "weight_decay": 0.01,
                           "warmup_steps": 5, "r": 0.5},
 }  # fmt: skip
-RTOL = {np.float64: 1e-9, np.float32: 3e-5}
-
-
-def assert_near(actual, expected, rtol, what):
-    scale = float(np.abs(expected).max())
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
+RTOL = TRAJECTORY_RTOL
 
 
 def trajectory(seed, shapes, steps, dtype):
