@@ -102,12 +102,22 @@ def test_one_dtype_bytes_agree_with_the_traffic_table(spec):
             reads + writes) * itemsize  # fmt: skip
 
 
-def test_rprop_has_no_8bit_states_and_the_rest_have():
+#: Optimizers whose state is no moment: Rprop's sign and step size (no 8-bit states), and
+#: schedule-free's z, a sequence of parameters (states in the parameter's dtype only)
+NO_MOMENTS = {"rprop", "sgdschedulefree", "adamwschedulefree"}
+
+
+def test_states_that_are_no_moments_take_no_8bit_storage_and_the_rest_do():
     assert "no 8-bit states" in S.parse_storage("fp32+8bit-states").unsupported(BY_NAME["rprop"])
+    sf = BY_NAME["sgdschedulefree"]
+    assert "precision of the updates" in S.parse_storage("fp32+bf16-states").unsupported(sf)
+    assert "precision of the updates" in S.parse_storage("bf16+master").unsupported(sf)
+    assert S.parse_storage("bf16").unsupported(sf) is None
+    assert S.parse_storage("bf16+master+fp32-states").unsupported(sf) is None
     for spec in OPTIMIZERS:
-        assert S.parse_storage("bf16+master").unsupported(spec) is None
-        if spec.name != "rprop":
-            assert S.parse_storage("fp32+8bit-states").unsupported(spec) is None
+        assert S.parse_storage("bf16+master+fp32-states").unsupported(spec) is None
+        unsupported = S.parse_storage("fp32+8bit-states").unsupported(spec)
+        assert (unsupported is not None) == (spec.name in NO_MOMENTS), spec.name
 
 
 @pytest.mark.parametrize(("name", "storage", "peers"), [

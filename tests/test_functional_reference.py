@@ -11,17 +11,11 @@ from helpers import DTYPES, assert_close, gradients
 from pyfastopt import functional as F
 from pyfastopt import optim, reference
 
-
-def _functional(name):
-    """functional.<name in lower case>_, else functional.<the class's rule>_."""
-    rule = optim.default_rule(getattr(optim, name))
-    return getattr(F, name.lower() + "_", None) or getattr(F, rule.kernel.__name__ + "_")
-
-
 # Class name -> (functional, extra kwargs); AMSBound is an option of adabound_.
-FUNCTIONAL = {name: (_functional(name), {}) for name in NAMES if name != "AMSBound"} | {
+FUNCTIONAL = {name: (optim.functional_step(getattr(optim, name)), {})
+              for name in NAMES if name != "AMSBound"} | {
     "AMSBound": (F.adabound_, {"amsbound": True})
-}
+}  # fmt: skip
 
 def functional_kwargs(name, kwargs):
     """The class's constructor kwargs as the functional's: betas are split; values that only

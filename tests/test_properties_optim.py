@@ -111,6 +111,10 @@ def comparable_specials(name, dtype, specials):
     float32 too), which flips their sign tests against the reference."""
     if name in ("Rprop", "Lion") and dtype == np.float32:
         return specials - {"subnormal"}
+    if name.endswith("ScheduleFree"):
+        # the reference's averaging form recovers x = (y - (1 - beta) z) / beta, whose
+        # inf - inf is NaN where the kernel's (and the authors') interpolation keeps inf
+        return specials - {"inf", "huge"}
     return specials
 
 
@@ -124,10 +128,17 @@ def hyperparameters(draw, name, specials):
             kwargs[key] = draw(HYPER[key])
         elif default is None:  # an optional setting (a warm-up length): left out
             kwargs[key] = None
+        elif type(default) is int:  # a count (a warm-up length): its default, 0 or half
+            kwargs[key] = draw(st.sampled_from([default, 0, default // 2]))
         else:  # an option only newer optimizers have: its default, 0 or half of it
             kwargs[key] = draw(st.sampled_from([default, 0.0, 0.5 * default]))
     if kwargs.get("nesterov") and "momentum" in kwargs:  # torch's condition for SGD's
         kwargs.update(momentum=max(kwargs["momentum"], 0.1), dampening=0.0)
+    if name.endswith("ScheduleFree"):  # the interpolation weight is in (0, 1)
+        if "momentum" in kwargs:
+            kwargs["momentum"] = max(kwargs["momentum"], 0.1)
+        if "betas" in kwargs:
+            kwargs["betas"] = (max(kwargs["betas"][0], 0.1), kwargs["betas"][1])
     if kwargs.get("centered") and 0 < kwargs["alpha"] < 0.5:
         # Centered RMSprop's sq - ga^2 cancels: for a near-constant gradient over k steps
         # sq / (sq - ga^2) ~ alpha^-k, which multiplies the rounding error (float32's or

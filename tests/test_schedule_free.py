@@ -166,3 +166,31 @@ def test_matches_the_authors_package_over_60_steps(name, dtype):
     mine.eval()
     for i, (p, t) in enumerate(zip(params, tensors)):
         assert_near(p, t.numpy(), RTOL[dtype], f"x of params[{i}]")
+
+
+def test_z_is_kept_in_the_precision_of_the_updates():
+    """z is a sequence of parameters: 16-bit storage would round its steps away, so it must
+    be as wide as the updates (float32 with a master copy); nothing changes on refusal."""
+    from pyfastopt.optim.optimizer import Precision
+    from pyfastopt.precision import bfloat16
+
+    if bfloat16 is None:
+        pytest.skip("ml_dtypes is not installed")
+    p32 = np.ones(8, np.float32)
+    for params, precision in [
+        ([p32], Precision(state_dtype="bfloat16")),
+        ([p32], Precision(state_dtype="float16")),
+        ([np.ones(8, bfloat16)], Precision(master_weights=True)),  # states: the param's
+    ]:
+        opt = optim.SGDScheduleFree(params, lr=0.1)
+        opt.precision = precision
+        before = params[0].copy()
+        with pytest.raises(TypeError, match="precision of the updates"):
+            opt.step([np.ones(8, params[0].dtype)])
+        np.testing.assert_array_equal(params[0], before)
+        assert not opt.state
+    p16 = np.ones(8, bfloat16)
+    opt = optim.AdamWScheduleFree([p16], lr=0.1)
+    opt.precision = Precision(master_weights=True, state_dtype="float32")
+    opt.step([np.ones(8, bfloat16)])
+    assert opt.state[0]["z"].dtype == np.float32

@@ -1326,7 +1326,7 @@ class SGDScheduleFree(_Reference):
         weight = t ** r * lr_max ** weight_lr_power;  weight_sum += weight
         c = weight / weight_sum                 (0 if weight_sum == 0)
         g = -g if maximize;  g = g + weight_decay * y
-        z = z - lr_t * g                        (z starts as y)
+        z = z - lr_t * g                        (z starts as y at step 1)
         x = (1 - c) * x + c * z                 (x starts as y)
         y = (1 - beta) * z + beta * x           (beta = momentum)
 
@@ -1344,7 +1344,7 @@ class SGDScheduleFree(_Reference):
         return self.defaults["momentum"]
 
     def _init_state(self, p):
-        return {"z": p.copy(), "lr_max": -1.0, "weight_sum": 0.0}
+        return {"z": np.zeros(p.shape), "lr_max": -1.0, "weight_sum": 0.0}
 
     def _direction(self, p, g, state):
         return g + self.defaults["weight_decay"] * p
@@ -1360,6 +1360,8 @@ class SGDScheduleFree(_Reference):
         weight = t ** d["r"] * state["lr_max"] ** d["weight_lr_power"]
         state["weight_sum"] += weight
         c = weight / state["weight_sum"] if state["weight_sum"] else 0.0
+        if t == 1:  # z starts as y, whatever the buffer held
+            state["z"] = p.copy()
         beta = self._beta()
         x = (p - (1 - beta) * state["z"]) / beta
         u = self._direction(p, g, state)

@@ -133,11 +133,11 @@ OPTIMIZERS: tuple[Spec, ...] = (
 
 def _class_spec(name: str, cls: type[optim.Optimizer]) -> Spec:
     """An element-wise class with its default hyperparameters, timed through its functional
-    step (``functional.<name>_``, the class name in lower case), or, for a variant that has
-    none of its own (AMSBound), through the rule the class builds."""
+    step (:func:`pyfastopt.optim.functional_step`), or, for a variant that has none of its
+    own (AMSBound), through the rule the class builds."""
     rule = optim.default_rule(cls)
     assert rule is not None  # (element-wise classes have one)
-    step = getattr(F, name.lower() + "_", None)
+    step = optim.functional_step(cls)
     if step is not None:
         call = _call(step, {}, cls._scalar_state)
     else:

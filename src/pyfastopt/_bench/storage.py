@@ -29,8 +29,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import optim
-from ..precision import QUANT_BLOCK, bfloat16
+from .. import _core, optim
+from ..precision import QUANT_BLOCK, bfloat16, quantize_8bit
 from .optimizers import TIMED_STEP, TORCH_FUSED, Spec
 from .workload import Size, placed_copy, test_arrays
 
@@ -44,8 +44,6 @@ GRADS_FOR = {"fp64": ("fp64",), "fp32": ("fp32", "bf16", "fp16"), "bf16": ("bf16
 STATES_FOR = {"fp64": ("fp64",), "fp32": ("fp32", "bf16", "fp16", "8bit"),
               "bf16": ("fp32", "bf16", "fp16", "8bit"),
               "fp16": ("fp32", "bf16", "fp16", "8bit")}  # fmt: skip
-#: Rprop's states are a sign and a step size, no moments: no 8-bit storage.
-NO_8BIT = frozenset({"rprop"})
 #: ``--storage standard``: the configurations of the README's table.
 STANDARD = ("fp32", "fp32+bf16-states", "fp32+8bit-states", "bf16", "bf16+master", "fp16")
 #: The configuration every other is compared with, timed in every group.
@@ -88,7 +86,10 @@ class Storage:
 
     def unsupported(self, spec: Spec) -> str | None:
         """Why ``spec`` cannot run in this storage, or None."""
-        if self.state == "8bit" and spec.name in NO_8BIT:
+        kept = getattr(optim, spec.cls)._param_like_states
+        if kept and ITEMSIZE[self.state] < ITEMSIZE["fp32" if self.master else self.param]:
+            return f"{spec.name} keeps {', '.join(kept)} in the precision of the updates"
+        if self.state == "8bit" and kernel_rule(spec).kernel.__name__ not in _core.signed_states:
             return f"{spec.name} keeps no moments: no 8-bit states"
         return None
 
@@ -161,8 +162,8 @@ def kernel_rule(spec: Spec) -> Any:
 
 class Arrays:
     """One optimizer's arrays in one storage: params (and masters) from float values,
-    gradients, and the state buffers as the class creates them (zero; Rprop's step sizes
-    at lr), in the rule's order: ``states[k][i]`` is state k of array i.
+    gradients, and the state buffers as the class fills them (``_state_fill``: zero, Rprop's
+    step sizes at lr), in the rule's order: ``states[k][i]`` is state k of array i.
 
     Every array is placed as pyfastopt.optim places its state arenas
     (:func:`~pyfastopt.optim._common.staggered_bytes`), one slot after another, so that all
@@ -181,13 +182,14 @@ class Arrays:
         self.masters = placed(params, np.float32) if storage.master else None
         self.grads = placed(grads, dtype_of(storage.grad))
         self.states: list[list[Any]] = []
-        for name in rule.state_names:
-            fill = spec.kwargs["lr"] if (spec.name, name) == ("rprop", "step_size") else 0.0
-            if storage.state == "8bit":  # absmax 0: every code decodes to 0
-                assert fill == 0.0, (spec.name, name)
-                codes = placed(params, np.uint8, 0)
-                self.states.append([(q, np.zeros(-(-p.size // QUANT_BLOCK), np.float32))
-                                    for q, p in zip(codes, params)])  # fmt: skip
+        opt = getattr(optim, spec.cls)([np.zeros(1)], **spec.kwargs)
+        for k, name in enumerate(rule.state_names):
+            fill = opt._state_fill(name, opt.param_groups[0])
+            if storage.state == "8bit":  # quantized as the class quantizes a new state
+                signed = _core.signed_states[rule.kernel.__name__][k]
+                codes, absmax = zip(*(quantize_8bit(np.full(p.shape, fill, np.float32), signed)
+                                      for p in params))  # fmt: skip
+                self.states.append(list(zip(placed(codes, np.uint8), absmax)))
             else:
                 self.states.append(placed(params, dtype_of(storage.state), fill))
 

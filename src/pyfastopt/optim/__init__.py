@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -84,6 +84,15 @@ def element_wise() -> dict[str, type[Optimizer]]:
         name: globals()[name] for name in __all__
         if name != "Optimizer" and default_rule(globals()[name]) is not None
     }  # fmt: skip
+
+
+def functional_step(cls: type[Optimizer]) -> Callable[..., Any] | None:
+    """The :mod:`pyfastopt.functional` step of an element-wise class: ``<class name in lower
+    case>_``, else ``<its rule's kernel>_`` (schedule-free's), else None (AMSBound, an
+    option of ``adabound_``)."""
+    rule = default_rule(cls)
+    kernel = rule.kernel.__name__ if rule is not None else ""
+    return getattr(F, cls.__name__.lower() + "_", None) or getattr(F, kernel + "_", None)
 
 
 def default_lr(cls: type[Optimizer]) -> float:

@@ -361,7 +361,14 @@ class Optimizer:
         finally:
             self._grad_scale = None
 
+    #: States that hold a sequence of parameters rather than a moment (schedule-free's z):
+    #: no narrower than the precision the updates are made in (float32 with a master copy,
+    #: else the parameter's dtype), so such optimizers take no 16- or 8-bit ``state_dtype``.
+    _param_like_states: tuple[str, ...] = ()
+
     def _step(self, grads: Sequence[np.ndarray | SparseRows | None]) -> None:
+        if self._param_like_states:
+            self._check_param_like_storage()
         if self.gradient_noise is not None:
             # (_check_grads refuses SparseRows gradients when there is gradient noise)
             grads = [g.copy() if isinstance(g, np.ndarray) else g for g in self._check_grads(grads)]
@@ -381,6 +388,19 @@ class Optimizer:
             for state in states:
                 state["step"] = step
         self._step_count += 1
+
+    def _check_param_like_storage(self) -> None:
+        """TypeError if ``precision`` would store a state of ``_param_like_states`` in fewer
+        bits than the updates are made in (float32 with a master copy, else the param's)."""
+        for p in (p for group in self.param_groups for p in group["params"]):
+            master = self.precision.master_weights and p.dtype in _SIXTEEN_BIT
+            storage = self.precision.state_dtype_for(p, quantizable=False)
+            if np.dtype(storage).itemsize < (4 if master else p.dtype.itemsize):
+                msg = (f"precision: {type(self).__name__} keeps "
+                       f"{', '.join(map(repr, self._param_like_states))} in the precision of "
+                       f"the updates ({'float32' if master else p.dtype}), not in "
+                       f"{np.dtype(storage)}: set state_dtype")  # fmt: skip
+                raise TypeError(msg)
 
     def _calls(self, grads: list[Any]) -> list[tuple[dict, list, list, list, int]]:
         """The native calls of a general step, one per (group, dtype, cohort), after every

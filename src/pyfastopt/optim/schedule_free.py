@@ -17,9 +17,12 @@ class _ScheduleFree(Optimizer):
     start in train mode; a step in eval mode raises, as theirs. The mode is each group's
     ``train_mode`` (saved with the state dict, as theirs). State: ``z`` and the scalars
     ``lr_max`` and ``weight_sum`` (the authors keep these two per group: the same values
-    while a group's parameters step together)."""
+    while a group's parameters step together). ``z`` is a sequence of parameters, kept in
+    the precision the updates are made in (no 16- or 8-bit ``precision.state_dtype``: it
+    would lose the steps, as a 16-bit parameter without a master copy does)."""
 
     _scalar_state = ("lr_max", "weight_sum")
+    _param_like_states = ("z",)
 
     def _init_state(self, param, group):
         return {"step": 0, "lr_max": -1.0, "weight_sum": 0.0}
