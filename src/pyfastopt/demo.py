@@ -439,7 +439,9 @@ def _train_all(names: list[str], rates: dict[str, float], epochs: int, batch_siz
         opt = OPTIMIZERS[name](net.params, lr)
         if precision is not None:
             opt.precision = precision
-        scheduler = ScheduleLR(opt, cosine_decay_schedule(lr, epochs, alpha=0.1))
+        # schedule-free optimizers take no schedule, and are evaluated at their average
+        modes = hasattr(opt, "eval") and hasattr(opt, "train")
+        scheduler = None if modes else ScheduleLR(opt, cosine_decay_schedule(lr, epochs, alpha=0.1))
         batch = None if name in FULL_BATCH else batch_size
         losses = [initial_loss]
         seconds = 0.0
@@ -449,9 +451,14 @@ def _train_all(names: list[str], rates: dict[str, float], epochs: int, batch_siz
                 grads = net.gradients(X_train[idx], y_train[idx])
                 clip_grad_norm_(grads, MAX_GRAD_NORM)
                 opt.step(grads)
-            scheduler.step()  # the next epoch's learning rate
+            if scheduler is not None:
+                scheduler.step()  # the next epoch's learning rate
             seconds += time.perf_counter() - start
+            if modes:
+                opt.eval()  # type: ignore[attr-defined]
             losses.append(net.loss(X_train, y_train))
+            if modes and epoch + 1 < epochs:
+                opt.train()  # type: ignore[attr-defined]
             if progress is not None:
                 progress(name, epoch + 1, epochs)
         rows.append({
