@@ -725,6 +725,24 @@ class _FullPrecision:
             groups.pop()
             raise
 
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One update of every parameter that has a gradient (``p.grad is None`` skips
+        one). ``closure`` re-evaluates the model and returns the loss; it is called first.
+        Everything is checked before any tensor is written."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        updated = self._update_all()
+        if updated:
+            torch.autograd.graph.increment_version(updated)
+        return loss
+
+    def _update_all(self) -> list[torch.Tensor]:
+        """Checks every group's arrays, then updates them; returns the updated params."""
+        raise NotImplementedError
+
     def _check_float(self, t: object, what: str) -> None:
         _check_tensor(t, what)
         assert isinstance(t, torch.Tensor)  # (checked)
@@ -749,15 +767,7 @@ class Muon(_FullPrecision, torch.optim.Muon):
         """functional.muon_'s scratch, kept between steps (outside torch's state)."""
         return self.__dict__.setdefault("_pfo_workspace", {})
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """One update of every parameter that has a gradient (``p.grad is None`` skips
-        one). ``closure`` re-evaluates the model and returns the loss; it is called first.
-        Everything is checked before any tensor is written."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+    def _update_all(self) -> list[torch.Tensor]:
         calls = []
         for j, group in enumerate(self.param_groups):
             hp = F.check_muon(nesterov=bool(group["nesterov"]), **{k: _number(group[k]) for k in (
@@ -795,8 +805,7 @@ class Muon(_FullPrecision, torch.optim.Muon):
             F.muon_([_view(p) for p in params], [_view(p.grad) for p in params],
                     [_view(self.state[p]["momentum_buffer"]) for p in params],
                     workspace=self._workspace(), **hp._asdict())  # fmt: skip
-            torch.autograd.graph.increment_version(params)
-        return loss
+        return [p for _, _, params, _ in calls for p in params]
 
 
 class Adafactor(_FullPrecision, torch.optim.Adafactor):
@@ -808,15 +817,7 @@ class Adafactor(_FullPrecision, torch.optim.Adafactor):
     each parameter's machine epsilon (torch takes the first parameter's for all). Under
     ``torch.amp.GradScaler`` the scaler unscales the gradients first, as for torch's."""
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """One update of every parameter that has a gradient (``p.grad is None`` skips
-        one). ``closure`` re-evaluates the model and returns the loss; it is called first.
-        Everything is checked before any tensor is written."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+    def _update_all(self) -> list[torch.Tensor]:
         calls, fresh = [], {}
         for j, group in enumerate(self.param_groups):
             hp = F.check_adafactor(maximize=bool(group["maximize"]), **{k: _number(group[k])
@@ -850,9 +851,7 @@ class Adafactor(_FullPrecision, torch.optim.Adafactor):
                          lr=hp.lr, beta2_decay=hp.beta2_decay, eps=(hp.eps1, hp.eps2), d=hp.d,
                          weight_decay=hp.weight_decay, maximize=hp.maximize)  # fmt: skip
             state["step"] += 1
-        if calls:
-            torch.autograd.graph.increment_version([p for _, p, _, _ in calls])
-        return loss
+        return [p for _, p, _, _ in calls]
 
 
 _ADAFACTOR_KEYS = ("row_var", "col_var", "variance")
