@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from helpers import rosen_and_der
 
-from pyfastopt import optim
+import pyfastopt
+from pyfastopt import _core, optim
 
 torch = pytest.importorskip("torch")
 
@@ -381,3 +382,76 @@ def test_bad_state_dict_changes_nothing():
         assert_unchanged(opt, params, saved)
     opt.load_state_dict(good)
     assert_unchanged(opt, params, saved)
+
+
+# --- the native two-loop recursion -----------------------------------------------------
+
+
+def two_loop(grad, dirs, stps, ro, rows, h_diag):
+    """Nocedal & Wright's algorithm 7.4 in float64, written out: -H grad and the alphas."""
+    q = -np.asarray(grad, np.float64)
+    alphas = {}
+    for i in reversed(range(len(rows))):
+        s, y = stps[rows[i]].astype(np.float64), dirs[rows[i]].astype(np.float64)
+        alphas[i] = float(ro[rows[i]]) * (s @ q)
+        q = q - alphas[i] * y
+    r = h_diag * q
+    for i in range(len(rows)):
+        s, y = stps[rows[i]].astype(np.float64), dirs[rows[i]].astype(np.float64)
+        beta = float(ro[rows[i]]) * (y @ r)
+        r = r + (alphas[i] - beta) * s
+    return r, [alphas[i] for i in range(len(rows))]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("k", [0, 1, 4, 7])
+def test_native_two_loop_matches_the_textbook_recursion(k, dtype):
+    rng = np.random.default_rng(k)
+    n, size = 1000, 7
+    dirs = rng.standard_normal((size, n)).astype(dtype)
+    stps = (dirs + 0.3 * rng.standard_normal((size, n))).astype(dtype)  # y's > 0
+    ro = (1.0 / np.einsum("ij,ij->i", dirs.astype(np.float64), stps)).astype(dtype)
+    rows = rng.permutation(size)[:k].astype(np.int64)  # a ring: any order of rows
+    grad = rng.standard_normal(n).astype(dtype)
+    q, al = np.empty(n, dtype), np.empty(size, dtype)
+    _core.lbfgs_direction(grad, dirs, stps, ro, rows, 0.7, q, al)
+    expected, alphas = two_loop(grad, dirs, stps, ro, rows, 0.7)
+    rtol = 1e-12 if dtype == np.float64 else 1e-4
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(q, expected, rtol=rtol, atol=rtol * scale)
+    np.testing.assert_allclose(al[:k], alphas, rtol=rtol, atol=rtol * np.abs(alphas).max(initial=1))
+
+
+def test_native_two_loop_is_bitwise_the_same_for_any_thread_count(threads):
+    rng = np.random.default_rng(1)
+    n, size = 300_000, 5
+    dirs = rng.standard_normal((size, n)).astype(np.float32)
+    stps = (dirs + 0.3 * rng.standard_normal((size, n))).astype(np.float32)
+    ro = (1.0 / np.einsum("ij,ij->i", dirs.astype(np.float64), stps)).astype(np.float32)
+    rows = np.array([3, 4, 0, 1], np.int64)
+    grad = rng.standard_normal(n).astype(np.float32)
+    out = []
+    for count in (1, 2):
+        pyfastopt.set_num_threads(count)
+        q, al = np.empty(n, np.float32), np.empty(size, np.float32)
+        _core.lbfgs_direction(grad, dirs, stps, ro, rows, 0.5, q, al)
+        out.append((q, al))
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    np.testing.assert_array_equal(out[0][1][: len(rows)], out[1][1][: len(rows)])
+
+
+def test_native_two_loop_refuses_what_memory_safety_needs():
+    n, size = 10, 3
+    args = [np.ones(n), np.ones((size, n)), np.ones((size, n)), np.ones(size),
+            np.array([0, 2], np.int64), 1.0, np.empty(n), np.empty(size)]  # fmt: skip
+    for i, bad, error, name in [
+        (4, np.array([0, 3], np.int64), ValueError, r"rows\[1\]"),
+        (4, np.array([0, 1], np.int32), TypeError, "rows"),
+        (1, np.ones((size, n - 1)), ValueError, "dirs"),
+        (6, np.empty(n - 1), ValueError, "q"),
+        (2, np.ones((size, n), np.float32), TypeError, "stps"),
+    ]:
+        call = list(args)
+        call[i] = bad
+        with pytest.raises(error, match=name):
+            _core.lbfgs_direction(*call)

@@ -112,6 +112,18 @@ def rowwise_adagrad_rows(
 def adafactor(
     param: _Array, grad: _Array, factors: list[_Array], coeffs: tuple[float, ...]
 ) -> None: ...
+# L-BFGS's two-loop recursion (cpu/lbfgs-inl.hpp): q <- -H grad over the history rows `rows`
+# (oldest first) of dirs (y) and stps (s), ro = 1 / y's; al gets the first loop's coefficients.
+def lbfgs_direction(
+    grad: _Array,
+    dirs: _Array,
+    stps: _Array,
+    ro: _Array,
+    rows: _Array,
+    h_diag: float,
+    q: _Array,
+    al: _Array,
+) -> None: ...
 # Gradient noise (rules/noise.hpp): adds sigma * N(0, 1) drawn by Philox4x32-10 from (seed,
 # step, first_tensor + array index, element index). _philox4x32_10: one block (test hook).
 def gradient_noise(

@@ -11,7 +11,7 @@ void register_noise(py::module_& m);
 void register_sparse(py::module_& m);
 void register_hogwild(py::module_& m);
 void register_storage(py::module_& m);
-void register_adafactor(py::module_& m);
+void register_tensorwise(py::module_& m);
 }  // namespace pyfastopt::bindings
 
 PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
@@ -23,5 +23,5 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     pyfastopt::bindings::register_sparse(m);
     pyfastopt::bindings::register_hogwild(m);
     pyfastopt::bindings::register_storage(m);
-    pyfastopt::bindings::register_adafactor(m);
+    pyfastopt::bindings::register_tensorwise(m);
 }

@@ -48,6 +48,18 @@
                           T* variance,                                            \
                           std::size_t n,                                          \
                           int threads);                                           \
+    template <class T>                                                            \
+    void lbfgs_direction(const T* grad,                                           \
+                         const T* dirs,                                           \
+                         const T* stps,                                           \
+                         const T* ro,                                             \
+                         const std::int64_t* rows,                                \
+                         std::size_t k,                                           \
+                         std::size_t n,                                           \
+                         T h_diag,                                                \
+                         T* q,                                                    \
+                         T* al,                                                   \
+                         int threads);                                            \
     }
 PFO_DECLARE_TARGET(cpu_baseline)
 #if defined(PFO_HAVE_AVX2)
@@ -204,13 +216,29 @@ void adafactor_vector(
     PFO_ON_TARGET(adafactor_vector<T>(c, p, g, variance, n, threads));
 }
 
-#define PFO_INSTANTIATE_ADAFACTOR(T)                                                          \
-    template void adafactor_matrix<T>(const factored::AdafactorCoeffs&, T*, const T*, T*, T*, \
-                                      std::size_t, std::size_t, std::size_t);                 \
-    template void adafactor_vector<T>(const factored::AdafactorCoeffs&, T*, const T*, T*,     \
-                                      std::size_t);
-PFO_INSTANTIATE_ADAFACTOR(float)
-PFO_INSTANTIATE_ADAFACTOR(double)
+template <class T>
+void lbfgs_direction(const T* grad,
+                     const T* dirs,
+                     const T* stps,
+                     const T* ro,
+                     const std::int64_t* rows,
+                     std::size_t k,
+                     std::size_t n,
+                     T h_diag,
+                     T* q,
+                     T* al) {
+    PFO_ON_TARGET(lbfgs_direction<T>(grad, dirs, stps, ro, rows, k, n, h_diag, q, al, threads));
+}
+
+#define PFO_INSTANTIATE_TENSORWISE(T)                                                             \
+    template void adafactor_matrix<T>(const factored::AdafactorCoeffs&, T*, const T*, T*, T*,     \
+                                      std::size_t, std::size_t, std::size_t);                     \
+    template void adafactor_vector<T>(const factored::AdafactorCoeffs&, T*, const T*, T*,         \
+                                      std::size_t);                                               \
+    template void lbfgs_direction<T>(const T*, const T*, const T*, const T*, const std::int64_t*, \
+                                     std::size_t, std::size_t, T, T*, T*);
+PFO_INSTANTIATE_TENSORWISE(float)
+PFO_INSTANTIATE_TENSORWISE(double)
 
 #define PFO_INSTANTIATE_DISPATCH(Rule, name)                                     \
     template void run<rules::Rule, float>(const CoeffsOf<rules::Rule, float>&,   \

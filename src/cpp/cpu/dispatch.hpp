@@ -1,6 +1,7 @@
 // Private: picks the CPU target once, at import, and forwards each call to it.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,19 @@ void adafactor_matrix(const factored::AdafactorCoeffs& c,
 template <class T>
 void adafactor_vector(
     const factored::AdafactorCoeffs& c, T* p, const T* g, T* variance, std::size_t n);
+
+/// L-BFGS's two-loop recursion: q <- -H grad (cpu/lbfgs-inl.hpp).
+template <class T>
+void lbfgs_direction(const T* grad,
+                     const T* dirs,
+                     const T* stps,
+                     const T* ro,
+                     const std::int64_t* rows,
+                     std::size_t k,
+                     std::size_t n,
+                     T h_diag,
+                     T* q,
+                     T* al);
 
 /// Targets compiled into this build, lowest first.
 std::vector<std::string> compiled_targets();
