@@ -349,6 +349,7 @@ class LogUniform:
     hi: float
 
     def sample(self, rng: np.random.Generator) -> float:
+        """One value drawn with ``rng``."""
         x = math.exp(rng.uniform(math.log(self.lo), math.log(self.hi)))
         return min(max(x, self.lo), self.hi)  # exp(log(hi)) may round above hi
 
@@ -361,6 +362,7 @@ class Uniform:
     hi: float
 
     def sample(self, rng: np.random.Generator) -> float:
+        """One value drawn with ``rng``."""
         return float(rng.uniform(self.lo, self.hi))
 
 
@@ -371,6 +373,7 @@ class Choice:
     options: tuple[Any, ...] = field(default=())
 
     def sample(self, rng: np.random.Generator) -> Any:
+        """One of ``options``, drawn uniformly with ``rng``."""
         return self.options[int(rng.integers(len(self.options)))]
 
 

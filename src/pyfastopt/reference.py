@@ -1368,6 +1368,7 @@ class SGDScheduleFree(_Reference):
         p[...] = (1 - beta) * state["z"] + beta * x
 
     def eval(self):
+        """Moves the parameters to the average x (for evaluation)."""
         if self.training:
             beta = self._beta()
             for p, state in zip(self.params, self.state):
@@ -1376,6 +1377,7 @@ class SGDScheduleFree(_Reference):
         self.training = False
 
     def train(self):
+        """Moves the parameters back to y (for training steps)."""
         if not self.training:
             beta = self._beta()
             for p, state in zip(self.params, self.state):

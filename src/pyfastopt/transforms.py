@@ -135,6 +135,7 @@ class EMA:
         self.count = 0  # updates averaged so far (the copy above counts as the first)
 
     def update(self) -> None:
+        """Folds the parameters' current values into the averages (call after each step)."""
         self.count += 1
         decay = self.decay if self.decay is not None else self.count / (self.count + 1)
         ema_(self.averages, self.params, decay)

@@ -153,6 +153,7 @@ class LBFGS(Optimizer):
     # -- hyperparameters and parameters ---------------------------------------------------
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Adds the one parameter group; a second raises ``ValueError``, as torch's LBFGS."""
         if self.param_groups:
             msg = "LBFGS doesn't support per-parameter options (parameter groups)"
             raise ValueError(msg)
