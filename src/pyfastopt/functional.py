@@ -306,8 +306,7 @@ def elastic_(param: Arrays, center: Arrays, diff: Arrays, *, alpha: float) -> No
         d = \alpha (x - c), \qquad x \mathrel{-}= d, \qquad \text{diff} = d
 
     ``diff`` is written (its old values are not read); the server adds it to the center.
-    ``alpha`` (the moving rate, :math:`\eta
-ho`) in [0, 1].
+    ``alpha`` (the moving rate, :math:`\eta\rho`) in [0, 1].
     """
     _run(_core.elastic, param, center, [diff], (check.closed_unit("alpha", alpha),))
 
