@@ -58,6 +58,8 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "remove_config_comments": True,
     "show_memory": False,
+    # the scripts' last expressions (a title, a line) are not output worth showing
+    "capture_repr": (),
     "image_scrapers": ("matplotlib",),
     "within_subsection_order": "FileNameSortKey",
     # no cross-links from the API pages to the examples (no gen_modules pages to write)

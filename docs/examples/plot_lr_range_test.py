@@ -11,8 +11,6 @@ momentum 0.9 (:func:`pyfastopt.lr_search.demo_range_test`; for your own model,
 :func:`pyfastopt.lr_search.range_test` takes an optimizer factory and a training step).
 """
 
-from __future__ import annotations
-
 import functools
 
 import matplotlib.pyplot as plt

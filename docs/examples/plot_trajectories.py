@@ -10,8 +10,6 @@ gradients and each optimizer's hyperparameters for them (:data:`pyfastopt.plot.B
 returns their paths. ``pyfastopt plot`` draws the full set of pictures.
 """
 
-from __future__ import annotations
-
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
@@ -74,4 +72,4 @@ for paths in panels.values():
 
 paths = plot.surface_paths(plot.SADDLE, classics)["The survey's classics"]
 fig, ax = plt.subplots(figsize=(6, 5.2), layout="constrained")
-draw(ax, plot.SADDLE, paths, f"Saddle x\u00b2 \u2212 y\u00b2: {plot.SADDLE.steps} steps")
+draw(ax, plot.SADDLE, paths, f"Saddle $x^2 - y^2$: {plot.SADDLE.steps} steps")

@@ -53,7 +53,7 @@ def global_norm(grads: np.ndarray | Arrays) -> float:
 
 
 def clip_grad_norm_(grads: np.ndarray | Arrays, max_norm: float, eps: float = 1e-6) -> float:
-    r"""Scales all gradients by :math:`\min(1, \text{max\_norm} / (\lVert g \rVert + \epsilon))`
+    r"""Scales all gradients by :math:`\min(1, \mathrm{max\_norm} / (\lVert g \rVert + \epsilon))`
     in place, as ``torch.nn.utils.clip_grad_norm_``; returns the norm before clipping."""
     max_norm = check.nonneg("max_norm", max_norm)
     eps = check.nonneg("eps", eps)
