@@ -99,7 +99,7 @@ class LBFGS(Optimizer):
     after ``max_eval`` evaluations, when :math:`\|g\|_\infty \le` ``tolerance_grad``, when
     the slope :math:`g^\top d > -`\ ``tolerance_change``, the step
     :math:`\|t d\|_\infty \le` ``tolerance_change`` or the change of loss
-    :math:`< ` ``tolerance_change``. Without a line search the last iteration of a step
+    :math:`<`\ ``tolerance_change``. Without a line search the last iteration of a step
     does not re-evaluate the objective (the next step starts with an evaluation).
 
     Sources: J. Nocedal, "Updating quasi-Newton matrices with limited storage" (Math.
