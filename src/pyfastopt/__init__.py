@@ -22,6 +22,7 @@ from .transforms import (
     global_norm,
 )
 
+#: The package version (PEP 440).
 __version__ = "0.1.0"
 
 __all__ = [

@@ -224,7 +224,7 @@ def adagrad_(
     r"""Adagrad (Duchi et al. 2011; torch.optim.Adagrad).
 
     .. math::
-        \eta_t = \frac{\eta}{1 + (t - 1)\,\text{lr\_decay}}, \qquad
+        \eta_t = \frac{\eta}{1 + (t - 1)\,\mathrm{lr\_decay}}, \qquad
         s_t = s_{t-1} + g_t^2, \qquad
         p_t = p_{t-1} - \eta_t \frac{g_t}{\sqrt{s_t} + \epsilon}
 
@@ -306,8 +306,7 @@ def elastic_(param: Arrays, center: Arrays, diff: Arrays, *, alpha: float) -> No
         d = \alpha (x - c), \qquad x \mathrel{-}= d, \qquad \text{diff} = d
 
     ``diff`` is written (its old values are not read); the server adds it to the center.
-    ``alpha`` (the moving rate, :math:`\eta
-ho`) in [0, 1].
+    ``alpha`` (the moving rate, :math:`\eta\rho`) in [0, 1].
     """
     _run(_core.elastic, param, center, [diff], (check.closed_unit("alpha", alpha),))
 
@@ -737,7 +736,7 @@ def adabound_(
 
     .. math::
         m_t, v_t \text{ as Adam}, \quad \hat v_t = \max(\hat v_{t-1}, v_t) \text{ if amsbound
-        else } v_t, \quad \eta^* = \text{final\_lr} \cdot \eta / \eta_0,
+        else } v_t, \quad \eta^* = \mathrm{final\_lr} \cdot \eta / \eta_0,
 
         \eta_l = \eta^*\left(1 - \frac{1}{\gamma t + 1}\right), \quad
         \eta_u = \eta^*\left(1 + \frac{1}{\gamma t}\right), \quad

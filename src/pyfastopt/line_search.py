@@ -327,7 +327,7 @@ def strong_wolfe(
         max_step: the longest step tried.
         max_evals: the most calls of ``f_and_grad``.
         noise: the relative rounding error of ``f``'s values, >= 0. With ``noise > 0``,
-            differences of ``f`` within :math:`\nu = ` ``noise`` :math:`\cdot |f(x)|` are
+            differences of ``f`` within :math:`\nu` = ``noise`` :math:`\cdot |f(x)|` are
             rounding, not decrease or increase, and a step with
             :math:`\phi(\alpha) \le \phi(0) + \nu` passes the sufficient-decrease test if
             its slope does, :math:`\phi'(\alpha) \le (2 c_1 - 1) \phi'(0)` (the Armijo

@@ -106,7 +106,7 @@ def range_test(
     by step, and records the loss.
 
     Step ``i`` (``0 <= i < steps``) sets ``lr`` to
-    :math:`\text{lr}_i = \text{min\_lr}\,(\text{max\_lr}/\text{min\_lr})^{i/(\text{steps}-1)}`
+    :math:`\text{lr}_i = \mathrm{min\_lr}\,(\mathrm{max\_lr}/\mathrm{min\_lr})^{i/(\text{steps}-1)}`
     in every parameter group of the optimizer, then calls ``train_step(optimizer, i)``. The
     smoothed loss is an exponential moving average, bias-corrected as Adam's moments are:
     :math:`a_i = \beta a_{i-1} + (1-\beta)\,\ell_i`, :math:`s_i = a_i / (1-\beta^{i+1})`
@@ -349,6 +349,7 @@ class LogUniform:
     hi: float
 
     def sample(self, rng: np.random.Generator) -> float:
+        """One value drawn with ``rng``."""
         x = math.exp(rng.uniform(math.log(self.lo), math.log(self.hi)))
         return min(max(x, self.lo), self.hi)  # exp(log(hi)) may round above hi
 
@@ -361,6 +362,7 @@ class Uniform:
     hi: float
 
     def sample(self, rng: np.random.Generator) -> float:
+        """One value drawn with ``rng``."""
         return float(rng.uniform(self.lo, self.hi))
 
 
@@ -371,6 +373,7 @@ class Choice:
     options: tuple[Any, ...] = field(default=())
 
     def sample(self, rng: np.random.Generator) -> Any:
+        """One of ``options``, drawn uniformly with ``rng``."""
         return self.options[int(rng.integers(len(self.options)))]
 
 

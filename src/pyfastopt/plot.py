@@ -77,6 +77,7 @@ def beale(x: Any, y: Any) -> Any:
 
 
 def beale_grad(p: np.ndarray) -> np.ndarray:
+    """The gradient of :func:`beale` at ``p = (x, y)``, as a float64 array."""
     x, y = float(p[0]), float(p[1])
     a = 1.5 - x + x * y
     b = 2.25 - x + x * y**2
@@ -92,6 +93,7 @@ def saddle(x: Any, y: Any) -> Any:
 
 
 def saddle_grad(p: np.ndarray) -> np.ndarray:
+    """The gradient of :func:`saddle` at ``p = (x, y)``: ``(2x, -2y)``."""
     return np.array([2.0 * p[0], -2.0 * p[1]])
 
 
@@ -101,6 +103,7 @@ def quadratic(x1: Any, x2: Any) -> Any:
 
 
 def quadratic_grad(p: np.ndarray) -> np.ndarray:
+    """The gradient of :func:`quadratic` at ``p = (x1, x2)``: ``(0.2 x1, 4 x2)``."""
     return np.array([0.2 * p[0], 4.0 * p[1]])
 
 
@@ -110,6 +113,7 @@ def rosenbrock(x: Any, y: Any) -> Any:
 
 
 def rosenbrock_grad(p: np.ndarray) -> np.ndarray:
+    """The gradient of :func:`rosenbrock` at ``p = (x, y)``, as a float64 array."""
     x, y = float(p[0]), float(p[1])
     return np.array([-2.0 * (1.0 - x) - 400.0 * x * (y - x**2), 200.0 * (y - x**2)])
 
@@ -252,6 +256,7 @@ def _saddle_optimizers() -> dict[str, Factory]:
     }
 
 
+#: The Beale picture: 500 steps from (1, 1.5), log-spaced contours, the survey's rates.
 BEALE = Surface(
     name="beale",
     title="Beale function",
@@ -267,6 +272,8 @@ BEALE = Surface(
     legend="upper right",
 )
 
+#: The saddle picture: 150 steps from just off the ridge, (1, 0.001); a run stops once a
+#: coordinate leaves [-3, 3].
 SADDLE = Surface(
     name="saddle",
     title="Saddle f(x, y) = x\u00b2 \u2212 y\u00b2",
@@ -290,7 +297,9 @@ QUADRATIC_SETTINGS: list[tuple[str, float, float]] = [
     ("momentum, \u03b7 = 0.6, \u03b2 = 0.5", 0.6, 0.5),
     ("momentum, \u03b7 = 0.6, \u03b2 = 0.25", 0.6, 0.25),
 ]
+#: Where the runs of :data:`QUADRATIC_SETTINGS` start.
 QUADRATIC_START = (-5.0, -2.0)
+#: Steps of each run of :data:`QUADRATIC_SETTINGS`.
 QUADRATIC_STEPS = 20
 
 

@@ -6,14 +6,14 @@ storages directly: the native loop converts each buffer when it loads and stores
 computes in float32 (float64 for float64 parameters). Nothing is converted silently: an
 unsupported combination raises ``TypeError`` naming the argument and both dtypes.
 
-=============================  =========================  ===================================
-parameter                      gradient                   each state
-=============================  =========================  ===================================
-float64                        float64                    float64
-float32                        float32, bfloat16, float16 float32, bfloat16, float16, 8-bit
-bfloat16 (opt. float32 master) bfloat16                   float32, bfloat16, float16, 8-bit
-float16 (opt. float32 master)  float16                    float32, bfloat16, float16, 8-bit
-=============================  =========================  ===================================
+==============================  ==========================  =================================
+parameter                       gradient                    each state
+==============================  ==========================  =================================
+float64                         float64                     float64
+float32                         float32, bfloat16, float16  float32, bfloat16, float16, 8-bit
+bfloat16 (opt. float32 master)  bfloat16                    float32, bfloat16, float16, 8-bit
+float16 (opt. float32 master)   float16                     float32, bfloat16, float16, 8-bit
+==============================  ==========================  =================================
 
 8-bit states are for the optimizers whose states are moments (SGD with momentum, Adagrad,
 Adadelta, RMSprop, Adam/AdamW/AMSGrad, AdaMax, NAdam, RAdam, AdaBound/AMSBound, Lion); Rprop

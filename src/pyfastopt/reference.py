@@ -125,7 +125,7 @@ class _Reference:
 class SGD(_Reference):
     """Stochastic gradient descent with optional (Nesterov) momentum.
 
-    Source: torch.optim.SGD (Sutskever et al. 2013 formulation of momentum).
+    Source: torch.optim.SGD (Sutskever et al. 2013 formulation of momentum)::
 
         g = g + weight_decay * p
         if momentum != 0:
@@ -314,7 +314,7 @@ class Adadelta(_Reference):
 class RMSprop(_Reference):
     """RMSprop (Hinton, Coursera lecture 6e; centered form: Graves 2013).
 
-    torch.optim.RMSprop semantics:
+    torch.optim.RMSprop semantics::
 
         g   = g + weight_decay * p
         sq  = alpha * sq + (1 - alpha) * g^2
@@ -407,7 +407,7 @@ class RMSprop(_Reference):
 class Adam(_Reference):
     """Adam (Kingma & Ba 2015) and AMSGrad (Reddi, Kale & Kumar 2018).
 
-    torch.optim.Adam semantics:
+    torch.optim.Adam semantics::
 
         g    = g + weight_decay * p            (coupled, default)
         p    = p * (1 - lr * weight_decay)     (decoupled_weight_decay=True)
@@ -497,7 +497,7 @@ class Adam(_Reference):
 class AdamW(Adam):
     """AdamW (Loshchilov & Hutter 2019), torch.optim.AdamW semantics.
 
-    Exactly ``Adam(..., decoupled_weight_decay=True)``:
+    Exactly ``Adam(..., decoupled_weight_decay=True)``::
 
         p = p * (1 - lr * weight_decay)
         then the Adam update of the class above (gradient not decayed).
@@ -530,7 +530,7 @@ class AdamW(Adam):
 class Adamax(_Reference):
     """Adamax, the infinity-norm variant of Adam (Kingma & Ba 2015, sec. 7.1).
 
-    torch.optim.Adamax semantics (eps inside the max):
+    torch.optim.Adamax semantics (eps inside the max)::
 
         g = g + weight_decay * p
         m = b1 * m + (1 - b1) * g
@@ -587,7 +587,7 @@ class Adamax(_Reference):
 class NAdam(_Reference):
     """NAdam (Dozat 2016, "Incorporating Nesterov Momentum into Adam").
 
-    torch.optim.NAdam semantics, with the momentum schedule mu_t:
+    torch.optim.NAdam semantics, with the momentum schedule mu_t::
 
         g          = g + weight_decay * p            (coupled, default)
         p          = p * (1 - lr * weight_decay)     (decoupled_weight_decay=True)
@@ -601,7 +601,7 @@ class NAdam(_Reference):
         p          = p - lr * mu_next / (1 - mu_product * mu_next) * m / denom
 
     simplified=True is the simplified Nadam of Ruder's overview (constant
-    b1, no momentum schedule):
+    b1, no momentum schedule)::
 
         p = p - lr / denom * (b1 * m / (1 - b1^t) + (1 - b1) * g / (1 - b1^t))
 
@@ -678,7 +678,7 @@ class NAdam(_Reference):
 
 
 class RAdam(_Reference):
-    """RAdam, rectified Adam (Liu et al. 2020), torch.optim.RAdam semantics.
+    """RAdam, rectified Adam (Liu et al. 2020), torch.optim.RAdam semantics::
 
         g       = g + weight_decay * p            (coupled, default)
         p       = p * (1 - lr * weight_decay)     (decoupled_weight_decay=True)
@@ -837,7 +837,7 @@ class AdaBound(_Reference):
     """AdaBound / AMSBound (Luo, Xiong, Liu & Sun, ICLR 2019).
 
     Follows the official implementation (github.com/Luolc/AdaBound,
-    adabound/adabound.py, class AdaBound):
+    adabound/adabound.py, class AdaBound)::
 
         g          = g + weight_decay * p
         m          = b1 * m + (1 - b1) * g
@@ -968,7 +968,7 @@ class AMSBound(AdaBound):
 
 class Lion(_Reference):
     """Lion, EvoLved Sign Momentum (Chen et al. 2023, "Symbolic Discovery of
-    Optimization Algorithms", Program 1 / Algorithm 2):
+    Optimization Algorithms", Program 1 / Algorithm 2)::
 
         c = b1 * m + (1 - b1) * g
         p = p * (1 - lr * weight_decay) - lr * sign(c)
@@ -1011,7 +1011,7 @@ class Lion(_Reference):
 
 class Yogi(_Reference):
     """Yogi (Zaheer et al. 2018, Algorithm 2), as optax.scale_by_yogi with bias correction,
-    then decoupled weight decay and the learning rate (optax.yogi, with add_decayed_weights):
+    then decoupled weight decay and the learning rate (optax.yogi, with add_decayed_weights)::
 
         m = b1 * m + (1 - b1) * g
         v = v - (1 - b2) * sign(v - g^2) * g^2
@@ -1053,7 +1053,7 @@ class Yogi(_Reference):
 
 class ADOPT(_Reference):
     """ADOPT (Taniguchi et al. 2024, Algorithm 2 with the clipping of their code), as
-    optax.contrib.scale_by_adopt, then decoupled weight decay and the learning rate:
+    optax.contrib.scale_by_adopt, then decoupled weight decay and the learning rate::
 
         first step: v = g^2, nothing else moves
         u = clip(g / max(sqrt(v), eps), -(t-1)^(1/4), (t-1)^(1/4))   (v: before this step)
@@ -1101,7 +1101,7 @@ class ADOPT(_Reference):
 
 class AdaBelief(_Reference):
     """AdaBelief (Zhuang et al. 2020, Algorithm 2), as optax.scale_by_belief, then
-    decoupled weight decay and the learning rate (optax.adabelief with add_decayed_weights):
+    decoupled weight decay and the learning rate (optax.adabelief with add_decayed_weights)::
 
         m = b1 * m + (1 - b1) * g
         s = b2 * s + (1 - b2) * (g - m)^2 + eps_root
@@ -1144,7 +1144,7 @@ class AdaBelief(_Reference):
 
 class AdEMAMix(_Reference):
     """AdEMAMix (Pagliardini, Ablin & Grangier 2024, Algorithm 1), as
-    optax.contrib.scale_by_ademamix, then decoupled weight decay and the learning rate:
+    optax.contrib.scale_by_ademamix, then decoupled weight decay and the learning rate::
 
         m1 = b1 * m1 + (1 - b1) * g;  m2 = b3 * m2 + (1 - b3) * g;  v = b2 * v + (1 - b2) * g^2
         u = (m1 / (1 - b1^t) + alpha * m2) / (sqrt(v / (1 - b2^t) + eps_root) + eps)
@@ -1258,7 +1258,7 @@ class Adafactor(_Reference):
     """Adafactor (Shazeer & Stern 2018, "Adafactor: Adaptive Learning Rates with Sublinear
     Memory Cost"), transcribed from torch.optim.Adafactor (2.13). For a tensor of two or
     more dimensions the second moment is factored over its last two (rows r, columns c);
-    a vector keeps it whole.
+    a vector keeps it whole::
 
         g = -g if maximize
         beta2t = t ** beta2_decay                     (the weight of this step's statistics)
@@ -1370,6 +1370,7 @@ class SGDScheduleFree(_Reference):
         p[...] = (1 - beta) * state["z"] + beta * x
 
     def eval(self):
+        """Moves the parameters to the average x (for evaluation)."""
         if self.training:
             beta = self._beta()
             for p, state in zip(self.params, self.state):
@@ -1378,6 +1379,7 @@ class SGDScheduleFree(_Reference):
         self.training = False
 
     def train(self):
+        """Moves the parameters back to y (for training steps)."""
         if not self.training:
             beta = self._beta()
             for p, state in zip(self.params, self.state):
@@ -1388,7 +1390,7 @@ class SGDScheduleFree(_Reference):
 
 class AdamWScheduleFree(SGDScheduleFree):
     """Schedule-free AdamW (Defazio et al. 2024; the authors' AdamWScheduleFree): schedule-free
-    SGD with beta = betas[0] and the direction normalised as Adam's (no first moment):
+    SGD with beta = betas[0] and the direction normalised as Adam's (no first moment)::
 
         v = beta2 * v + (1 - beta2) * g * g
         u = g / (sqrt(v / (1 - beta2 ** t)) + eps) + weight_decay * y
@@ -1435,7 +1437,7 @@ class LAMB(_Reference):
     """LAMB (You et al. 2020, "Large Batch Optimization for Deep Learning: Training BERT in
     76 minutes"), transcribed from optax.lamb (0.2.x): chain(scale_by_adam(b1, b2, eps,
     eps_root), add_decayed_weights(weight_decay), scale_by_trust_ratio(),
-    scale_by_learning_rate(lr)), its updates added to p. Per array:
+    scale_by_learning_rate(lr)), its updates added to p. Per array::
 
         g = -g if maximize
         m = (1 - b1) * g + b1 * m                       (scale_by_adam)
@@ -1482,7 +1484,7 @@ class LARS(_Reference):
     transcribed from optax.lars (0.2.x): chain(add_decayed_weights(weight_decay),
     masked(scale_by_trust_ratio(trust_coefficient, eps), trust_ratio_mask),
     scale_by_learning_rate(lr), trace(momentum, nesterov)), its updates added to p. Per
-    array:
+    array::
 
         g = -g if maximize
         u = g + weight_decay * p                              (add_decayed_weights)
@@ -1529,7 +1531,7 @@ class SWATS(_Reference):
     Generalization Performance by Switching from Adam to SGD", Algorithm 1).
 
     Applied to each parameter array independently (each array has its own
-    phase, lambda and SGD learning rate).  Phase "adam" first:
+    phase, lambda and SGD learning rate).  Phase "adam" first::
 
         g      = g + weight_decay * p                        (both phases)
         m      = b1 * m + (1 - b1) * g
@@ -1544,12 +1546,13 @@ class SWATS(_Reference):
                 sgd_lr = lambda / (1 - b2^t)                 (Lambda in the paper)
         (otherwise lambda is unchanged)
 
-    Phase "sgd" (momentum buffer starts at zero at the switch):
+    Phase "sgd" (momentum buffer starts at zero at the switch)::
 
         buf = b1 * buf + g
         p   = p - (1 - b1) * sgd_lr * buf
 
     Notes on the paper's Algorithm 1:
+
     * The paper has no weight decay; here the L2 term is added to the gradient
       in both phases, since it belongs to the objective, not to Adam.
     * The paper uses the single eps (1e-9) both in Adam's denominator and as
@@ -1635,7 +1638,7 @@ class SWATS(_Reference):
 
 def delay_tolerant_adagrad(p, g, state, gbar_at_read, lr=1e-2, eps=1e-10):
     """One push to a delay-tolerant AdaGrad shard (McMahan & Streeter 2014, AdaptiveRevision),
-    in place on ``p`` and ``state`` ("sum" z, "sum_max" z', "gbar"), as the paper writes it:
+    in place on ``p`` and ``state`` ("sum" z, "sum_max" z', "gbar"), as the paper writes it::
 
         g_bck   = gbar - gbar_at_read        (the gradients applied since the worker read)
         eta_old = lr / (sqrt(z') + eps)
@@ -1670,7 +1673,7 @@ def elastic(x, center, alpha):
 
 
 class ASGD(_Reference):
-    """Averaged SGD (Polyak & Juditsky 1992) with Bottou's decaying rate, as torch.optim.ASGD:
+    """Averaged SGD (Polyak & Juditsky 1992) with Bottou's decaying rate, as torch.optim.ASGD::
 
         g   = g + weight_decay * p
         p   = p * (1 - lambd * eta) - eta * g

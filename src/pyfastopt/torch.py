@@ -554,8 +554,8 @@ def _zeros(p: torch.Tensor) -> torch.Tensor:
 
 
 class Adam(_Adapter, torch.optim.Adam):
-    """torch.optim.Adam (and AMSGrad, and AdamW through ``decoupled_weight_decay=True``)
-    stepped by :func:`pyfastopt.functional.adam_`."""
+    """torch.optim.Adam stepped by :func:`pyfastopt.functional.adam_` (and AMSGrad, and
+    AdamW through ``decoupled_weight_decay=True``)."""
 
     _rule = optim.Adam._rule  # the same group keys as torch's
 

@@ -53,7 +53,7 @@ def global_norm(grads: np.ndarray | Arrays) -> float:
 
 
 def clip_grad_norm_(grads: np.ndarray | Arrays, max_norm: float, eps: float = 1e-6) -> float:
-    r"""Scales all gradients by :math:`\min(1, \text{max\_norm} / (\lVert g \rVert + \epsilon))`
+    r"""Scales all gradients by :math:`\min(1, \mathrm{max\_norm} / (\lVert g \rVert + \epsilon))`
     in place, as ``torch.nn.utils.clip_grad_norm_``; returns the norm before clipping."""
     max_norm = check.nonneg("max_norm", max_norm)
     eps = check.nonneg("eps", eps)
@@ -135,6 +135,7 @@ class EMA:
         self.count = 0  # updates averaged so far (the copy above counts as the first)
 
     def update(self) -> None:
+        """Folds the parameters' current values into the averages (call after each step)."""
         self.count += 1
         decay = self.decay if self.decay is not None else self.count / (self.count + 1)
         ema_(self.averages, self.params, decay)

@@ -25,6 +25,7 @@ class Sync:
     synchronous = True
 
     def server_optimizer(self) -> OptimizerFactory:
+        """The factory of each shard's optimizer: ``optimizer``, or SGD with ``lr=0.1``."""
         return self.optimizer or partial(optim.SGD, lr=0.1)
 
 
@@ -47,6 +48,7 @@ class Downpour:
         check.nonneg("lr", self.lr)
 
     def server_optimizer(self) -> OptimizerFactory:
+        """The factory of each shard's optimizer: ``optimizer``, or Adagrad with ``lr=0.1``."""
         return self.optimizer or partial(optim.Adagrad, lr=0.1)
 
 
@@ -73,6 +75,7 @@ class EASGD:
 
     @property
     def alpha(self) -> float:
+        """The elastic step ``lr * rho``: the fraction of ``x - c`` exchanged."""
         return self.lr * self.rho
 
 

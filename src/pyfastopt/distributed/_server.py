@@ -188,6 +188,7 @@ class Shard:
                               "duplicates": self.duplicates})  # fmt: skip
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores what :meth:`state_dict` saved (``ValueError`` if the shapes differ)."""
         if state["params"].shape != self.params.shape:
             msg = (f"checkpoint of shard {self.index} has shape {state['params'].shape}, "
                    f"expected {self.params.shape}")  # fmt: skip

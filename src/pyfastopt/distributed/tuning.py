@@ -29,6 +29,8 @@ import numpy as np
 
 from ._worker import GradFn
 
+__all__ = ["STATE_FILE", "trainable"]
+
 #: the file of a trial's checkpoint directory: {"params", "optimizer" (state_dict), "step"}
 STATE_FILE = "pyfastopt_state.pkl"
 

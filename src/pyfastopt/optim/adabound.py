@@ -39,6 +39,8 @@ class AdaBound(Optimizer):
         super().__init__(params, defaults)
 
     def add_param_group(self, param_group):
+        """Adds a group, recording its ``lr`` as ``initial_lr``: the bounds scale with
+        ``lr / initial_lr``, as in the authors' code."""
         param_group = dict(param_group)
         param_group.setdefault("initial_lr", param_group.get("lr", self.defaults["lr"]))
         super().add_param_group(param_group)

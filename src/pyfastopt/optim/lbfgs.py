@@ -100,7 +100,7 @@ class LBFGS(Optimizer):
     after ``max_eval`` evaluations, when :math:`\|g\|_\infty \le` ``tolerance_grad``, when
     the slope :math:`g^\top d > -`\ ``tolerance_change``, the step
     :math:`\|t d\|_\infty \le` ``tolerance_change`` or the change of loss
-    :math:`< ` ``tolerance_change``. Without a line search the last iteration of a step
+    :math:`<`\ ``tolerance_change``. Without a line search the last iteration of a step
     does not re-evaluate the objective (the next step starts with an evaluation).
 
     Sources: J. Nocedal, "Updating quasi-Newton matrices with limited storage" (Math.
@@ -155,6 +155,7 @@ class LBFGS(Optimizer):
     # -- hyperparameters and parameters ---------------------------------------------------
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Adds the one parameter group; a second raises ``ValueError``, as torch's LBFGS."""
         if self.param_groups:
             msg = "LBFGS doesn't support per-parameter options (parameter groups)"
             raise ValueError(msg)

@@ -14,9 +14,11 @@ class SGD(Optimizer):
 
     Args:
         params: arrays or parameter groups.
-        lr: learning rate. momentum: momentum factor (0 = vanilla SGD).
+        lr: learning rate.
+        momentum: momentum factor (0 = vanilla SGD).
         dampening: dampening of the gradient in the momentum buffer.
-        weight_decay: coupled L2 penalty. nesterov: Nesterov momentum.
+        weight_decay: coupled L2 penalty.
+        nesterov: Nesterov momentum.
         maximize: maximize the objective instead of minimizing it.
     """
 
