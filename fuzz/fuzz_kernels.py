@@ -73,7 +73,8 @@ RULE_NAMES = sorted(RULES)
 
 ARG_NAMES = ["param", "grad", "params", "grads", "states", "state", "step", "coeffs", "arrays",
              "etas", "step_sizes", "nesterov", "master", "grad_scale", "seed", "first_tensor",
-             *{n for states, kw in RULES.values() for n in (*states, *kw)}]
+             *{n for states, kw in RULES.values() for n in (*states, *kw)},
+             *{n for names in _core.state_names.values() for n in names}]  # every rule's
 
 
 def _probe():

@@ -16,6 +16,7 @@ Run: python fuzz/fuzz_state_dict.py [libFuzzer flags] [corpus dir]  (see fuzz/RE
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import sys
 from pathlib import Path
@@ -28,7 +29,7 @@ h.setup()
 
 import numpy as np
 
-from pyfastopt import optim
+from pyfastopt import _core, optim
 
 #: class -> constructor keyword choices (one is drawn per run)
 CLASSES = {
@@ -53,7 +54,11 @@ ARG_NAMES = ["state_dict", "state", "param_groups", "params", "grads", "step", "
              "step_sizes", "alpha", "rho", "lr_decay", "final_lr", "gamma", "dampening",
              "momentum_decay", "initial_lr", "exp_avg", "exp_avg_sq", "max_exp_avg_sq", "exp_inf",
              "sum", "square_avg", "acc_delta", "grad_avg", "momentum_buffer", "prev",
-             "step_size"]  # fmt: skip
+             "step_size",
+             # every class's hyperparameters (group keys), state buffers and scalar state
+             *{k for cls in CLASSES for k in inspect.signature(cls).parameters},
+             *{n for names in _core.state_names.values() for n in names},
+             *{k for cls in CLASSES for k in cls._scalar_state}]  # fmt: skip
 
 BAD_VALUES = [None, "x", "3", b"1", [1.0], {}, (1,), math.nan, math.inf, -1, 0, -1.5, 10**400,
               2**63, 2**64, True, 1.5, np.float32(np.nan), np.int64(-2), 1j, object()]  # fmt: skip

@@ -278,3 +278,26 @@ def test_hogwild_negative_index_with_inferred_n_features_is_named():
     # numpy's "negative dimensions are not allowed" named nothing
     with pytest.raises(ValueError, match="indices"):
         hogwild.train((np.ones(1), np.array([-3]), np.array([0, 1])), np.array([1.0]))
+
+
+@pytest.mark.parametrize("cls", [optim.Adagrad, optim.Yogi])
+def test_load_state_dict_checks_the_initial_accumulator_value(cls):
+    # a loaded group's initial_accumulator_value=[1.0] passed the load and failed at the
+    # first step, when the states were filled ("setting an array element with a sequence")
+    p = np.ones(2)
+    saved = cls([np.ones(2)]).state_dict()
+    saved["param_groups"][0]["initial_accumulator_value"] = [1.0]
+    opt = cls([p])
+    with pytest.raises(TypeError, match="initial_accumulator_value"):
+        opt.load_state_dict(saved)
+    assert opt.param_groups[0]["initial_accumulator_value"] != [1.0]
+    opt.step([np.ones(2)])  # the optimizer is as it was
+    assert opt.state[0]["step"] == 1
+
+
+def test_elastic_plan_names_the_unaligned_state():
+    # the fuzzer's argument list lacked the distributed rules' state names ("diff")
+    p = np.ones(4)
+    raw = np.zeros(4 * 8 + 1, np.uint8)[1:].view(np.float64)  # unaligned
+    with pytest.raises(ValueError, match=r"diff\[0\] must be aligned"):
+        _core.elastic_plan([p], [[raw]])

@@ -27,7 +27,6 @@ class Adagrad(Optimizer):
         maximize: bool = False,
         eps_inside_sqrt: bool = False,
     ) -> None:
-        check.nonneg("initial_accumulator_value", initial_accumulator_value)
         defaults = dict(
             lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
             initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize,
@@ -39,6 +38,7 @@ class Adagrad(Optimizer):
         return group["initial_accumulator_value"]
 
     def _rule(self, group):
+        check.nonneg("initial_accumulator_value", group["initial_accumulator_value"])
         return F.adagrad_rule(
             lr=group["lr"], lr_decay=group["lr_decay"], weight_decay=group["weight_decay"],
             eps=group["eps"], maximize=group["maximize"],

@@ -28,7 +28,6 @@ class Yogi(Optimizer):
         maximize: bool = False,
     ) -> None:
         check_betas(betas)
-        check.nonneg("initial_accumulator_value", initial_accumulator_value)
         defaults = dict(
             lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
             initial_accumulator_value=initial_accumulator_value, eps_root=eps_root,
@@ -40,6 +39,7 @@ class Yogi(Optimizer):
         return group["initial_accumulator_value"]
 
     def _rule(self, group):
+        check.nonneg("initial_accumulator_value", group["initial_accumulator_value"])
         beta1, beta2 = check_betas(group["betas"])
         return F.yogi_rule(
             lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
