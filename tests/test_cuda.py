@@ -74,6 +74,8 @@ needs_gpu = pytest.mark.skipif(_gpu_skip_reason() is not None, reason=str(_gpu_s
 # Optimizers without a device function (see pyfastopt.cuda's docstring).
 CPU_ONLY = SCALAR_STATE
 REDUCING = {"swats_adam", "sum_squares"}  # PFO_FOR_EACH_REDUCING_RULE
+#: the whole-tensor drivers (bindings/register_tensorwise.cpp): no rule, CPU only
+TENSOR_WISE = {"adafactor", "lbfgs_direction"}
 
 
 def _kernels(module):
@@ -82,7 +84,7 @@ def _kernels(module):
     return {
         n for n in dir(module)
         if "coeffs" in (getattr(module, n).__doc__ or "")
-        and not n.endswith(("_plan", "_rows"))
+        and not n.endswith(("_plan", "_rows")) and n not in TENSOR_WISE
     }  # fmt: skip
 
 
