@@ -1,7 +1,7 @@
 """Distributed SGD on this machine: every mode of pyfastopt.distributed with 2 workers and 2
 shards, on the threads and Ray backends, against single-process SGD: the full-data loss
 against wall time and against examples processed (``--plot``), throughput, and the measured
-costs that README's "Scaling beyond this machine" extrapolates from.
+costs that docs/in_depth/distributed.md's "Scaling beyond this machine" extrapolates from.
 
 Problems: softmax regression (650 parameters) and an MLP 64-32-10 with tanh (2410) on
 scikit-learn's bundled digits (1797 8x8 images, 10 classes, standardised); the whole set is

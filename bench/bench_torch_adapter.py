@@ -3,7 +3,7 @@
 
 Groups are named ``torch-adapter-<optimizer>-4M-t<threads>``; each benchmark asserts
 afterwards that the parameters stayed finite and moved. For one interleaved run with a table
-(the figure in the README), use ``python bench/torch_adapter_vs_torch.py``.
+(the table of docs/in_depth/torch.md), use ``python bench/torch_adapter_vs_torch.py``.
 """
 
 from __future__ import annotations

@@ -24,15 +24,16 @@ extensions = [
     "myst_parser",
 ]
 
-# README's pictures live next to this file; the built site and the gallery's output are
-# generated (.gitignore)
+# The pictures of README and docs/in_depth live next to this file; the built site and the
+# gallery's output are generated (.gitignore)
 exclude_patterns = ["_build"]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 
 html_theme = "furo"
 html_title = f"pyfastopt {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["pyfastopt.css"]
 # MathJax comes from its CDN when a reader opens a page; the build itself needs no network
 
 # --- autodoc and napoleon ---------------------------------------------------------------
@@ -68,3 +69,13 @@ sphinx_gallery_conf = {
 }
 
 myst_heading_anchors = 2
+
+
+def _public_bases(_app, _name, _obj, _options, bases):
+    """"Bases:" lists the public classes only: pyfastopt.torch's classes derive from a
+    private mixin and the torch.optim class of their name; the reader needs the latter."""
+    bases[:] = [base for base in bases if not base.__name__.startswith("_")]
+
+
+def setup(app):
+    app.connect("autodoc-process-bases", _public_bases)

@@ -4,7 +4,7 @@
    digits MLP reaches a test accuracy within 0.5 percentage points of float32's with
    bfloat16 and with 8-bit optimizer states (Adam and AdamW, 50 epochs).
 2. Pure bfloat16 (no master copy) stalls when rounded to nearest, and follows float32 when
-   rounded stochastically: the 2000-step regression of the README's picture.
+   rounded stochastically: the 2000-step regression of docs/bf16_stochastic_rounding.png.
 
 The reference is float32 training of the same model from the same initial weights and
 batches, so the differences measured are the storage's alone.
@@ -16,8 +16,14 @@ import numpy as np
 import pytest
 
 from pyfastopt import optim
-from pyfastopt._experiments import REGRESSION_RUNS, bf16_regression
-from pyfastopt.demo import HIDDEN, MIXED_PRECISIONS, _Model, run_mixed
+from pyfastopt.demo import (
+    HIDDEN,
+    MIXED_PRECISIONS,
+    REGRESSION_RUNS,
+    _Model,
+    bf16_regression,
+    run_mixed,
+)
 from pyfastopt.precision import Precision, bfloat16
 
 #: The acceptance margin, in accuracy (0.5 percentage points).
@@ -78,7 +84,7 @@ def test_pure_bf16_adam_falls_short_of_float32(digits, optimizer):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_pure_bf16_regression_stalls_unless_rounded_stochastically(seed):
     """SGD (lr 2e-3, 2000 steps) on a noiseless 512 x 32 least-squares problem. Seed 0 is
-    the README's picture; over seeds 0-9 (measured) float32 ends at 3e-4..2e-3 of its
+    docs/bf16_stochastic_rounding.png; over seeds 0-9 (measured) float32 ends at 3e-4..2e-3 of its
     initial loss, round-to-nearest is frozen from step 1000 on (no store changes a weight)
     225-895 times above float32's final loss, and the stochastically rounded run stays
     within 0.71-1.58 times float32's loss at every step. The thresholds: nearest frozen and

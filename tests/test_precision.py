@@ -27,7 +27,7 @@ if bfloat16 is None:  # the test extra installs ml_dtypes
 F16 = np.dtype(np.float16)
 F32 = np.dtype(np.float32)
 DTYPES = {"float32": F32, "bfloat16": bfloat16, "float16": F16}
-# (param, grad, states): every supported combination of README's table (float64 is the
+# (param, grad, states): every supported combination of README's dtype table (float64 is the
 # plain path, tested elsewhere)
 COMBOS = [
     ("float32", "float32", "bfloat16"),

@@ -68,7 +68,7 @@ def demo(epochs, batch_size, optimizers, seed, out, model, mixed,
 
 
 def _bf16_regression(out: str) -> None:
-    from ._experiments import bf16_regression, format_regression, plot_bf16_regression
+    from .demo import bf16_regression, format_regression, plot_bf16_regression
 
     try:
         curves = bf16_regression()

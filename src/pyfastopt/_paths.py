@@ -17,7 +17,7 @@ _PACKAGE = Path(__file__).resolve().parent
 def get_include() -> str:
     """The directory to add to the C++ include path: it holds ``pyfastopt/kernels.hpp``.
 
-    Compile with C++17; see the README's "Embedding: C++ and Cython" for the flags.
+    Compile with C++17; see docs/guide/embedding.rst for the flags.
     """
     installed = _PACKAGE / "include"
     if (installed / "pyfastopt" / "config.hpp").is_file():

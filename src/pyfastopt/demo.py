@@ -18,7 +18,12 @@ are clipped to a global L2 norm of :data:`MAX_GRAD_NORM`
 :func:`run_mixed` (``pyfastopt demo --mixed``) compares float32 training with mixed
 precision: the same MLP as a bfloat16 model (weights and gradients stored in bfloat16, forward
 and backward computed in float32 from them) whose optimizer keeps float32 master weights and
-bfloat16 or 8-bit states (:data:`MIXED_PRECISIONS`).
+bfloat16 or 8-bit states (:data:`MIXED_PRECISIONS`). :func:`bf16_regression` (``pyfastopt demo
+--bf16-regression PNG``) is the case without a master copy: SGD on a linear regression whose
+weights are stored in bfloat16. Between 0.5 and 1 bfloat16's values are 2**-8 apart, so a
+store rounded to nearest loses every update below half that spacing and the loss stalls;
+rounded stochastically (up with probability the fraction of the spacing the exact result
+passes) each store is exact on average and the run follows float32.
 
 Needs the ``demo`` extra (scikit-learn and matplotlib)::
 
@@ -52,9 +57,17 @@ __all__ = [
     "MIXED_PRECISIONS",
     "MIXED_SEEDS",
     "OPTIMIZERS",
+    "REGRESSION_FEATURES",
+    "REGRESSION_LR",
+    "REGRESSION_RUNS",
+    "REGRESSION_SAMPLES",
+    "REGRESSION_STEPS",
+    "bf16_regression",
     "format_mixed_table",
+    "format_regression",
     "format_table",
     "load_data",
+    "plot_bf16_regression",
     "plot_losses",
     "run_demo",
     "run_mixed",
@@ -563,3 +576,99 @@ def _table(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([fmt(header), rule, *(fmt(line) for line in lines)])
+
+
+# --- pure bfloat16 training: rounding to nearest against stochastic rounding -------------
+
+#: Steps of :func:`bf16_regression` (its default).
+REGRESSION_STEPS = 2000
+#: Learning rate of :func:`bf16_regression`'s SGD (its default).
+REGRESSION_LR = 2e-3
+#: Rows of :func:`bf16_regression`'s least-squares problem (its default).
+REGRESSION_SAMPLES = 512
+#: Weights of :func:`bf16_regression`'s least-squares problem (its default).
+REGRESSION_FEATURES = 32
+
+#: The runs of :func:`bf16_regression`: how the parameters are stored, by label.
+REGRESSION_RUNS = ("float32", "bfloat16, round to nearest", "bfloat16, stochastic rounding")
+
+
+def bf16_regression(steps: int = REGRESSION_STEPS, lr: float = REGRESSION_LR,
+                    samples: int = REGRESSION_SAMPLES, features: int = REGRESSION_FEATURES,
+                    seed: int = 0) -> dict[str, np.ndarray]:  # fmt: skip
+    """Full-batch SGD on a noiseless least-squares problem, ``0.5 * mean((X w - y)**2)``
+    with ``X`` and the true weights standard normal (from ``seed``) and ``y = X w_true``,
+    from ``w = 0``, once per storage of :data:`REGRESSION_RUNS`. The gradient is computed
+    in float32 from the stored weights and handed over in their dtype (a bfloat16 model's
+    gradients are bfloat16). The stochastic rounding's seed is ``seed`` too.
+
+    Returns the loss (float64, the optimum is 0) before each step and after the last,
+    ``steps + 1`` values, by run label.
+    """
+    if bfloat16 is None:
+        msg = "bfloat16 parameters need ml_dtypes: pip install 'pyfastopt[bf16]'"
+        raise ImportError(msg)
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((samples, features)).astype(np.float32)
+    y = X @ rng.standard_normal(features).astype(np.float32)
+    storages = {
+        REGRESSION_RUNS[0]: (np.float32, Precision()),
+        REGRESSION_RUNS[1]: (bfloat16, Precision()),
+        REGRESSION_RUNS[2]: (bfloat16, Precision(stochastic_rounding=True, seed=seed)),
+    }
+    curves = {}
+    for label, (dtype, precision) in storages.items():
+        w = np.zeros(features, dtype)
+        opt = optim.SGD([w], lr=lr)
+        opt.precision = precision
+        losses = np.empty(steps + 1)
+        for t in range(steps + 1):
+            r = X @ w.astype(np.float32) - y
+            losses[t] = 0.5 * np.mean(np.square(r, dtype=np.float64))
+            if t < steps:
+                opt.step([((X.T @ r) / np.float32(samples)).astype(dtype)])
+        curves[label] = losses
+    return curves
+
+
+def format_regression(curves: dict[str, np.ndarray]) -> str:
+    """The loss of each run at a few steps, as a plain-text table."""
+    steps = len(next(iter(curves.values()))) - 1
+    marks = sorted({0, steps // 4, steps // 2, steps})
+    width = max(len(label) for label in curves)
+    lines = ["run".ljust(width) + "".join(f"{f'step {m}':>12}" for m in marks)]
+    lines += [label.ljust(width) + "".join(f"{c[m]:12.4g}" for m in marks)
+              for label, c in curves.items()]  # fmt: skip
+    return "\n".join(lines)
+
+
+def plot_bf16_regression(curves: dict[str, np.ndarray], out: str | Path,
+                         title: str = "") -> Path:  # fmt: skip
+    """Saves the loss curves (log scale) as a PNG."""
+    _require("matplotlib", "plot")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    out = Path(out)
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    styles: dict[str, Any] = {
+        REGRESSION_RUNS[0]: {"color": "black", "lw": 2.5},
+        REGRESSION_RUNS[1]: {"color": "tab:red", "lw": 1.8},
+        REGRESSION_RUNS[2]: {"color": "tab:blue", "lw": 1.8, "linestyle": "--"},
+    }
+    for label, losses in curves.items():
+        ax.plot(range(len(losses)), losses, label=f"{label} (final {losses[-1]:.2g})",
+                **styles.get(label, {}))  # fmt: skip
+    ax.set_yscale("log")
+    ax.set_xlim(0, len(next(iter(curves.values()))) - 1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss (log scale)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    ax.set_title(title or f"Linear regression ({REGRESSION_SAMPLES} samples, "
+                 f"{REGRESSION_FEATURES} weights), full-batch SGD, lr {REGRESSION_LR:g}, "
+                 "no master weights", fontsize=10)  # fmt: skip
+    fig.savefig(out, dpi=100)
+    return out

@@ -44,7 +44,7 @@ GRADS_FOR = {"fp64": ("fp64",), "fp32": ("fp32", "bf16", "fp16"), "bf16": ("bf16
 STATES_FOR = {"fp64": ("fp64",), "fp32": ("fp32", "bf16", "fp16", "8bit"),
               "bf16": ("fp32", "bf16", "fp16", "8bit"),
               "fp16": ("fp32", "bf16", "fp16", "8bit")}  # fmt: skip
-#: ``--storage standard``: the configurations of the README's table.
+#: ``--storage standard``: the configurations of docs/in_depth/precision.md's table.
 STANDARD = ("fp32", "fp32+bf16-states", "fp32+8bit-states", "bf16", "bf16+master", "fp16")
 #: The configuration every other is compared with, timed in every group.
 BASELINE = "fp32"
