@@ -1,8 +1,8 @@
 // Private: the arguments of a kernel call in mixed storage (bfloat16/float16 parameters and
 // gradients, float32/bfloat16/8-bit states, float32 master weights) checked into a
-// MixedBatch. The supported combinations (the table of README and docs/guide/precision.rst) are decided here, once, for
-// every rule; any other raises TypeError naming the argument and both dtypes, before
-// anything is written.
+// MixedBatch. The supported combinations (the dtype table of README and the docs) are
+// decided here, once, for every rule; any other raises TypeError naming the argument and
+// both dtypes, before anything is written.
 #pragma once
 
 #include <pybind11/numpy.h>
