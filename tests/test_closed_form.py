@@ -117,3 +117,17 @@ def test_swats_switches_to_sgd_on_a_constant_gradient():
     before = p.copy()
     opt.step([g])  # SGD phase, momentum buffer starts at zero: b = g
     np.testing.assert_allclose(p, before - 0.1 * opt.state[0]["sgd_lr"] * g, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_asgd_average_is_a_copy_of_p_before_t0(dtype, isa):
+    """torch.optim.ASGD copies p into ax while mu = 1: bitwise p, whatever ax held (an infinite
+    or NaN ax would poison ax + (p - ax)), a negative zero included; mu < 1 blends."""
+    p = np.array([-0.0, 1.5, -2.0, 3.0, 1e30, 0.25] * 50, dtype=dtype)
+    g = np.zeros_like(p)
+    ax = np.array([np.inf, -np.inf, np.nan, 1e30, -1e30, 0.0] * 50, dtype=dtype)
+    F.asgd_(p, g, ax, step=1, eta=0.0, mu=1.0, lambd=0.0)
+    assert ax.tobytes() == p.tobytes()
+    ax[:] = 1.0
+    F.asgd_(p, g, ax, step=2, eta=0.0, mu=0.5, lambd=0.0)
+    np.testing.assert_array_equal(ax, (dtype(1.0) + dtype(0.5) * (p - dtype(1.0))).astype(dtype))

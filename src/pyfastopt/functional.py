@@ -1105,7 +1105,7 @@ def asgd_rule(*, lr, lambd, alpha, t0, weight_decay, maximize, scalar_dtype: typ
     def coeffs(t: int, eta: float, mu: float) -> tuple[tuple[float, ...], tuple[float, float]]:
         new_eta = float(scalar_dtype(lr / (1.0 + lambd * lr * t) ** alpha))
         new_mu = float(scalar_dtype(1.0 / max(1.0, t - t0)))
-        return (*head, 1.0 - lambd * eta, -eta, mu), (new_eta, new_mu)
+        return (*head, 1.0 - lambd * eta, -eta, mu, math.nan), (new_eta, new_mu)
 
     return Rule.of("asgd", coeffs)
 
