@@ -4,8 +4,9 @@ loop, ``foreach=False``, and ``foreach=True``), side by side in one interleaved 
 
 The model: ``--matrices`` matrices alternating (rows, cols) and (cols, rows), float32, with
 fixed random gradients; every implementation steps its own copy of the parameters. The
-floor: two STREAM triads (a = b + s c) over each matrix move 24 bytes an element, as
-Adafactor's three passes do (read p and g; read g; read p and g, write p). Timing:
+floor: the 20 bytes an element that pyfastopt's two passes over a matrix move (read p and
+g; read p and g, write p), moved by the simplest kernels of the same access pattern: a sum
+of squares over p and g (``transforms.global_norm``) and a plain SGD step with lr = 0. Timing:
 ``pyfastopt._bench.measure.run_group`` (one step of every implementation per round, the
 starting one rotating; medians), at each thread count (pyfastopt's and torch's alike).
 
@@ -23,7 +24,8 @@ import torch
 
 import pyfastopt
 import pyfastopt.torch as pt
-from pyfastopt import _core, optim
+from pyfastopt import functional as F
+from pyfastopt import optim, transforms
 from pyfastopt._bench.measure import Entry, Timing, run_group
 from pyfastopt._bench.report import machine_info
 
@@ -50,15 +52,14 @@ def entries(params: list[np.ndarray], grads: list[np.ndarray]) -> list[Entry]:
     out.append(Entry("pyfastopt.torch.Adafactor", pt.Adafactor(tensors).step))
     mine = optim.Adafactor([p.copy() for p in params])
     out.append(Entry("pyfastopt.optim.Adafactor", lambda: mine.step(grads)))
-    floor = [(p.copy().reshape(-1), p.copy().reshape(-1), g.reshape(-1))
-             for p, g in zip(params, grads)]  # fmt: skip
+    floor = [(p.copy(), g) for p, g in zip(params, grads)]
 
-    def triads() -> None:
-        for p, q, g in floor:
-            _core._triad(q, p, g, 0.0)
-            _core._triad(p, q, g, 0.0)
+    def floor_passes() -> None:
+        for p, g in floor:
+            transforms.global_norm([p, g])
+            F.sgd_(p, g, step=1, lr=0.0)
 
-    out.append(Entry("memory floor: 2 STREAM triads a matrix", triads))
+    out.append(Entry("memory floor: a sum of squares and an SGD step a matrix", floor_passes))
     return out
 
 

@@ -141,6 +141,31 @@ def test_relative_step_size_clipping_and_floors():
     np.testing.assert_allclose(p, -0.125, rtol=1e-15)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("eps1", [None, 1e-2], ids=["eps1-default", "eps1-binds"])
+def test_clipped_matrix_step_with_and_without_the_floor(dtype, eps1):
+    """t = 4 with zero history: the estimate is 4^-0.8 times this step's, so RMS(U) > d = 1
+    and the update's norm sets the step. One column's gradient is 1e-4 of the others': with
+    eps1 = 1e-2 its estimate is below the floor eps1^2 (U there is g / eps1). Two blocks of
+    rows; the expectation is written out with NumPy in float64."""
+    rng = np.random.default_rng(5)
+    g = rng.standard_normal((300, 200))
+    g[:, 7] *= 1e-4
+    p0 = rng.standard_normal(g.shape)
+    e1 = float(np.finfo(dtype).eps) if eps1 is None else eps1
+    w = 4.0**-0.8
+    row, col = w * np.mean(g * g, axis=1, keepdims=True), w * np.mean(g * g, axis=0, keepdims=True)
+    v = np.maximum(row * col / max(row.mean(), e1), e1 * e1)
+    u = g / np.sqrt(v)
+    assert np.sqrt(np.mean(u * u)) > 1.2  # the clip binds
+    assert np.any(v == e1 * e1) == (eps1 is not None)  # the floor binds only with eps1
+    expected = p0 - max(1e-3, np.sqrt(np.mean(p0 * p0))) * 0.5 / np.sqrt(np.mean(u * u)) * u
+    p = p0.astype(dtype)
+    F.adafactor_(p, g.astype(dtype), np.zeros((300, 1), dtype), np.zeros((1, 200), dtype), None,
+                 step=4, lr=1.0, eps=(eps1, 1e-3))  # fmt: skip
+    assert_near(p, expected, RTOL[dtype], "params")
+
+
 def test_state_is_sublinear_in_the_matrix_size():
     p = np.zeros((300, 200), np.float32)
     opt = optim.Adafactor([p, np.zeros(10, np.float32)])

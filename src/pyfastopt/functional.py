@@ -1779,16 +1779,20 @@ def adafactor_(
     """
     hp = check_adafactor(lr=lr, beta2_decay=beta2_decay, eps=eps, d=d,
                          weight_decay=weight_decay, maximize=maximize)  # fmt: skip
-    t = float(check.step(step))
-    grad_factor = -1.0 if hp.maximize else 1.0
-    if grad_scale is not None:
-        grad_factor /= check.positive("grad_scale", grad_scale)
-    arrays = _adafactor_arrays(params, grads, row_vars, col_vars, variances)
-    for p, g, factors in arrays:
-        eps1 = float(np.finfo(p.dtype).eps) if hp.eps1 is None else hp.eps1
-        coeffs = (grad_factor, t**hp.beta2_decay, eps1, hp.eps2, min(hp.lr, 1 / t**0.5),
-                  1.0 - hp.lr * hp.weight_decay, hp.d)  # fmt: skip
-        _core.adafactor(p, g, factors, coeffs)
+    step = check.step(step)
+    scale = 1.0 if grad_scale is None else check.positive("grad_scale", grad_scale)
+    for p, g, factors in _adafactor_arrays(params, grads, row_vars, col_vars, variances):
+        _adafactor_step(p, g, factors, hp, step, scale)
+
+
+def _adafactor_step(p: np.ndarray, g: np.ndarray, factors: list[np.ndarray],
+                    hp: AdafactorHyperparameters, step: int, grad_scale: float = 1.0) -> None:
+    """One native Adafactor step on arrays and hyperparameters already checked."""
+    t = float(step)
+    eps1 = float(np.finfo(p.dtype).eps) if hp.eps1 is None else hp.eps1
+    coeffs = ((-1.0 if hp.maximize else 1.0) / grad_scale, t**hp.beta2_decay, eps1, hp.eps2,
+              min(hp.lr, 1 / t**0.5), 1.0 - hp.lr * hp.weight_decay, hp.d)  # fmt: skip
+    _core.adafactor(p, g, factors, coeffs)
 
 
 # ---------------------------------------------------------------------------

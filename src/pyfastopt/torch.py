@@ -812,7 +812,7 @@ class Adafactor(_FullPrecision, torch.optim.Adafactor):
     """torch.optim.Adafactor stepped by :func:`pyfastopt.functional.adafactor_`: torch's
     constructor (its checks and defaults), parameter groups, ``state_dict`` /
     ``load_state_dict`` (state ``step``, ``row_var`` and ``col_var`` or ``variance``, as
-    torch's) and schedulers. Each tensor is one native call of two or three passes over
+    torch's) and schedulers. Each tensor is one native call of two passes (rarely three) over
     memory, where torch makes about a dozen and allocates temporaries. ``eps[0]`` None is
     each parameter's machine epsilon (torch takes the first parameter's for all). Under
     ``torch.amp.GradScaler`` the scaler unscales the gradients first, as for torch's."""
@@ -843,13 +843,11 @@ class Adafactor(_FullPrecision, torch.optim.Adafactor):
                 calls.append((hp, p, state, int(step) + 1))
         views = [[_view(state[k]) if k in state else None for _, _, state, _ in calls]
                  for k in _ADAFACTOR_KEYS]  # fmt: skip
-        F._adafactor_arrays([_view(p) for _, p, _, _ in calls],
-                            [_view(p.grad) for _, p, _, _ in calls], *views)  # fmt: skip
+        arrays = F._adafactor_arrays([_view(p) for _, p, _, _ in calls],
+                                     [_view(p.grad) for _, p, _, _ in calls], *views)  # fmt: skip
         self.state.update(fresh)
-        for n, (hp, p, state, step) in enumerate(calls):
-            F.adafactor_(_view(p), _view(p.grad), *(v[n] for v in views), step=step,
-                         lr=hp.lr, beta2_decay=hp.beta2_decay, eps=(hp.eps1, hp.eps2), d=hp.d,
-                         weight_decay=hp.weight_decay, maximize=hp.maximize)  # fmt: skip
+        for (hp, _, state, step), (p, g, factors) in zip(calls, arrays):
+            F._adafactor_step(p, g, factors, hp, step)
             state["step"] += 1
         return [p for _, p, _, _ in calls]
 

@@ -30,8 +30,9 @@ class Adafactor(FullPrecisionOptimizer):
     ``step`` and ``row_var`` (shape ``(..., r, 1)``) and ``col_var`` (``(..., 1, c)``), or
     ``variance``: r + c numbers for an r x c matrix instead of Adam's 2rc.
 
-    Each array is one native call of three passes over memory (two for a vector),
-    reduced in fixed blocks: bitwise the same for any thread count. float32/float64
+    Each array is one native call of two passes over memory (a third over the gradient
+    only where the variance floor ``eps[0]**2`` binds), reduced in fixed blocks: bitwise
+    the same for any thread count. float32/float64
     parameters; ``grad_scale``, ``found_inf`` and ``skip_nonfinite`` as for every optimizer.
     """
 

@@ -1,6 +1,7 @@
 // pyfastopt/cpu/factored-inl.hpp: the CPU driver of Adafactor (factored.hpp) on one tensor
 // in place, re-included per ISA with PFO_CPU_NAMESPACE set (as loop-inl.hpp). Passes:
-//   matrix (b, r, c):  1. sum p^2, row and column sums of g^2   2. sum u^2   3. p update
+//   matrix (b, r, c):  1. sum p^2, row and column sums of g^2, sum u^2 in closed form
+//                      [2. sum u^2, only where the closed form does not hold]   3. p update
 //   vector:            1. sum p^2, v update, sum u^2            2. p update
 // Work is split into fixed blocks whatever the thread count and every sum is added block by
 // block in order, so results are bitwise identical for any thread count.
@@ -14,6 +15,7 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <vector>
 
 #include "../factored.hpp"
@@ -67,69 +69,97 @@ void adafactor_matrix(const AdafactorCoeffs& c,
         for (std::size_t r = r0; r < std::min(rows, r0 + rows_per_block); ++r)
             each(m, r, (m * rows + r) * cols);
     };
-    // 1. sum p^2 and the row and column sums of g^2 (columns: one partial row per block)
-    std::vector<double> p_sq(blocks), col_part(blocks * cols), row_sum(batch * rows);
+    // 1. sum p^2, the row statistics (rows are whole in a block), the column sums of g^2 and
+    //    of g^2 / row_var (one partial row of each per block)
+    const T w = T(c.one_minus_beta2);
+    std::vector<double> p_sq(blocks), col_part(blocks * cols), weighted_part(blocks * cols);
     for_blocks(blocks, numel, threads, [&](std::size_t blk) {
         double* col = &col_part[blk * cols];
+        double* weighted = &weighted_part[blk * cols];
         double pp = 0;
         rows_of(blk, [&](std::size_t m, std::size_t r, std::size_t at) {
             const T* gr = g + at;
             const T* pr = p + at;
-            row_sum[m * rows + r] = lane_sum(0, cols, [&](std::size_t j) {
+            const double sum = lane_sum(0, cols, [&](std::size_t j) {
                 const double gj = double(factor * gr[j]);
                 col[j] += gj * gj;
                 return gj * gj;
             });
+            T& rv = row_var[m * rows + r];
+            rv = rules::lerp(rv, T(sum / double(cols)), w);
+            const double inv_rv = 1.0 / double(rv);
+#pragma omp simd
+            for (std::size_t j = 0; j < cols; ++j) {
+                const double gj = double(factor * gr[j]);
+                weighted[j] += gj * gj * inv_rv;
+            }
             pp += lane_sum(0, cols, [&](std::size_t j) { return double(pr[j]) * double(pr[j]); });
         });
         p_sq[blk] = pp;
     });
-    // the factored statistics, averaged into row_var and col_var, and their inverse roots
-    const T w = T(c.one_minus_beta2);
+    // the column statistics, averaged into col_var, and the inverse roots of both
     std::vector<T> inv_root_row(batch * rows), inv_root_col(batch * cols);
-    double p_total = 0;
+    double p_total = 0, u_closed = 0;
+    T max_a = 0, max_b = 0;
     for (std::size_t blk = 0; blk < blocks; ++blk) p_total += p_sq[blk];
     for (std::size_t m = 0; m < batch; ++m) {
-        T* rv = row_var + m * rows;
+        const T* rv = row_var + m * rows;
         T* cv = col_var + m * cols;
         double mean = 0;
-        for (std::size_t r = 0; r < rows; ++r) {
-            rv[r] = rules::lerp(rv[r], T(row_sum[m * rows + r] / double(cols)), w);
-            mean += double(rv[r]);
-        }
+        for (std::size_t r = 0; r < rows; ++r) mean += double(rv[r]);
         const double row_mean = double(std::max(T(mean / double(rows)), T(c.eps1)));
-        for (std::size_t r = 0; r < rows; ++r)
-            inv_root_row[m * rows + r] = T(1.0 / std::sqrt(double(rv[r]) / row_mean));
+        for (std::size_t r = 0; r < rows; ++r) {
+            const T a = T(1.0 / std::sqrt(double(rv[r]) / row_mean));
+            inv_root_row[m * rows + r] = a;
+            max_a = a > max_a || a != a ? a : max_a;  // (a NaN stays)
+        }
         double* col_sum = &col_part[m * blocks_per_matrix * cols];  // block by block, in order
-        for (std::size_t b = 1; b < blocks_per_matrix; ++b)
-            for (std::size_t j = 0; j < cols; ++j) col_sum[j] += col_sum[b * cols + j];
+        double* weighted_sum = &weighted_part[m * blocks_per_matrix * cols];
+        for (std::size_t b = 1; b < blocks_per_matrix; ++b) {
+            for (std::size_t j = 0; j < cols; ++j) {
+                col_sum[j] += col_sum[b * cols + j];
+                weighted_sum[j] += weighted_sum[b * cols + j];
+            }
+        }
+        double u_matrix = 0;
         for (std::size_t j = 0; j < cols; ++j) {
             cv[j] = rules::lerp(cv[j], T(col_sum[j] / double(rows)), w);
-            inv_root_col[m * cols + j] = T(1.0 / std::sqrt(double(cv[j])));
+            const T b = T(1.0 / std::sqrt(double(cv[j])));
+            inv_root_col[m * cols + j] = b;
+            max_b = b > max_b || b != b ? b : max_b;
+            u_matrix += double(b) * double(b) * weighted_sum[j];
         }
+        u_closed += row_mean * u_matrix;
     }
     const T cap = T(1.0 / c.eps1);                 // 1 / sqrt(eps1^2): the floor of the estimate
     auto update = [factor, cap](T gj, T a, T b) {  // (by value: no reload after each store)
         const T s = a * b;
         return factor * gj * (s < cap ? s : cap);
     };
-    // 2. sum u^2
-    std::vector<double> u_sq(blocks);
-    for_blocks(blocks, numel, threads, [&](std::size_t blk) {
-        double uu = 0;
-        rows_of(blk, [&](std::size_t m, std::size_t r, std::size_t at) {
-            const T* gr = g + at;
-            const T a = inv_root_row[m * rows + r];
-            const T* b = &inv_root_col[m * cols];
-            uu += lane_sum(0, cols, [&](std::size_t j) {
-                const double u = double(update(gr[j], a, b[j]));
-                return u * u;
+    // 2. sum u^2 = sum_ij g_ij^2 a_i^2 b_j^2 = row_mean sum_j b_j^2 sum_i g_ij^2 / row_var_i,
+    // made in pass 1 (one pass less over g), unless the floor eps1^2 binds somewhere
+    // (a_i b_j > cap), a factor is NaN, or an update may overflow T: then summed over the
+    // updates themselves.
+    const double big = double(std::numeric_limits<T>::max()) * 0.5;
+    double u_total = u_closed;
+    if (!(max_a * max_b <= cap) || !(u_closed < big * big)) {
+        std::vector<double> u_sq(blocks);
+        for_blocks(blocks, numel, threads, [&](std::size_t blk) {
+            double uu = 0;
+            rows_of(blk, [&](std::size_t m, std::size_t r, std::size_t at) {
+                const T* gr = g + at;
+                const T a = inv_root_row[m * rows + r];
+                const T* b = &inv_root_col[m * cols];
+                uu += lane_sum(0, cols, [&](std::size_t j) {
+                    const double u = double(update(gr[j], a, b[j]));
+                    return u * u;
+                });
             });
+            u_sq[blk] = uu;
         });
-        u_sq[blk] = uu;
-    });
-    double u_total = 0;
-    for (std::size_t blk = 0; blk < blocks; ++blk) u_total += u_sq[blk];
+        u_total = 0;
+        for (std::size_t blk = 0; blk < blocks; ++blk) u_total += u_sq[blk];
+    }
     const T step = T(adafactor_step(c, p_total, u_total, double(numel))), decay = T(c.decay);
     // 3. p <- decay p + step u
     for_blocks(blocks, numel, threads, [&](std::size_t blk) {
