@@ -42,9 +42,10 @@ RULES = {
 }  # fmt: skip
 RULE_NAMES = sorted(RULES)
 ROWS_KERNELS = sorted(n for n in dir(_core) if n.endswith("_rows") and n != "rowwise_adagrad_rows")
+# the state names of every rule (each has a rows kernel), from the rule headers
 ARG_NAMES = ["param", "grad", "params", "grads", "indices", "values", "sum", "states", "coeffs",
              "step", "lr", "eps", "weight_decay",
-             *{s for v in RULES.values() for s in v}]  # fmt: skip
+             *{s for v in _core.state_names.values() for s in v}]  # fmt: skip
 
 INDEX_DTYPES = [np.int64, np.int64, np.int32, np.int32, np.uint32, np.uint64, np.dtype(">i8"),
                 np.dtype(">i4"), np.dtype(">u8"), np.int16, np.int8, np.uint8, np.float64,
