@@ -1,7 +1,9 @@
 // What a bfloat16 Adam step could gain on this machine, against what the conversions cost:
 // medians of interleaved runs of (1) float32 Adam, (2) a loop that moves Adam's bfloat16
 // streams (4 loads, 3 stores, truncating, no arithmetic: the bandwidth ceiling of 14 bytes
-// per element) and (3) pyfastopt's all-bfloat16 Adam, on n elements with OpenMP threads.
+// per element), (3) pyfastopt's all-bfloat16 Adam, and the same pair for float32
+// parameters and gradients with bfloat16 states (20 bytes per element), on n elements with
+// OpenMP threads.
 // Arrays are staggered within their pages, as pyfastopt.optim's state arenas are.
 //
 //   g++ -std=c++17 -O3 -fopenmp -march=native -fno-math-errno -fno-trapping-math \
@@ -14,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <vector>
 
 using namespace pyfastopt;
@@ -28,7 +31,8 @@ T* staggered(std::vector<char>& raw, std::size_t n, int slot) {
 
 int main(int argc, char** argv) {
     const std::size_t n = std::size_t{1} << (argc > 1 ? std::atoi(argv[1]) : 26);
-    const int threads = argc > 2 ? std::atoi(argv[2]) : 2, reps = 9;
+    const int threads = argc > 2 ? std::atoi(argv[2]) : 2;
+    const int reps = n < (std::size_t{1} << 20) ? 301 : 9;  // in cache: short runs, more of them
     std::vector<char> raw[8];
     float* p = staggered<float>(raw[0], n, 0);
     float* g = staggered<float>(raw[1], n, 1);
@@ -61,26 +65,43 @@ int main(int argc, char** argv) {
         }
     };
     auto bf16 = [&] { cpu::run_mixed<rules::AdamPlain>(c, batch, threads); };
-    std::vector<double> t[3];
+    auto states_streams = [&] {
+#pragma omp parallel for simd num_threads(threads)
+        for (std::size_t i = 0; i < n; ++i) {
+            const float b = g[i];
+            const std::uint32_t d = mb[i], e = vb[i];
+            p[i] += b;
+            mb[i] = static_cast<std::uint16_t>(d + 1);
+            vb[i] = static_cast<std::uint16_t>(e + 1);
+        }
+    };
+    const Stored sp32{p, Storage::kFloat32}, sg32{g, Storage::kFloat32};
+    MixedBatch<2> states_batch = batch;
+    states_batch.params = &sp32;
+    states_batch.grads = &sg32;
+    auto states_bf16 = [&] { cpu::run_mixed<rules::AdamPlain>(c, states_batch, threads); };
+    const std::function<void()> runs[] = {fp32, streams, bf16, states_streams, states_bf16};
+    constexpr int kRuns = 5;
+    std::vector<double> t[kRuns];
     auto time = [](auto&& f) {
         const auto t0 = std::chrono::steady_clock::now();
         f();
         return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
             .count();
     };
-    fp32(), streams(), bf16();  // first touch
-    for (int r = 0; r < reps; ++r) {
-        t[0].push_back(time(fp32));
-        t[1].push_back(time(streams));
-        t[2].push_back(time(bf16));
-    }
-    double med[3];
-    for (int k = 0; k < 3; ++k) {
+    for (const auto& f : runs) f();  // first touch
+    for (int r = 0; r < reps; ++r)
+        for (int k = 0; k < kRuns; ++k) t[k].push_back(time(runs[k]));
+    double med[kRuns];
+    for (int k = 0; k < kRuns; ++k) {
         std::sort(t[k].begin(), t[k].end());
         med[k] = t[k][reps / 2];
     }
     std::printf("n = %zu, %d threads, medians of %d interleaved runs\n", n, threads, reps);
-    std::printf("fp32 Adam          %8.2f ms  (28 B/el)\n", med[0]);
-    std::printf("bf16 streams only  %8.2f ms  (14 B/el)  x fp32 %.2f\n", med[1], med[0] / med[1]);
-    std::printf("bf16 Adam          %8.2f ms  (14 B/el)  x fp32 %.2f\n", med[2], med[0] / med[2]);
+    const char* names[kRuns] = {"fp32 Adam", "bf16 streams only", "bf16 Adam",
+                                "bf16 states: streams only", "bf16 states: Adam"};
+    const int bytes[kRuns] = {28, 14, 14, 20, 20};
+    for (int k = 0; k < kRuns; ++k)
+        std::printf("%-26s %9.3f ms  %6.3f ns/el  (%d B/el)  x fp32 %.2f\n", names[k], med[k],
+                    1e6 * med[k] / static_cast<double>(n), bytes[k], med[0] / med[k]);
 }

@@ -534,6 +534,9 @@ PFO_ONE_COPY void fused_block(const CoeffsOf<Rule, float> c,
     constexpr bool kRandomParam = L::kStochastic && L::kParam == Storage::kBFloat16;
     constexpr bool kRandomState = L::kStochastic && L::kState == Storage::kBFloat16;
     constexpr int KT = K > 0 ? K : 1;
+    // elements per lane: bfloat16 pairs, but one where the param and gradient are float32
+    // (pairs would shuffle those two streams: 9% slower in L2 on the EPYC)
+    constexpr int W = L::kParam == Storage::kFloat32 && L::kGrad == Storage::kFloat32 ? 1 : 2;
     alignas(64) float qtile[kQ8 ? KT : 1][kQ8 ? kQuantBlock : 1];
     alignas(64)
         std::uint32_t random[1 + (L::kStochastic ? K : 0)][L::kStochastic ? kQuantBlock : 1];
@@ -562,10 +565,10 @@ PFO_ONE_COPY void fused_block(const CoeffsOf<Rule, float> c,
                 q8_decode(static_cast<const std::uint8_t*>(s_base[k]) + lo, n, code[k],
                           b.states[k][t].absmax[lo / kQuantBlock], qtile[k]);
 #pragma omp simd
-        for (std::size_t j = 0; j < n / 2; ++j)
-            fused_at<Rule, L, K, 2>(c, p_base, g_base, copy_base, s_base, unscale, random, qtile,
-                                    lo, 2 * j);
-        if (n % 2 != 0)  // the last element of an odd tensor
+        for (std::size_t j = 0; j < n / W; ++j)
+            fused_at<Rule, L, K, W>(c, p_base, g_base, copy_base, s_base, unscale, random, qtile,
+                                    lo, W * j);
+        if (n % W != 0)  // the last element of an odd tensor
             fused_at<Rule, L, K, 1>(c, p_base, g_base, copy_base, s_base, unscale, random, qtile,
                                     lo, n - 1);
         if constexpr (kQ8 && Writes<Rule>::value)
