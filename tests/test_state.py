@@ -111,6 +111,31 @@ def test_load_state_dict_checks_structure():
         opt.load_state_dict(other.state_dict())
 
 
+@pytest.mark.parametrize("states", [None, "8bit"], ids=["float32 states", "8-bit states"])
+def test_a_state_beyond_the_storage_range_is_refused_and_changes_nothing(states):
+    """torch casts loaded states to the parameter's dtype; a finite float64 value that
+    float32 would turn into inf is refused instead, naming the state, and the optimizer keeps
+    what it had (found by fuzz/fuzz_state_dict.py: the cast's overflow warning)."""
+    p = np.ones(300, np.float32)
+    opt = optim.Adam([p], amsgrad=True)
+    opt.precision = Precision(state_dtype=states, min_8bit_size=0)
+    opt.step([np.full(300, 0.5, np.float32)])
+    before = copy.deepcopy(opt.state_dict())
+    assert before["state"][0]["max_exp_avg_sq"].dtype == (np.uint8 if states else np.float32)
+    saved = copy.deepcopy(before)
+    saved["state"][0]["max_exp_avg_sq"] = np.full(300, 1e300)  # float64, finite
+    saved["state"][0].pop("max_exp_avg_sq_absmax", None)
+    with pytest.raises(ValueError, match=r"state 'max_exp_avg_sq' of parameter 0 holds values"):
+        opt.load_state_dict(saved)
+    after = opt.state_dict()
+    for key, value in before["state"][0].items():
+        if isinstance(value, np.ndarray):
+            assert after["state"][0][key].tobytes() == value.tobytes(), key
+        else:
+            assert after["state"][0][key] == value, key
+    np.testing.assert_array_equal(saved["state"][0]["max_exp_avg_sq"], 1e300)  # not written
+
+
 def test_steady_state_path_equals_general_path():
     """After the first step an optimizer with one group runs one native call on a plan
     checked once; skipping a parameter (None) sends a step through the general path. Both

@@ -626,15 +626,24 @@ class Optimizer:
                     state[i][key], state[i][_absmax_key(key)] = value.copy(), absmax.copy()
                     continue
                 value = dequantize_8bit(value, absmax, is_signed)  # their float32 values
+            # a finite value that the storage turns into inf is an error, not a silent cast
+            storage = np.dtype(np.float32) if target == "8bit" else np.dtype(target)
+            with np.errstate(over="raise"):
+                try:
+                    value = np.asarray(value, storage)
+                except FloatingPointError:
+                    msg = (f"state_dict: state {key!r} of parameter {i} holds values beyond "
+                           f"{storage}'s range")  # fmt: skip
+                    raise ValueError(msg) from None
             if target == "8bit":
-                codes, absmax = quantize_8bit(np.asarray(value, np.float32), is_signed)
+                codes, absmax = quantize_8bit(value, is_signed)
                 state[i][key], state[i][_absmax_key(key)] = codes, absmax
             else:
                 by_target.setdefault(target, []).append((i, value))
         for target, members in by_target.items():
             buffers = state_buffers([params[i] for i, _ in members], slot, dtype=target)
             for (i, value), buffer in zip(members, buffers):
-                buffer[...] = value.astype(target)
+                buffer[...] = value
                 state[i][key] = buffer
 
     @staticmethod
