@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <iterator>
 #include <vector>
 
 using namespace pyfastopt;
@@ -80,8 +81,17 @@ int main(int argc, char** argv) {
     states_batch.params = &sp32;
     states_batch.grads = &sg32;
     auto states_bf16 = [&] { cpu::run_mixed<rules::AdamPlain>(c, states_batch, threads); };
-    const std::function<void()> runs[] = {fp32, streams, bf16, states_streams, states_bf16};
-    constexpr int kRuns = 5;
+    struct Run {
+        const char* name;
+        int bytes;  // per element
+        std::function<void()> step;
+    };
+    const Run runs[] = {{"fp32 Adam", 28, fp32},
+                        {"bf16 streams only", 14, streams},
+                        {"bf16 Adam", 14, bf16},
+                        {"bf16 states: streams only", 20, states_streams},
+                        {"bf16 states: Adam", 20, states_bf16}};
+    constexpr int kRuns = static_cast<int>(std::size(runs));
     std::vector<double> t[kRuns];
     auto time = [](auto&& f) {
         const auto t0 = std::chrono::steady_clock::now();
@@ -89,19 +99,17 @@ int main(int argc, char** argv) {
         return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
             .count();
     };
-    for (const auto& f : runs) f();  // first touch
+    for (const Run& run : runs) run.step();  // first touch
     for (int r = 0; r < reps; ++r)
-        for (int k = 0; k < kRuns; ++k) t[k].push_back(time(runs[k]));
+        for (int k = 0; k < kRuns; ++k) t[k].push_back(time(runs[k].step));
     double med[kRuns];
     for (int k = 0; k < kRuns; ++k) {
         std::sort(t[k].begin(), t[k].end());
         med[k] = t[k][reps / 2];
     }
     std::printf("n = %zu, %d threads, medians of %d interleaved runs\n", n, threads, reps);
-    const char* names[kRuns] = {"fp32 Adam", "bf16 streams only", "bf16 Adam",
-                                "bf16 states: streams only", "bf16 states: Adam"};
-    const int bytes[kRuns] = {28, 14, 14, 20, 20};
     for (int k = 0; k < kRuns; ++k)
-        std::printf("%-26s %9.3f ms  %6.3f ns/el  (%d B/el)  x fp32 %.2f\n", names[k], med[k],
-                    1e6 * med[k] / static_cast<double>(n), bytes[k], med[0] / med[k]);
+        std::printf("%-26s %9.3f ms  %6.3f ns/el  (%d B/el)  x fp32 %.2f\n", runs[k].name,
+                    med[k], 1e6 * med[k] / static_cast<double>(n), runs[k].bytes,
+                    med[0] / med[k]);
 }
